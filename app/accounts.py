@@ -1,0 +1,176 @@
+"""Accounts, passwords (argon2), API keys and web sign-in sessions."""
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, col, select
+
+from app.errors import (
+    AccountNotFound,
+    ApiKeyNotFound,
+    EmailTaken,
+    InvalidAccount,
+    InvalidCredentials,
+)
+from app.models import Account, ApiKey, Role, WebSession
+from core.clock import utcnow
+
+KEY_PREFIX = "vch_"
+SESSION_DAYS = 14
+MIN_PASSWORD = 8
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ALPHABET = string.ascii_lowercase + string.digits
+_hasher = PasswordHasher()
+
+
+def _random(n: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def create_account(
+    session: Session, *, email: str, name: str, role: str, password: str | None = None
+) -> Account:
+    """A new account; the e-mail is unique (case-insensitive) and the role one of Role."""
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidAccount(f"{email!r} is not an e-mail address")
+    if not name.strip():
+        raise InvalidAccount("the name is blank")
+    if role not in {r.value for r in Role}:
+        raise InvalidAccount(f"unknown role {role!r}; use one of: expert, client, admin")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise InvalidAccount(f"the password must have at least {MIN_PASSWORD} characters")
+    if session.exec(select(Account).where(Account.email == email)).first():
+        raise EmailTaken(f"an account with e-mail {email} exists already")
+    account = Account(
+        email=email,
+        name=name.strip(),
+        role=role,
+        password_hash=_hasher.hash(password) if password else None,
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def get_account_by_email(session: Session, email: str) -> Account:
+    account = session.exec(select(Account).where(Account.email == email.strip().lower())).first()
+    if account is None:
+        raise AccountNotFound(f"no account with e-mail {email}")
+    return account
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return list(session.exec(select(Account).order_by(col(Account.created_at))))
+
+
+def set_password(session: Session, account: Account, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidAccount(f"the password must have at least {MIN_PASSWORD} characters")
+    account.password_hash = _hasher.hash(password)
+    session.add(account)
+
+
+def verify_password(session: Session, *, email: str, password: str) -> Account:
+    """The account whose password this is; one message for unknown e-mail and wrong password."""
+    account = session.exec(select(Account).where(Account.email == email.strip().lower())).first()
+    if account is None or not account.password_hash:
+        _hasher.hash(password)  # spend the same time as a real check
+        raise InvalidCredentials("wrong e-mail or password")
+    try:
+        _hasher.verify(account.password_hash, password)
+    except (VerificationError, InvalidHashError) as exc:
+        raise InvalidCredentials("wrong e-mail or password") from exc
+    return account
+
+
+def create_api_key(session: Session, *, account: Account, label: str = "") -> tuple[ApiKey, str]:
+    """A new key for ``account`` and its secret text, which is never stored or shown again."""
+    prefix = KEY_PREFIX + _random(10)
+    secret = f"{prefix}_{_random(32)}"
+    key = ApiKey(account_id=account.id, prefix=prefix, key_hash=_sha256(secret), label=label[:100])
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def authenticate_api_key(session: Session, secret: str) -> Account:
+    """The account of a live key; unknown, malformed and revoked keys are all refused."""
+    prefix, _, rest = secret.strip().rpartition("_")
+    if not prefix.startswith(KEY_PREFIX) or not rest:
+        raise InvalidCredentials("malformed API key; keys look like vch_xxxxxxxxxx_...")
+    key = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+    if key is None or not hmac.compare_digest(key.key_hash, _sha256(secret.strip())):
+        raise InvalidCredentials("unknown API key")
+    if key.revoked_at is not None:
+        raise InvalidCredentials("this API key was revoked")
+    account = session.get(Account, key.account_id)
+    if account is None:
+        raise InvalidCredentials("unknown API key")
+    key.last_used_at = utcnow()
+    session.add(key)
+    return account
+
+
+def list_api_keys(session: Session, *, account: Account) -> list[ApiKey]:
+    statement = (
+        select(ApiKey)
+        .where(ApiKey.account_id == account.id)
+        .order_by(col(ApiKey.created_at).desc())
+    )
+    return list(session.exec(statement))
+
+
+def revoke_api_key(session: Session, *, account: Account, key_ref: str) -> ApiKey:
+    """Revoke one of ``account``'s keys, named by id or prefix; revoking twice is harmless."""
+    key = session.exec(
+        select(ApiKey).where(
+            ApiKey.account_id == account.id,
+            (col(ApiKey.id) == key_ref) | (col(ApiKey.prefix) == key_ref),
+        )
+    ).first()
+    if key is None:
+        raise ApiKeyNotFound(f"no API key {key_ref} on this account")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+    return key
+
+
+def start_web_session(session: Session, *, account: Account) -> str:
+    """A new sign-in session; returns the cookie's token (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        WebSession(
+            id=_sha256(token),
+            account_id=account.id,
+            created_at=now,
+            expires_at=now + timedelta(days=SESSION_DAYS),
+        )
+    )
+    session.flush()
+    return token
+
+
+def account_for_web_session(session: Session, token: str) -> Account | None:
+    row = session.get(WebSession, _sha256(token))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    return session.get(Account, row.account_id)
+
+
+def end_web_session(session: Session, token: str) -> None:
+    row = session.get(WebSession, _sha256(token))
+    if row is not None:
+        session.delete(row)

@@ -1,0 +1,132 @@
+"""Assets: create and list them, upload sources, follow jobs, search, ask."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile, status
+
+from app import querying
+from app.api.schemas import ERRORS, ErrorBody, JobPublic
+from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from app.querying import viewer_of
+from app.uploads import read_uploads
+from assets import service as assets
+from assets.models import Asset
+from assets.schemas import (
+    AskRequest,
+    AskResponse,
+    AssetCreate,
+    AssetPublic,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
+from ingestion.models import IngestionJob
+
+router = APIRouter(tags=["assets"], responses={401: ERRORS[401]})
+
+
+def _public(asset: Asset) -> AssetPublic:
+    return AssetPublic.model_validate(asset, from_attributes=True)
+
+
+def _job(job: IngestionJob, asset: Asset) -> JobPublic:
+    return JobPublic(asset=asset.slug, **querying.job_public(job))
+
+
+@router.get("/assets")
+def list_assets(
+    session: SessionDep, account: CurrentAccount, mine: bool = False
+) -> list[AssetPublic]:
+    """Published assets and your own; ``mine=true`` lists only yours."""
+    return [_public(a) for a in assets.list_assets(session, viewer=viewer_of(account), mine=mine)]
+
+
+@router.post(
+    "/assets",
+    status_code=status.HTTP_201_CREATED,
+    responses={403: ERRORS[403], 409: {"model": ErrorBody, "description": "Slug taken"}},
+)
+def create_asset(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, body: AssetCreate
+) -> AssetPublic:
+    asset = assets.create_asset(
+        session, owner=viewer_of(account), data=body, embedder=runtime.embedder
+    )
+    return _public(asset)
+
+
+@router.get("/assets/{slug}", responses={404: ERRORS[404]})
+def get_asset(session: SessionDep, account: CurrentAccount, slug: str) -> AssetPublic:
+    return _public(assets.get_visible_asset(session, viewer=viewer_of(account), slug=slug))
+
+
+@router.post(
+    "/assets/{slug}/sources",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={403: ERRORS[403], 404: ERRORS[404], 413: ERRORS[422], 422: ERRORS[422]},
+)
+async def upload_source(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    slug: str,
+    files: Annotated[list[UploadFile], File(description="Markdown, text, Python or zip files")],
+    kind: Annotated[str, Form(description="auto, code or text")] = "auto",
+) -> JobPublic:
+    """Store the files and queue their ingestion; follow the job at ``/v1/jobs/{job_id}``."""
+    contents = await read_uploads(files, runtime.settings.ingest.max_upload_bytes)
+    job = querying.submit_upload(
+        session, runtime, account=account, slug=slug, files=contents, kind=kind
+    )
+    return JobPublic(asset=slug, **querying.job_public(job))
+
+
+@router.get("/assets/{slug}/jobs", responses={403: ERRORS[403], 404: ERRORS[404]})
+def list_jobs(session: SessionDep, account: CurrentAccount, slug: str) -> list[JobPublic]:
+    jobs, asset = querying.list_jobs(session, account=account, slug=slug)
+    return [_job(job, asset) for job in jobs]
+
+
+@router.get("/jobs/{job_id}", responses={404: ERRORS[404]})
+def get_job(session: SessionDep, account: CurrentAccount, job_id: str) -> JobPublic:
+    job, asset = querying.get_job(session, account=account, job_id=job_id)
+    return _job(job, asset)
+
+
+@router.post("/assets/{slug}/search", responses={403: ERRORS[403], 404: ERRORS[404]})
+def search(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    slug: str,
+    body: SearchRequest,
+) -> SearchResponse:
+    """The passages closest to the query (the asset's owner and admins only)."""
+    passages = querying.search(
+        session, runtime, account=account, slug=slug, query=body.query, k=body.k
+    )
+    return SearchResponse(
+        results=[
+            SearchResult(rank=i, score=p.score, text=p.text, locator=p.locator)
+            for i, p in enumerate(passages, 1)
+        ]
+    )
+
+
+@router.post("/assets/{slug}/ask", responses={404: ERRORS[404], 422: ERRORS[422]})
+def ask(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, slug: str, body: AskRequest
+) -> AskResponse:
+    """A cited answer from the asset; the consultation and its token counts are recorded."""
+    result = querying.ask(session, runtime, account=account, slug=slug, question=body.question)
+    return AskResponse.model_validate(result.public())
+
+
+@router.get("/consultations/{consultation_id}", responses={404: ERRORS[404]})
+def get_consultation(
+    session: SessionDep, account: CurrentAccount, consultation_id: str
+) -> AskResponse:
+    consultation = assets.get_consultation(
+        session, viewer=viewer_of(account), consultation_id=consultation_id
+    )
+    return AskResponse.model_validate(querying.consultation_public(consultation))

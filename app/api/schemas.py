@@ -1,0 +1,76 @@
+"""Response shapes of the API that are not owned by a package."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.models import Account, ApiKey
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(examples=["AssetNotFound"])
+    detail: str = Field(examples=["no asset 'gdpr'"])
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No, malformed, unknown or revoked API key"},
+    403: {"model": ErrorBody, "description": "Not allowed for this account"},
+    404: {"model": ErrorBody, "description": "Not found, or not visible to this account"},
+    422: {"model": ErrorBody, "description": "Invalid input"},
+}
+
+
+class AccountPublic(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> "AccountPublic":
+        return cls.model_validate(account, from_attributes=True)
+
+
+class AccountCreate(BaseModel):
+    email: str = Field(max_length=320)
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field(examples=["expert", "client", "admin"])
+    password: str | None = Field(default=None, max_length=1024)
+
+
+class ApiKeyCreate(BaseModel):
+    label: str = Field(default="", max_length=100)
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    prefix: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> "ApiKeyPublic":
+        return cls.model_validate(key, from_attributes=True)
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The secret key. It is shown this once and never again.")
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    asset: str
+    status: str
+    documents: int
+    chunks: int
+    skipped: int
+    failed: list[dict[str, str]]
+    seconds: float | None
+    documents_total: int
+    documents_done: int
+    percent: int
+    error: str | None

@@ -1,0 +1,396 @@
+"""The ``vouch`` command: runs the server and worker, and administers the configured data dir."""
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
+
+from app import accounts, demo, querying
+from app.models import Account
+from app.runtime import Runtime
+from assets.models import Asset
+from assets.schemas import AssetCreate
+from assets.service import Viewer, create_asset, get_visible_asset
+from core.config import Settings
+from core.db import session_scope
+from core.errors import InvalidInput, VouchError
+from ingestion import service as ingestion
+from ingestion.models import IngestionJob, JobStatus
+from migrations import upgrade
+
+app = typer.Typer(
+    help="Vouch: experts' corpora as paid, cited AI knowledge assets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+asset_app = typer.Typer(help="Knowledge assets.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="apikey")
+app.add_typer(asset_app, name="asset")
+
+out = Console()
+err = Console(stderr=True)
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The runtime on the configured data dir, migrated, built once per command."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(Settings())
+        upgrade(_runtime.engine)
+    return _runtime
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    with session_scope(runtime().engine) as s:
+        yield s
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database tables."""
+    runtime()
+    out.print(f"database at {runtime().settings.sqlalchemy_url} is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: VOUCH_SERVER__HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: VOUCH_SERVER__PORT")] = None,
+) -> None:
+    """Serve the API and pages, with task queue consumers in the same process."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = runtime().settings
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings, runtime=runtime()),
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def worker(workers: Annotated[int, typer.Option(min=1, help="Consumer threads")] = 2) -> None:
+    """Run a standalone task queue consumer (for when `serve` runs with no consumer threads)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    consumer = runtime().queue.huey.create_consumer(workers=workers, worker_type="thread")
+    consumer.run()
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    role: Annotated[str, typer.Option(help="expert, client or admin")],
+    password: Annotated[
+        str | None, typer.Option(help="For page sign-in; omit for API only")
+    ] = None,
+) -> None:
+    """Create an account."""
+    with session() as s:
+        account = accounts.create_account(s, email=email, name=name, role=role, password=password)
+    out.print(f"created {account.role} {account.email} ({account.id})")
+
+
+@key_app.command("create")
+def apikey_create(
+    user: Annotated[str, typer.Option(help="The account's e-mail")],
+    label: Annotated[str, typer.Option(help="A name to recognise the key by")] = "",
+) -> None:
+    """Create an API key and print it once."""
+    with session() as s:
+        account = accounts.get_account_by_email(s, user)
+        _, secret = accounts.create_api_key(s, account=account, label=label)
+    err.print("This key is shown once; store it now.")
+    sys.stdout.write(secret + "\n")
+
+
+@key_app.command("revoke")
+def apikey_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id or prefix (vch_xxxxxxxxxx)")],
+    user: Annotated[str, typer.Option(help="The account's e-mail")],
+) -> None:
+    """Revoke an API key."""
+    with session() as s:
+        account = accounts.get_account_by_email(s, user)
+        revoked = accounts.revoke_api_key(s, account=account, key_ref=key)
+    out.print(f"revoked {revoked.prefix}")
+
+
+@asset_app.command("create")
+def asset_create(
+    owner: Annotated[str, typer.Option(help="The expert's e-mail")],
+    slug: Annotated[str, typer.Option(help="3-64 lowercase letters, digits and dashes")],
+    title: Annotated[str, typer.Option()],
+    description: Annotated[str, typer.Option()] = "",
+    tags: Annotated[str, typer.Option(help="Comma-separated domain tags")] = "",
+) -> None:
+    """Create a knowledge asset owned by an expert."""
+    try:
+        data = AssetCreate(
+            slug=slug,
+            title=title,
+            description=description,
+            tags=[t for t in tags.split(",") if t.strip()],
+        )
+    except ValueError as exc:
+        raise fail(_validation_message(exc)) from exc
+    with session() as s:
+        account = accounts.get_account_by_email(s, owner)
+        asset = create_asset(
+            s, owner=Viewer(account.id, account.role), data=data, embedder=runtime().embedder
+        )
+    out.print(f"created asset {asset.slug} ({asset.embed_model}, {asset.embed_dimension} dims)")
+
+
+def _validation_message(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(
+            f"{e['loc'][0]}: {str(e['msg']).removeprefix('Value error, ')}" for e in errors()
+        )
+    return str(exc)
+
+
+def _owner_of(s: Session, slug: str) -> tuple[Asset, Account]:
+    asset = get_visible_asset(s, viewer=Viewer(account_id="", role="admin"), slug=slug)
+    owner = s.get(Account, asset.owner_id)
+    assert owner is not None  # a foreign key guarantees it
+    return asset, owner
+
+
+def run_with_progress(job_id: str, *, show: bool) -> IngestionJob:
+    """Run a queued job here, or follow it if a worker took it first, with a progress bar."""
+    rt = runtime()
+    columns = [
+        TextColumn("[bold]ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files · {task.fields[chunks]} chunks"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, disable=not show, transient=False) as progress:
+        task = progress.add_task("ingest", total=None, chunks=0)
+
+        def update(job: IngestionJob) -> None:
+            progress.update(
+                task,
+                total=job.documents_total or None,
+                completed=job.documents_done,
+                chunks=job.chunks_written,
+            )
+
+        with session() as s:
+            claimed = ingestion.claim_job(s, job_id)
+        if claimed:
+            try:
+                job = ingestion.run_job(
+                    rt.engine,
+                    job_id=job_id,
+                    index=rt.index,
+                    embedder=rt.embedder,
+                    limits=rt.settings.ingest,
+                    on_progress=update,
+                )
+            except VouchError:
+                with session() as s:
+                    job = ingestion.get_job(s, job_id)
+            return job
+        while True:  # a worker has it: follow the row
+            with session() as s:
+                job = ingestion.get_job(s, job_id)
+            update(job)
+            if job.status in (JobStatus.succeeded, JobStatus.failed):
+                return job
+            time.sleep(0.3)
+
+
+@app.command()
+def ingest(
+    asset: Annotated[str, typer.Argument(help="The asset's slug")],
+    path: Annotated[Path, typer.Argument(help="A file, directory or zip archive")],
+    kind: Annotated[str, typer.Option(help="auto, code or text")] = "auto",
+    wait: Annotated[bool, typer.Option("--wait", help="Run or follow the job to its end")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON")] = False,
+) -> None:
+    """Ingest files into an asset. Without --wait the job is queued for `serve` or `worker`."""
+    with session() as s:
+        found, owner = _owner_of(s, asset)
+        job = querying.submit_local(
+            s, runtime(), account=owner, slug=found.slug, path=path, kind=kind
+        )
+    if wait:
+        job = run_with_progress(job.id, show=not as_json)
+    report = querying.job_public(job)
+    if as_json:
+        _print_json(report)
+    else:
+        _print_job(report)
+    if job.status == JobStatus.failed:
+        raise typer.Exit(1)
+
+
+def _print_job(report: dict[str, Any]) -> None:
+    out.print(
+        f"job {report['job_id']}: {report['status']} · {report['documents']} ingested · "
+        f"{report['skipped']} unchanged · {report['chunks']} chunks"
+        + (f" · {report['seconds']} s" if report["seconds"] is not None else "")
+    )
+    for failure in report["failed"]:
+        out.print(
+            f"  [yellow]not ingested[/yellow] {failure['path']}: {failure['reason']}",
+            highlight=False,
+        )
+    if report["error"]:
+        out.print(f"[red]{report['error']}[/red]")
+    if report["status"] == JobStatus.queued:
+        out.print("queued: `vouch serve` or `vouch worker` will run it (or use --wait)")
+
+
+def _search_rows(passages: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"rank": i, "score": p.score, "text": p.text, "locator": p.locator}
+        for i, p in enumerate(passages, 1)
+    ]
+
+
+@app.command()
+def search(
+    asset: Annotated[str, typer.Argument(help="The asset's slug")],
+    query: Annotated[str | None, typer.Argument(help="What to look for")] = None,
+    k: Annotated[int, typer.Option("-k", help="How many passages")] = 5,
+    queries_file: Annotated[
+        Path | None, typer.Option(help="JSONL with _id and text; one JSON line out per query")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Search an asset's passages."""
+    if (query is None) == (queries_file is None):
+        raise fail("give either a QUERY or --queries-file", 2)
+    with session() as s:
+        found, owner = _owner_of(s, asset)
+
+        def run(text: str) -> list[dict[str, Any]]:
+            passages = querying.search(
+                s, runtime(), account=owner, slug=found.slug, query=text, k=k
+            )
+            return _search_rows(passages)
+
+        if queries_file is not None:
+            for line_no, item in _read_queries(queries_file):
+                try:
+                    _print_json({"_id": item["_id"], "results": run(str(item["text"]))})
+                except InvalidInput as exc:
+                    raise fail(f"{queries_file}:{line_no}: {exc.message}") from exc
+            return
+        assert query is not None
+        rows = run(query)
+    if as_json:
+        _print_json({"results": rows})
+        return
+    table = Table("rank", "score", "where", "text", show_lines=True)
+    for row in rows:
+        table.add_row(
+            str(row["rank"]), f"{row['score']:.3f}", _where(row["locator"]), row["text"][:300]
+        )
+    out.print(table)
+
+
+def _read_queries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise fail(f"{path} is not a file")
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise fail(f"{path}:{line_no}: not JSON ({exc.msg})") from exc
+        if not isinstance(item, dict) or "_id" not in item or "text" not in item:
+            raise fail(f'{path}:{line_no}: each line needs "_id" and "text"')
+        yield line_no, item
+
+
+def _where(locator: dict[str, Any]) -> str:
+    where = locator.get("path", "")
+    if "lines" in locator:
+        where += f":{locator['lines'][0]}-{locator['lines'][1]}"
+    extra = locator.get("symbol") or locator.get("section")
+    return f"{where}\n{extra}" if extra else where
+
+
+@app.command()
+def ask(
+    asset: Annotated[str, typer.Argument(help="The asset's slug")],
+    question: Annotated[str, typer.Argument()],
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Ask as this account (default: the asset's owner)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Ask an asset a question; prints the cited answer and records the consultation."""
+    with session() as s:
+        found, owner = _owner_of(s, asset)
+        account = accounts.get_account_by_email(s, as_user) if as_user else owner
+        result = querying.ask(s, runtime(), account=account, slug=found.slug, question=question)
+        report = result.public()
+    if as_json:
+        _print_json(report)
+        return
+    out.print(report["answer"], highlight=False)
+    out.print(
+        f"\n[dim]{report['status']} · confidence {report['confidence']:.2f} · "
+        f"{report['tokens']['prompt']}+{report['tokens']['completion']} tokens[/dim]"
+    )
+    for c in report["citations"]:
+        out.print(f"[{c['n']}] {_where(c['locator'])}", highlight=False)
+
+
+@app.command("demo")
+def load_demo(
+    corpus: Annotated[
+        Path | None, typer.Option(help="Default: the docs/ folder of this repo")
+    ] = None,
+) -> None:
+    """Load the demo accounts and asset (idempotent) and print how to use them."""
+    rt = runtime()
+    summary = demo.load(
+        rt, corpus=corpus or demo.DOCS, run_job=lambda job_id: run_with_progress(job_id, show=True)
+    )
+    demo.print_summary(out, rt.settings, summary)
+
+
+def main() -> None:
+    """Entry point: expected errors print one line and exit 1; bugs keep their traceback."""
+    try:
+        app()
+    except VouchError as exc:
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,65 @@
+"""FastAPI dependencies as Annotated aliases: the runtime, a session, and who is calling."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from app import accounts
+from app.errors import InvalidCredentials, RoleRequired
+from app.models import Account, Role
+from app.runtime import Runtime
+from core.db import session_scope
+
+SESSION_COOKIE = "vouch_session"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One session per request, committed before the response is sent, rolled back on error."""
+    with session_scope(runtime.engine) as session:
+        yield session
+
+
+# scope="function": commit (and fail loudly) before the response goes out, not after.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer vch_...`")
+
+
+def current_account(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Account:
+    if credentials is None:
+        raise InvalidCredentials("send an API key as 'Authorization: Bearer vch_...'")
+    return accounts.authenticate_api_key(session, credentials.credentials)
+
+
+CurrentAccount = Annotated[Account, Depends(current_account)]
+
+
+def admin_account(account: CurrentAccount) -> Account:
+    if account.role != Role.admin:
+        raise RoleRequired("this needs an admin account")
+    return account
+
+
+AdminAccount = Annotated[Account, Depends(admin_account)]
+
+
+def page_account(request: Request, session: SessionDep) -> Account | None:
+    """The signed-in account of a page request, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    return accounts.account_for_web_session(session, token) if token else None
+
+
+PageAccount = Annotated[Account | None, Depends(page_account)]

@@ -1,0 +1,94 @@
+"""Errors of accounts and auth, and the handlers that render every error.
+
+API routes answer ``{"error": <class name>, "detail": message}`` with the error's status; page
+routes answer a plain HTML error page. Anything else that escapes is a bug and a 500.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, VouchError
+
+
+class InvalidCredentials(Unauthorized):
+    pass
+
+
+class AccountNotFound(NotFound):
+    pass
+
+
+class ApiKeyNotFound(NotFound):
+    pass
+
+
+class EmailTaken(Conflict):
+    pass
+
+
+class InvalidAccount(InvalidInput):
+    pass
+
+
+class RoleRequired(Forbidden):
+    pass
+
+
+_STATUS_NAMES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+    422: "ValidationError",
+}
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/v1") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _render(request: Request, status: int, error: str, detail: str) -> Response:
+    if _wants_html(request):
+        templates = request.app.state.templates
+        return templates.TemplateResponse(  # type: ignore[no-any-return]
+            request,
+            "error.html",
+            {"status": status, "error": error, "detail": detail},
+            status_code=status,
+        )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def _describe(errors: list[Any]) -> str:
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(VouchError)
+    async def vouch_error(request: Request, exc: VouchError) -> Response:
+        return _render(request, exc.status_code, type(exc).__name__, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _render(request, 422, "ValidationError", _describe(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        name = _STATUS_NAMES.get(exc.status_code, "HTTPError")
+        return _render(request, exc.status_code, name, str(exc.detail))

@@ -1,0 +1,54 @@
+"""The FastAPI application: JSON API under /v1, pages at /, OpenAPI docs at /docs."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app import errors
+from app.api import accounts as accounts_api
+from app.api import assets as assets_api
+from app.runtime import Runtime
+from app.web import pages
+from core.config import Settings
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).parent / "web"
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    """The app on ``settings``; consumer threads for the task queue start with the server."""
+    runtime = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        consumer = None
+        if settings.queue.workers and not settings.queue.immediate:
+            consumer = runtime.queue.consumer(settings.queue.workers)
+            consumer.start()
+            log.info("task queue: %d consumer threads", settings.queue.workers)
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                consumer.stop(graceful=True)
+            runtime.close()
+
+    app = FastAPI(
+        title="Vouch",
+        version="0.1.0",
+        description="Experts' corpora and judgment as paid, cited AI knowledge assets.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.templates = Jinja2Templates(directory=WEB / "templates")
+    errors.install(app)
+    app.include_router(accounts_api.router, prefix="/v1")
+    app.include_router(assets_api.router, prefix="/v1")
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    return app

@@ -1,0 +1,51 @@
+"""Accounts and their credentials: users, API keys and web sign-in sessions."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from core.clock import utcnow
+from core.db import UTCDateTime
+from core.ids import new_id
+
+
+class Role(StrEnum):
+    expert = "expert"
+    client = "client"
+    admin = "admin"
+
+
+class Account(SQLModel, table=True):
+    id: str = Field(default_factory=lambda: new_id("acc"), primary_key=True, max_length=40)
+    email: str = Field(unique=True, max_length=320)
+    name: str = Field(max_length=200)
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    # None: this account signs in with API keys only.
+    password_hash: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    id: str = Field(default_factory=lambda: new_id("key"), primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    # The key's public start, shown in lists and used to find the row; the rest is secret.
+    prefix: str = Field(unique=True, max_length=32)
+    key_hash: str = Field(max_length=64)
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    __tablename__ = "web_session"
+
+    # sha256 of the cookie's token: a stolen database does not yield live sessions.
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,55 @@
+"""The clients an entry point needs, built once from Settings: database, vectors, embedder, queue.
+
+The API (``create_app``), the CLI and the worker each build one ``Runtime``. The embedder and
+the vector index are built on first use, so that commands that do not need them start fast.
+"""
+
+import threading
+
+from sqlalchemy import Engine
+
+from assets.embeddings import Embedder, build_embedder
+from assets.index import VectorIndex, open_index
+from core.config import Settings
+from core.db import make_engine
+from ingestion.tasks import IngestContext, Queue, build_queue
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = make_engine(settings.sqlalchemy_url)
+        self.queue: Queue = build_queue(
+            settings.queue_path, self.ingest_context, immediate=settings.queue.immediate
+        )
+        self._lock = threading.Lock()
+        self._embedder: Embedder | None = None
+        self._index: VectorIndex | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = build_embedder(self.settings.embeddings)
+        return self._embedder
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    self._index = open_index(self.settings.chroma, self.settings.chroma_path)
+        return self._index
+
+    def ingest_context(self) -> IngestContext:
+        return IngestContext(
+            engine=self.engine,
+            index=self.index,
+            embedder=self.embedder,
+            limits=self.settings.ingest,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

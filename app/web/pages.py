@@ -1,0 +1,247 @@
+"""Page routes: sign in, assets, an asset's ask and upload forms, job progress, API keys."""
+
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from app import accounts, querying
+from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
+from app.errors import InvalidCredentials
+from app.models import Account
+from app.querying import viewer_of
+from app.uploads import read_uploads
+from assets import service as assets
+from assets.schemas import AssetCreate
+from core.errors import Forbidden, VouchError
+
+# An aside on CSRF: the session cookie is SameSite=Lax, so other sites cannot post with it;
+# pages also refuse a POST whose Origin header names another host.
+
+
+def same_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        raise Forbidden("cross-site form posts are refused")
+
+
+router = APIRouter(include_in_schema=False)
+PostGuard = Depends(same_origin)
+
+
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(
+        request, name, context, status_code=status_code
+    )
+    return response
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _safe_next(target: str) -> str:
+    # Only local paths: never send a signed-in user on to another site.
+    return target if target.startswith("/") and not target.startswith("//") else "/assets"
+
+
+@router.get("/")
+def home(account: PageAccount) -> RedirectResponse:
+    return RedirectResponse("/assets" if account else "/login", status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request, account: PageAccount, next: str = "/assets") -> Response:
+    if account:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _render(request, "login.html", next=_safe_next(next), account=None)
+
+
+@router.post("/login", dependencies=[PostGuard])
+def login(
+    request: Request,
+    session: SessionDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/assets",
+) -> Response:
+    try:
+        account = accounts.verify_password(session, email=email, password=password)
+    except InvalidCredentials as exc:
+        return _render(
+            request, "login.html", 401, error=exc.message, email=email, next=_safe_next(next)
+        )
+    token = accounts.start_web_session(session, account=account)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    runtime = request.app.state.runtime
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=accounts.SESSION_DAYS * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=runtime.settings.environment == "production",
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[PostGuard])
+def logout(request: Request, session: SessionDep) -> RedirectResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        accounts.end_web_session(session, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def _assets_page(
+    request: Request, session: SessionDep, account: Account, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    mine = account.role == "expert"
+    listed = assets.list_assets(session, viewer=viewer_of(account), mine=mine)
+    context = {"account": account, "assets": listed, "form": {}, **extra}
+    return _render(request, "assets.html", status_code, **context)
+
+
+@router.get("/assets")
+def assets_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    return _assets_page(request, session, account)
+
+
+@router.post("/assets", dependencies=[PostGuard])
+def create_asset(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    slug: Annotated[str, Form()],
+    title: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    form = {"slug": slug, "title": title, "description": description, "tags": tags}
+    try:
+        data = AssetCreate(
+            slug=slug.strip(),
+            title=title,
+            description=description,
+            tags=[t for t in tags.split(",") if t.strip()],
+        )
+        asset = assets.create_asset(
+            session, owner=viewer_of(account), data=data, embedder=runtime.embedder
+        )
+    except ValidationError as exc:
+        message = "; ".join(
+            f"{e['loc'][0]}: {str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()
+        )
+        return _assets_page(request, session, account, 422, error=message, form=form)
+    except VouchError as exc:
+        return _assets_page(
+            request, session, account, exc.status_code, error=exc.message, form=form
+        )
+    return RedirectResponse(f"/assets/{asset.slug}", status_code=303)
+
+
+@router.get("/assets/{slug}")
+def asset_page(request: Request, session: SessionDep, account: PageAccount, slug: str) -> Response:
+    if account is None:
+        return _to_login(request)
+    viewer = viewer_of(account)
+    asset = assets.get_visible_asset(session, viewer=viewer, slug=slug)
+    manage = assets.can_manage(viewer, asset)
+    jobs = []
+    if manage:
+        rows, _ = querying.list_jobs(session, account=account, slug=slug)
+        jobs = [{"asset": slug, **querying.job_public(job)} for job in rows]
+    return _render(request, "asset.html", account=account, asset=asset, manage=manage, jobs=jobs)
+
+
+@router.post("/assets/{slug}/ask", dependencies=[PostGuard])
+def ask(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    slug: str,
+    question: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _render(request, "_answer.html", 401, error="Your session ended; sign in again.")
+    try:
+        result = querying.ask(session, runtime, account=account, slug=slug, question=question)
+    except VouchError as exc:
+        return _render(request, "_answer.html", exc.status_code, error=exc.message)
+    return _render(request, "_answer.html", result=result.public())
+
+
+@router.post("/assets/{slug}/sources", dependencies=[PostGuard])
+async def upload(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    slug: str,
+    files: Annotated[list[UploadFile], File()],
+    kind: Annotated[str, Form()] = "auto",
+) -> Response:
+    if account is None:
+        return _render(request, "_upload_error.html", 401, error="Sign in again to upload.")
+    try:
+        contents = await read_uploads(files, runtime.settings.ingest.max_upload_bytes)
+        job = querying.submit_upload(
+            session, runtime, account=account, slug=slug, files=contents, kind=kind
+        )
+    except VouchError as exc:
+        return _render(request, "_upload_error.html", exc.status_code, error=exc.message)
+    return _render(request, "_job.html", 202, job={"asset": slug, **querying.job_public(job)})
+
+
+@router.get("/jobs/{job_id}")
+def job_fragment(
+    request: Request, session: SessionDep, account: PageAccount, job_id: str
+) -> Response:
+    if account is None:
+        return _render(request, "_upload_error.html", 401, error="Sign in again.")
+    job, asset = querying.get_job(session, account=account, job_id=job_id)
+    return _render(request, "_job.html", job={"asset": asset.slug, **querying.job_public(job)})
+
+
+@router.get("/keys")
+def keys_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    keys = accounts.list_api_keys(session, account=account)
+    return _render(request, "keys.html", account=account, keys=keys)
+
+
+@router.post("/keys", dependencies=[PostGuard])
+def create_key(
+    request: Request,
+    session: SessionDep,
+    account: PageAccount,
+    label: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    _, secret = accounts.create_api_key(session, account=account, label=label)
+    keys = accounts.list_api_keys(session, account=account)
+    return _render(request, "keys.html", 201, account=account, keys=keys, created=secret)
+
+
+@router.post("/keys/{key_id}/revoke", dependencies=[PostGuard])
+def revoke_key(
+    request: Request, session: SessionDep, account: PageAccount, key_id: str
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    accounts.revoke_api_key(session, account=account, key_ref=key_id)
+    return RedirectResponse("/keys", status_code=303)

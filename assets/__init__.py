@@ -1,0 +1,1 @@
+"""Knowledge assets: collections, embeddings, retrieval, answers and consultations."""

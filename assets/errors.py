@@ -1,0 +1,39 @@
+"""Errors of the assets package."""
+
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, VouchError
+
+
+class AssetNotFound(NotFound):
+    pass
+
+
+class ConsultationNotFound(NotFound):
+    pass
+
+
+class AssetSlugTaken(Conflict):
+    pass
+
+
+class InvalidAsset(InvalidInput):
+    pass
+
+
+class InvalidQuestion(InvalidInput):
+    pass
+
+
+class NotAssetOwner(Forbidden):
+    pass
+
+
+class EmbedderMismatch(Conflict):
+    """The asset's vectors were made by another model than the one configured now."""
+
+
+class EmbedderUnavailable(VouchError):
+    status_code = 503
+
+
+class IndexUnavailable(VouchError):
+    status_code = 503

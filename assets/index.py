@@ -1,0 +1,127 @@
+"""The per-asset vector collections: the one module that imports chromadb.
+
+Embedded default: a ``PersistentClient`` in the data dir. With ``VOUCH_CHROMA__HOST`` set, an
+``HttpClient`` talks to a Chroma server instead. Vouch always passes its own vectors; Chroma's
+default embedding function would download a model and is never used.
+"""
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaClientSettings
+from chromadb.errors import ChromaError, NotFoundError
+
+from assets.errors import IndexUnavailable
+from core.config import ChromaSettings
+
+Metadata = Mapping[str, str | int | float | bool]
+# Chroma caps the records of one call; this stays well inside it.
+_WRITE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float  # cosine similarity, higher is closer
+
+
+class AssetCollection:
+    """One asset's vectors, documents and metadata."""
+
+    def __init__(self, collection: Collection) -> None:
+        self._collection = collection
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: Sequence[Sequence[float]],
+        documents: Sequence[str],
+        metadatas: Sequence[Metadata],
+    ) -> None:
+        for start in range(0, len(ids), _WRITE_BATCH):
+            end = start + _WRITE_BATCH
+            vectors: list[Sequence[float]] = [list(e) for e in embeddings[start:end]]
+            self._collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=vectors,
+                documents=list(documents[start:end]),
+                metadatas=[dict(m) for m in metadatas[start:end]],
+            )
+
+    def ids_where(self, **where: str | int) -> list[str]:
+        result = self._collection.get(where=_where(where), include=[])
+        return list(result["ids"])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), _WRITE_BATCH):
+            self._collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def query(self, embedding: Sequence[float], k: int) -> list[Hit]:
+        if self.count() == 0:
+            return []
+        vectors: list[Sequence[float]] = [list(embedding)]
+        result = self._collection.query(
+            query_embeddings=vectors,
+            n_results=k,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        documents = (result["documents"] or [[]])[0]
+        metadatas = (result["metadatas"] or [[]])[0]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            Hit(id=i, text=d or "", metadata=dict(m or {}), score=1.0 - float(dist))
+            for i, d, m, dist in zip(ids, documents, metadatas, distances, strict=True)
+        ]
+
+
+def _where(conditions: Mapping[str, str | int]) -> Any:
+    clauses = [{key: value} for key, value in conditions.items()]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class VectorIndex:
+    """Opens the collection of each asset; all collections use cosine distance."""
+
+    def __init__(self, client: ClientAPI) -> None:
+        self._client = client
+
+    def collection(self, name: str) -> AssetCollection:
+        try:
+            collection = self._client.get_or_create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
+            )
+        except ChromaError as exc:
+            raise IndexUnavailable(f"vector index unavailable: {exc}") from exc
+        return AssetCollection(collection)
+
+    def drop(self, name: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            self._client.delete_collection(name)
+
+
+def open_index(settings: ChromaSettings, path: Path) -> VectorIndex:
+    """The index the settings name: a Chroma server if a host is set, else files under ``path``."""
+    client_settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
+    client: ClientAPI
+    if settings.host:
+        client = chromadb.HttpClient(
+            host=settings.host, port=settings.port, ssl=settings.ssl, settings=client_settings
+        )
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=client_settings)
+    return VectorIndex(client)

@@ -1,0 +1,96 @@
+"""Request and response shapes of assets, search results and answers."""
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
+TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+class AssetCreate(BaseModel):
+    slug: str = Field(description="3-64 lowercase letters, digits and dashes", examples=["gdpr"])
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+    published: bool = True
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise ValueError(
+                "use 3-64 lowercase letters, digits and dashes, starting and ending with a "
+                "letter or digit"
+            )
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the title is blank")
+        return value.strip()
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, values: list[str]) -> list[str]:
+        tags = [v.strip().lower() for v in values if v.strip()]
+        for tag in tags:
+            if not TAG.match(tag):
+                raise ValueError(f"tag {tag!r}: use 1-32 lowercase letters, digits and dashes")
+        return list(dict.fromkeys(tags))
+
+
+class AssetPublic(BaseModel):
+    slug: str
+    title: str
+    description: str
+    tags: list[str]
+    published: bool
+    owner_id: str
+    embed_model: str
+    embed_dimension: int
+    created_at: datetime
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=2000)
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class SearchResult(BaseModel):
+    rank: int
+    score: float
+    text: str
+    locator: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+
+
+class CitationPublic(BaseModel):
+    n: int
+    text: str
+    locator: dict[str, Any]
+
+
+class TokenCounts(BaseModel):
+    prompt: int
+    completion: int
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationPublic]
+    confidence: float
+    status: str
+    consultation_id: str
+    tokens: TokenCounts

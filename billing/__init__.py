@@ -1,0 +1,1 @@
+"""Money and metering: usage events now; plans, ledger, escrow and Stripe later."""

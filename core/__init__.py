@@ -1,0 +1,1 @@
+"""The kernel: settings, database, errors, ids and clock. Imports nothing else of Vouch."""

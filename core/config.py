@@ -1,0 +1,78 @@
+"""Settings: one pydantic-settings class, built only by the entry points (app, CLI, evals)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class ChromaSettings(BaseModel):
+    """Where vectors live: on disk in the data dir, or a Chroma server when ``host`` is set."""
+
+    host: str | None = None
+    port: int = Field(default=8000, ge=1, le=65535)
+    ssl: bool = False
+
+
+class EmbeddingSettings(BaseModel):
+    """``minilm`` runs all-MiniLM-L6-v2 locally; ``openai`` calls any compatible endpoint."""
+
+    provider: Literal["minilm", "openai"] = "minilm"
+    model: str = "text-embedding-3-small"
+    base_url: str | None = None
+    api_key: SecretStr = SecretStr("")
+    batch_size: int = Field(default=32, ge=1, le=2048)
+
+
+class QueueSettings(BaseModel):
+    """Huey on SQLite in the data dir; ``workers`` consumer threads run inside ``vouch serve``."""
+
+    workers: int = Field(default=2, ge=0, le=32)
+    # Run each task inline when it is enqueued, with no consumer (tests and scripts).
+    immediate: bool = False
+
+
+class IngestSettings(BaseModel):
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_unpacked_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    max_files: int = Field(default=20_000, ge=1)
+    max_file_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VOUCH_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    server: ServerSettings = ServerSettings()
+    chroma: ChromaSettings = ChromaSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    queue: QueueSettings = QueueSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vouch.db'}"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"

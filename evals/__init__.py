@@ -1,0 +1,1 @@
+"""Retrieval and answer quality: golden sets, metrics and the eval runner."""

@@ -1,0 +1,1 @@
+"""Sources, ingestion jobs, readers and chunkers, and the task queue worker."""
