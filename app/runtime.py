@@ -16,7 +16,7 @@ from ingestion.tasks import IngestContext, Queue, build_queue
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.sqlalchemy_url)
@@ -24,7 +24,8 @@ class Runtime:
             settings.queue_path, self.ingest_context, immediate=settings.queue.immediate
         )
         self._lock = threading.Lock()
-        self._embedder: Embedder | None = None
+        # An embedder may be handed in (tests share one loaded model); else built on first use.
+        self._embedder: Embedder | None = embedder
         self._index: VectorIndex | None = None
 
     @property

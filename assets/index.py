@@ -9,16 +9,14 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import chromadb
-from chromadb.api import ClientAPI
-from chromadb.api.models.Collection import Collection
-from chromadb.config import Settings as ChromaClientSettings
-from chromadb.errors import ChromaError, NotFoundError
+from typing import TYPE_CHECKING, Any
 
 from assets.errors import IndexUnavailable
 from core.config import ChromaSettings
+
+if TYPE_CHECKING:  # chromadb takes ~0.4 s to import; commands that never touch vectors skip it
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
 
 Metadata = Mapping[str, str | int | float | bool]
 # Chroma caps the records of one call; this stays well inside it.
@@ -36,7 +34,7 @@ class Hit:
 class AssetCollection:
     """One asset's vectors, documents and metadata."""
 
-    def __init__(self, collection: Collection) -> None:
+    def __init__(self, collection: "Collection") -> None:
         self._collection = collection
 
     def upsert(
@@ -94,10 +92,12 @@ def _where(conditions: Mapping[str, str | int]) -> Any:
 class VectorIndex:
     """Opens the collection of each asset; all collections use cosine distance."""
 
-    def __init__(self, client: ClientAPI) -> None:
+    def __init__(self, client: "ClientAPI") -> None:
         self._client = client
 
     def collection(self, name: str) -> AssetCollection:
+        from chromadb.errors import ChromaError
+
         try:
             collection = self._client.get_or_create_collection(
                 name,
@@ -109,12 +109,17 @@ class VectorIndex:
         return AssetCollection(collection)
 
     def drop(self, name: str) -> None:
+        from chromadb.errors import NotFoundError
+
         with contextlib.suppress(NotFoundError):
             self._client.delete_collection(name)
 
 
 def open_index(settings: ChromaSettings, path: Path) -> VectorIndex:
     """The index the settings name: a Chroma server if a host is set, else files under ``path``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaClientSettings
+
     client_settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
     client: ClientAPI
     if settings.host:

@@ -74,9 +74,9 @@ def _zip_members(archive: Path, name: str, max_file_bytes: int) -> Iterator[Sour
     for info in infos:
         if info.is_dir():
             continue
-        mode = info.external_attr >> 16
-        if mode and not stat.S_ISREG(mode):
-            continue  # symbolic links and other special entries
+        file_type = stat.S_IFMT(info.external_attr >> 16)
+        if file_type and file_type != stat.S_IFREG:
+            continue  # symbolic links and other special entries (no type bits: a plain file)
         try:
             member = safe_relative_path(info.filename)
         except FileRejected as exc:

@@ -1,0 +1,110 @@
+"""Shared fixtures: real SQLite and PostgreSQL, Chroma on disk, the real embedder, the real app.
+
+The database fixture is parametrised over both engines. SQLite is migrated once per session
+into a template file that each test copies; PostgreSQL gets one fresh database per session,
+migrated once, whose tables are emptied after each test. PostgreSQL cases run whenever
+VOUCH_TEST_POSTGRES_URL is set (CI always sets it) and are skipped otherwise.
+"""
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import make_url, text
+from sqlmodel import Session, SQLModel
+
+from app.main import create_app
+from app.runtime import Runtime
+from assets.embeddings import MiniLMEmbedder
+from core.config import QueueSettings, Settings
+from core.db import make_engine
+from migrations import upgrade
+
+POSTGRES_URL = os.environ.get("VOUCH_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    """The real all-MiniLM-L6-v2, loaded once: rankings in tests mean something."""
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "vouch.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    if not POSTGRES_URL:
+        pytest.skip("VOUCH_TEST_POSTGRES_URL is not set")
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"vouch_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str | None]:
+    """None means the default, SQLite in the data dir (a copy of the migrated template)."""
+    if request.param == "sqlite":
+        shutil.copy(sqlite_template, tmp_path / "vouch.db")
+        yield None
+        return
+    url: str = request.getfixturevalue("postgres_database")
+    yield url
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(
+        environment="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        # Tasks run inline when enqueued, after the request's commit.
+        queue=QueueSettings(immediate=True),
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[Runtime]:
+    runtime = Runtime(settings, embedder=embedder)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def session(runtime: Runtime) -> Iterator[Session]:
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime.settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://vouch.test") as client:
+        yield client

@@ -1,0 +1,76 @@
+"""Typed factories for test data, written through the real services."""
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session
+
+from app import accounts, querying
+from app.models import Account
+from app.runtime import Runtime
+from assets.models import Asset
+from assets.schemas import AssetCreate
+from assets.service import Viewer, create_asset
+from core.db import session_scope
+from ingestion.models import IngestionJob
+
+HANDBOOK = Path(__file__).parent / "data" / "handbook"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Actor:
+    account: Account
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def create_actor(
+    runtime: Runtime, *, role: str, email: str | None = None, password: str | None = None
+) -> Actor:
+    n = next(_counter)
+    with session_scope(runtime.engine) as session:
+        account = accounts.create_account(
+            session,
+            email=email or f"{role}{n}@example.com",
+            name=f"{role.title()} {n}",
+            role=role,
+            password=password,
+        )
+        _, key = accounts.create_api_key(session, account=account, label="test")
+    return Actor(account=account, key=key)
+
+
+def create_test_asset(
+    runtime: Runtime, *, owner: Account, slug: str | None = None, published: bool = True
+) -> Asset:
+    with session_scope(runtime.engine) as session:
+        return create_asset(
+            session,
+            owner=Viewer(owner.id, owner.role),
+            data=AssetCreate(
+                slug=slug or f"asset-{next(_counter)}",
+                title="Garden store handbook",
+                tags=["retail"],
+                published=published,
+            ),
+            embedder=runtime.embedder,
+        )
+
+
+def ingest_path(
+    runtime: Runtime, *, asset: Asset, owner: Account, path: Path, kind: str = "auto"
+) -> IngestionJob:
+    """Queue a local path; with the immediate queue of the tests it runs on commit."""
+    with session_scope(runtime.engine) as session:
+        job = querying.submit_local(
+            session, runtime, account=owner, slug=asset.slug, path=path, kind=kind
+        )
+    with Session(runtime.engine) as session:
+        found = session.get(IngestionJob, job.id)
+        assert found is not None
+        return found

@@ -1,0 +1,193 @@
+"""Uploading sources over HTTP: what ingests, what is reported per file, what is refused."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from app.runtime import Runtime
+from assets.models import Asset
+from ingestion.models import Document, IngestionJob, Source
+from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset
+
+
+@pytest.fixture
+def expert(runtime: Runtime) -> Actor:
+    return create_actor(runtime, role="expert")
+
+
+@pytest.fixture
+def asset(runtime: Runtime, expert: Actor) -> Asset:
+    return create_test_asset(runtime, owner=expert.account, slug="garden")
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _stored(session: Session, uploads: Path) -> tuple[int, int, int, list[Path]]:
+    files = sorted(uploads.rglob("*")) if uploads.exists() else []
+    return (
+        len(session.exec(select(Source)).all()),
+        len(session.exec(select(IngestionJob)).all()),
+        len(session.exec(select(Document)).all()),
+        files,
+    )
+
+
+async def test_upload_ingests_files_and_zip_and_reports_failures_per_file(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime, session: Session
+) -> None:
+    archive = _zip(
+        {
+            "docs/policies.md": (HANDBOOK / "policies.md").read_bytes(),
+            "tools/pricing.py": (HANDBOOK / "tools" / "pricing.py").read_bytes(),
+            "tools/broken.py": b"\x00\x00\x89PNG binary",
+        }
+    )
+    response = await client.post(
+        f"/v1/assets/{asset.slug}/sources",
+        files=[
+            ("files", ("handbook.zip", archive)),
+            ("files", ("delivery.txt", (HANDBOOK / "delivery.txt").read_bytes())),
+            ("files", ("latin1.md", "Caf\xe9 cr\xe8me\n".encode("latin-1"))),
+            ("files", ("photo.png", b"\x89PNG\r\n")),
+        ],
+        headers=expert.headers,
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    job = (await client.get(f"/v1/jobs/{response.json()['job_id']}", headers=expert.headers)).json()
+    assert job["status"] == "succeeded"
+    assert job["documents"] == 3
+    assert job["documents_total"] == job["documents_done"] == 6
+    assert job["percent"] == 100
+    reasons = {f["path"]: f["reason"] for f in job["failed"]}
+    assert set(reasons) == {"tools/broken.py", "latin1.md", "photo.png"}
+    assert "binary" in reasons["tools/broken.py"]
+    assert "not valid UTF-8: byte 0xe9 at line 1" in reasons["latin1.md"]
+    assert "unsupported file type (.png)" in reasons["photo.png"]
+
+    documents = session.exec(select(Document).where(Document.asset_id == asset.id)).all()
+    assert {d.path for d in documents} == {"docs/policies.md", "tools/pricing.py", "delivery.txt"}
+    collection = runtime.index.collection(asset.collection)
+    assert collection.count() == sum(d.chunk_count for d in documents) == job["chunks"]
+
+
+async def test_same_upload_twice_writes_nothing_new(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime
+) -> None:
+    files = [("files", ("policies.md", (HANDBOOK / "policies.md").read_bytes()))]
+    first = await client.post(
+        f"/v1/assets/{asset.slug}/sources", files=files, headers=expert.headers
+    )
+    collection = runtime.index.collection(asset.collection)
+    count = collection.count()
+    ids = collection.ids_where(path="policies.md")
+    second = await client.post(
+        f"/v1/assets/{asset.slug}/sources", files=files, headers=expert.headers
+    )
+    job = (await client.get(f"/v1/jobs/{second.json()['job_id']}", headers=expert.headers)).json()
+    assert first.status_code == second.status_code == 202
+    assert (job["documents"], job["skipped"], job["chunks"]) == (0, 1, 0)
+    assert collection.count() == count
+    assert sorted(collection.ids_where(path="policies.md")) == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "needle"),
+    [
+        ([], 422, "files"),
+        ([("files", ("notes.exe", b"MZ\x90\x00"))], 422, "none of the uploaded files"),
+        ([("files", ("../escape.md", b"# x\n\ny"))], 422, "'..'"),
+        ([("files", ("/etc/passwd.md", b"# x\n\ny"))], 422, "absolute"),
+        ([("files", ("bad.zip", b"PK\x03\x04 not really a zip"))], 422, "not a valid zip"),
+        (
+            [("files", ("evil.zip", _zip({"../../outside.md": b"# pwned\n\nx"})))],
+            422,
+            "'..'",
+        ),
+        (
+            [("files", ("a.md", b"# a\n\nx")), ("files", ("a.md", b"# a\n\ny"))],
+            422,
+            "twice",
+        ),
+    ],
+)
+async def test_bad_upload_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+    expert: Actor,
+    asset: Asset,
+    runtime: Runtime,
+    session: Session,
+    files: list[tuple[str, tuple[str, bytes]]],
+    status: int,
+    needle: str,
+) -> None:
+    before = _stored(session, runtime.settings.uploads_path)
+    response = await client.post(
+        f"/v1/assets/{asset.slug}/sources",
+        files=files or None,
+        data={} if files else {"kind": "auto"},
+        headers=expert.headers,
+    )
+    assert response.status_code == status, response.text
+    assert needle in response.json()["detail"]
+    assert _stored(session, runtime.settings.uploads_path) == before
+    assert runtime.index.collection(asset.collection).count() == 0
+
+
+async def test_zip_bomb_is_refused_before_unpacking(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime, session: Session
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("huge.txt", b"0" * (runtime.settings.ingest.max_unpacked_bytes + 1))
+    assert len(buffer.getvalue()) < 1_000_000  # small on the wire
+    before = _stored(session, runtime.settings.uploads_path)
+    response = await client.post(
+        f"/v1/assets/{asset.slug}/sources",
+        files={"files": ("bomb.zip", buffer.getvalue())},
+        headers=expert.headers,
+    )
+    assert response.status_code == 422
+    assert "unpacks to" in response.json()["detail"]
+    assert _stored(session, runtime.settings.uploads_path) == before
+
+
+async def test_upload_over_the_size_limit_is_413(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime, session: Session
+) -> None:
+    limit = runtime.settings.ingest.max_upload_bytes
+    runtime.settings.ingest.max_upload_bytes = 1000
+    try:
+        response = await client.post(
+            f"/v1/assets/{asset.slug}/sources",
+            files={"files": ("big.md", b"# big\n\n" + b"x" * 2000)},
+            headers=expert.headers,
+        )
+    finally:
+        runtime.settings.ingest.max_upload_bytes = limit
+    assert response.status_code == 413
+    assert "1000 byte limit" in response.json()["detail"]
+    assert _stored(session, runtime.settings.uploads_path)[:3] == (0, 0, 0)
+
+
+async def test_unknown_kind_is_refused(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset
+) -> None:
+    response = await client.post(
+        f"/v1/assets/{asset.slug}/sources",
+        files={"files": ("a.md", b"# a\n\ntext")},
+        data={"kind": "poetry"},
+        headers=expert.headers,
+    )
+    assert response.status_code == 422
+    assert "auto, code, text" in response.json()["detail"]

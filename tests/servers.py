@@ -1,0 +1,79 @@
+"""Small real servers for boundaries that cannot be reached here, started on 127.0.0.1."""
+
+import hashlib
+import json
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def hashed_vector(text: str, dimension: int) -> list[float]:
+    """A deterministic, content-dependent vector: each word adds to a hashed bucket."""
+    vector = [0.0] * dimension
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[int.from_bytes(digest[:4], "big") % dimension] += 1.0
+    return vector
+
+
+class _EmbeddingsHandler(BaseHTTPRequestHandler):
+    dimension = 64
+    requests: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        if self.path != "/v1/embeddings":
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": hashed_vector(t, self.dimension)}
+            for i, t in enumerate(inputs)
+        ]
+        self._send(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 0, "total_tokens": 0},
+            },
+        )
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def embeddings_server(dimension: int = 64) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An OpenAI-compatible ``/v1/embeddings`` server; yields its base URL and the requests."""
+    requests: list[dict[str, Any]] = []
+    handler = type("Handler", (_EmbeddingsHandler,), {"dimension": dimension, "requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
+    finally:
+        server.shutdown()
+        server.server_close()
