@@ -8,12 +8,14 @@ VOUCH_TEST_POSTGRES_URL is set (CI always sets it) and are skipped otherwise.
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import make_url, text
 from sqlmodel import Session, SQLModel
 
@@ -23,6 +25,7 @@ from assets.embeddings import MiniLMEmbedder
 from core.config import QueueSettings, Settings
 from core.db import make_engine
 from migrations import upgrade
+from tests.servers import free_port, wait_for
 
 POSTGRES_URL = os.environ.get("VOUCH_TEST_POSTGRES_URL")
 
@@ -100,6 +103,22 @@ def runtime(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[Runtime]:
 def session(runtime: Runtime) -> Iterator[Session]:
     with Session(runtime.engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def live_server(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[tuple[str, Runtime]]:
+    """A real uvicorn server on a free port; its lifespan starts one queue consumer thread."""
+    queued = settings.model_copy(update={"queue": QueueSettings(workers=1)})
+    runtime = Runtime(queued, embedder=embedder)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(queued, runtime=runtime), port=free_port(), log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: bool(server.started))
+    yield f"http://127.0.0.1:{server.config.port}", runtime
+    server.should_exit = True
+    thread.join(timeout=30)
 
 
 @pytest.fixture

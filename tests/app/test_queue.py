@@ -1,0 +1,73 @@
+"""Jobs run through the real task queue: consumer threads inside the server, or `vouch worker`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session
+
+from app.runtime import Runtime
+from core.config import Settings
+from ingestion.models import IngestionJob
+from tests.factories import HANDBOOK, create_actor, create_test_asset
+from tests.servers import wait_for
+
+VOUCH = str(Path(sys.executable).parent / "vouch")
+
+
+def test_server_consumer_threads_run_uploaded_jobs(live_server: tuple[str, Runtime]) -> None:
+    base, runtime = live_server
+    expert = create_actor(runtime, role="expert")
+    create_test_asset(runtime, owner=expert.account, slug="garden")
+    with httpx.Client(base_url=base, headers=expert.headers, timeout=30) as http:
+        response = http.post(
+            "/v1/assets/garden/sources",
+            files={"files": ("policies.md", (HANDBOOK / "policies.md").read_bytes())},
+        )
+        assert response.status_code == 202
+        job_id = response.json()["job_id"]
+
+        def finished() -> bool:
+            return bool(http.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded")
+
+        wait_for(finished)
+        assert http.get(f"/v1/jobs/{job_id}").json()["chunks"] > 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_standalone_worker_runs_jobs_queued_by_the_cli(settings: Settings, tmp_path: Path) -> None:
+    env = {**os.environ, "VOUCH_DATA_DIR": str(settings.data_dir)}
+
+    def vouch(*args: str) -> str:
+        done = subprocess.run(
+            [VOUCH, *args], env=env, capture_output=True, text=True, timeout=120, check=True
+        )
+        return done.stdout
+
+    vouch("user", "create", "--email", "ada@example.com", "--name", "Ada", "--role", "expert")
+    vouch("asset", "create", "--owner", "ada@example.com", "--slug", "garden", "--title", "G")
+    queued = vouch("ingest", "garden", str(HANDBOOK))
+    assert "queued" in queued
+    job_id = queued.split()[1].rstrip(":")
+
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [VOUCH, "worker", "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        runtime = Runtime(settings)
+
+        def finished() -> bool:
+            with Session(runtime.engine) as session:
+                job = session.get(IngestionJob, job_id)
+                return job is not None and job.status == "succeeded"
+
+        wait_for(finished, timeout=120)
+        runtime.close()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        log.close()
