@@ -53,4 +53,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
         self.engine.dispose()

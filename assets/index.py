@@ -108,6 +108,18 @@ class VectorIndex:
             raise IndexUnavailable(f"vector index unavailable: {exc}") from exc
         return AssetCollection(collection)
 
+    def close(self) -> None:
+        """Release the client's connections and files (the last client of a path stops it)."""
+        # chromadb 1.5's HTTP client never closes its httpx session; close it here so that its
+        # sockets do not leak into whatever runs next.
+        for client in (self._client, getattr(self._client, "_admin_client", None)):
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if session is not None:
+                session.close()
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
     def drop(self, name: str) -> None:
         from chromadb.errors import NotFoundError
 
