@@ -25,6 +25,7 @@ from assets.embeddings import MiniLMEmbedder
 from core.config import QueueSettings, Settings
 from core.db import make_engine
 from migrations import upgrade
+from tests.factories import Actor, create_actor
 from tests.servers import free_port, wait_for
 
 POSTGRES_URL = os.environ.get("VOUCH_TEST_POSTGRES_URL")
@@ -97,6 +98,31 @@ def runtime(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[Runtime]:
     runtime = Runtime(settings, embedder=embedder)
     yield runtime
     runtime.close()
+
+
+@pytest.fixture
+def expert(runtime: Runtime) -> Actor:
+    return create_actor(runtime, role="expert")
+
+
+@pytest.fixture
+def expert_second(runtime: Runtime) -> Actor:
+    return create_actor(runtime, role="expert")
+
+
+@pytest.fixture
+def client_user(runtime: Runtime) -> Actor:
+    return create_actor(runtime, role="client")
+
+
+@pytest.fixture
+def client_second(runtime: Runtime) -> Actor:
+    return create_actor(runtime, role="client")
+
+
+@pytest.fixture
+def admin(runtime: Runtime) -> Actor:
+    return create_actor(runtime, role="admin")
 
 
 @pytest.fixture

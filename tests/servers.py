@@ -2,23 +2,28 @@
 
 import hashlib
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.2) -> None:
     """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.2)
+        time.sleep(interval)
     raise AssertionError(f"still not true after {timeout} s")
 
 
@@ -88,3 +93,65 @@ def embeddings_server(dimension: int = 64) -> Iterator[tuple[str, list[dict[str,
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class MakeRun:
+    """A running `make run`: its port, its log and, once printed, the demo client key."""
+
+    port: int
+    log: Path
+    env: dict[str, str]
+    started: float
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_for_key(self, timeout: float = 600) -> str:
+        found: list[str] = []
+
+        def printed() -> bool:
+            match = re.search(r"API key \(new on every start\): (vch_[a-z0-9_]+)", self.output())
+            if match:
+                found.append(match.group(1))
+            return bool(match)
+
+        wait_for(printed, timeout=timeout, interval=0.05)
+        return found[0]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def make_run(workdir: Path) -> Iterator[MakeRun]:
+    """Start the README's `make run` on a fresh data dir and a free port; stop it after."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "VOUCH_DATA_DIR": str(workdir / "var"),
+        "VOUCH_SERVER__PORT": str(port),
+        "NO_COLOR": "1",
+        "COLUMNS": "250",
+    }
+    env.pop("VOUCH_DATABASE_URL", None)
+    log = workdir / "make-run.log"
+    started = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            ["make", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield MakeRun(port=port, log=log, env=env, started=started)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

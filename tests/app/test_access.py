@@ -10,31 +10,6 @@ from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, in
 
 
 @pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert")
-
-
-@pytest.fixture
-def expert_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert")
-
-
-@pytest.fixture
-def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client")
-
-
-@pytest.fixture
-def client_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client")
-
-
-@pytest.fixture
-def admin(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="admin")
-
-
-@pytest.fixture
 def published(runtime: Runtime, expert: Actor) -> str:
     asset = create_test_asset(runtime, owner=expert.account, slug="published")
     ingest_path(runtime, asset=asset, owner=expert.account, path=HANDBOOK / "policies.md")

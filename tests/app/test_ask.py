@@ -8,17 +8,7 @@ from app.runtime import Runtime
 from assets.models import Consultation
 from billing.metering import count_tokens
 from billing.models import UsageEvent
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert")
-
-
-@pytest.fixture
-def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client")
+from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
 
 
 @pytest.fixture

@@ -13,12 +13,7 @@ from core.db import session_scope
 from ingestion import service
 from ingestion.errors import InvalidSource
 from ingestion.models import Document
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert")
+from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
 
 
 @pytest.fixture

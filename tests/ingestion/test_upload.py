@@ -11,12 +11,7 @@ from sqlmodel import Session, select
 from app.runtime import Runtime
 from assets.models import Asset
 from ingestion.models import Document, IngestionJob, Source
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert")
+from tests.factories import HANDBOOK, Actor, create_test_asset
 
 
 @pytest.fixture
