@@ -181,3 +181,14 @@ class TestTenancy:
             "/v1/assets", json={"slug": "mine", "title": "Mine"}, headers=client_user.headers
         )
         assert response.status_code == 403
+
+
+async def test_openapi_docs_are_served(client: httpx.AsyncClient) -> None:
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    schema = (await client.get("/openapi.json")).json()
+    for path in ("/v1/assets/{slug}/ask", "/v1/assets/{slug}/sources", "/v1/jobs/{job_id}"):
+        assert path in schema["paths"]
+    ask = schema["paths"]["/v1/assets/{slug}/ask"]["post"]
+    assert {"401", "404", "422"} <= set(ask["responses"])

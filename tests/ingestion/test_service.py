@@ -153,3 +153,17 @@ def test_missing_local_path_is_refused(
 ) -> None:
     with pytest.raises(InvalidSource, match="does not exist"):
         ingest_path(runtime, asset=asset, owner=expert.account, path=tmp_path / "nope")
+
+
+def test_local_zip_archive_is_read_member_by_member(
+    runtime: Runtime, expert: Actor, asset: Asset, tmp_path: Path, session: Session
+) -> None:
+    archive = tmp_path / "handbook.zip"
+    shutil.make_archive(str(archive.with_suffix("")), "zip", HANDBOOK)
+    job = ingest_path(runtime, asset=asset, owner=expert.account, path=archive)
+    assert job.status == "succeeded"
+    assert set(_chunks_by_path(runtime, asset, session)) == {
+        "policies.md",
+        "delivery.txt",
+        "tools/pricing.py",
+    }
