@@ -22,14 +22,25 @@ class Passage:
 
 
 def locator_from_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The ARCHITECTURE.md locator of a stored chunk: path, then section or symbol, then lines."""
+    """The ARCHITECTURE.md locator of a stored chunk, by kind.
+
+    code: path, lines, symbol (and language); regulation: path, section (the citation path),
+    heading, and page or lines when known; paper: path, page, section; text: path, section,
+    lines.
+    """
+    kind = metadata.get("kind", "text")
     locator: dict[str, Any] = {"path": metadata.get("path", "")}
-    if metadata.get("section"):
-        locator["section"] = metadata["section"]
-    if metadata.get("symbol"):
-        locator["symbol"] = metadata["symbol"]
-    if "line_start" in metadata:
-        locator["lines"] = [int(metadata["line_start"]), int(metadata["line_end"])]
+    fields = {
+        "code": ("symbol", "lines", "language"),
+        "regulation": ("section", "heading", "page", "lines"),
+        "paper": ("page", "section", "lines"),
+    }.get(kind, ("section", "lines"))
+    for name in fields:
+        if name == "lines":
+            if metadata.get("line_start"):
+                locator["lines"] = [int(metadata["line_start"]), int(metadata["line_end"])]
+        elif metadata.get(name):
+            locator[name] = metadata[name]
     return locator
 
 

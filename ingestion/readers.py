@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ingestion.chunking import Chunk, chunk_markdown, chunk_python, chunk_text
 from ingestion.errors import FileRejected
+from ingestion.sources.base import Chunk
+from ingestion.sources.code import chunk_python
+from ingestion.sources.text import chunk_markdown, chunk_text
 
 KINDS = ("auto", "code", "text")
 TEXT_SUFFIXES = {".md": chunk_markdown, ".markdown": chunk_markdown, ".txt": chunk_text}

@@ -25,7 +25,6 @@ from assets.models import Asset
 from core.clock import utcnow
 from core.config import IngestSettings
 from core.db import session_scope
-from ingestion.chunking import Chunk
 from ingestion.errors import FileRejected, InvalidSource, InvalidUpload, JobNotFound
 from ingestion.models import Document, IngestionJob, JobStatus, Source
 from ingestion.readers import (
@@ -37,6 +36,7 @@ from ingestion.readers import (
     iter_source_files,
     safe_relative_path,
 )
+from ingestion.sources.base import Chunk
 
 ProgressCallback = Callable[[IngestionJob], None]
 # Progress is written at least this often (seconds) while files are being skipped or rejected.
@@ -217,17 +217,7 @@ def _write_documents(
                 ids,
                 vectors[position : position + n],
                 [chunk.text for chunk in doc.chunks],
-                [
-                    {
-                        "path": chunk.path,
-                        "kind": chunk.kind,
-                        "line_start": chunk.line_start,
-                        "line_end": chunk.line_end,
-                        "section": chunk.section,
-                        "symbol": chunk.symbol,
-                    }
-                    for chunk in doc.chunks
-                ],
+                [chunk.metadata for chunk in doc.chunks],
             )
         # New chunks are written before old ones go, so a crash in between loses nothing.
         if stale:

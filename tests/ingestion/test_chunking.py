@@ -4,16 +4,11 @@ import textwrap
 
 import pytest
 
-from ingestion.chunking import (
-    MAX_CHARS,
-    MAX_CODE_LINES,
-    Chunk,
-    chunk_markdown,
-    chunk_python,
-    chunk_text,
-)
 from ingestion.errors import FileRejected
 from ingestion.readers import chunker_for, decode, safe_relative_path
+from ingestion.sources.base import MAX_CHARS, Chunk
+from ingestion.sources.code import MAX_CODE_LINES, chunk_python
+from ingestion.sources.text import chunk_markdown, chunk_text
 
 
 def _lines_match(source: str, chunks: list[Chunk]) -> None:
