@@ -24,8 +24,9 @@ from assets.service import Viewer, create_asset, get_visible_asset
 from core.config import Settings
 from core.db import session_scope
 from core.errors import InvalidInput, VouchError
+from ingestion import pipeline
 from ingestion import service as ingestion
-from ingestion.models import IngestionJob, JobStatus
+from ingestion.models import FINISHED, IngestionJob, JobStatus
 from migrations import upgrade
 
 app = typer.Typer(
@@ -39,6 +40,8 @@ asset_app = typer.Typer(help="Knowledge assets.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="apikey")
 app.add_typer(asset_app, name="asset")
+job_app = typer.Typer(help="Ingestion jobs.", no_args_is_help=True)
+app.add_typer(job_app, name="job")
 
 out = Console()
 err = Console(stderr=True)
@@ -100,6 +103,7 @@ def serve(
 def worker(workers: Annotated[int, typer.Option(min=1, help="Consumer threads")] = 2) -> None:
     """Run a standalone task queue consumer (for when `serve` runs with no consumer threads)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    runtime().queue.requeue_stale()
     consumer = runtime().queue.huey.create_consumer(workers=workers, worker_type="thread")
     consumer.run()
 
@@ -211,7 +215,7 @@ def run_with_progress(job_id: str, *, show: bool) -> IngestionJob:
             claimed = ingestion.claim_job(s, job_id)
         if claimed:
             try:
-                job = ingestion.run_job(
+                job = pipeline.run_job(
                     rt.engine,
                     job_id=job_id,
                     index=rt.index,
@@ -227,7 +231,7 @@ def run_with_progress(job_id: str, *, show: bool) -> IngestionJob:
             with session() as s:
                 job = ingestion.get_job(s, job_id)
             update(job)
-            if job.status in (JobStatus.succeeded, JobStatus.failed):
+            if job.status in FINISHED:
                 return job
             time.sleep(0.3)
 
@@ -236,7 +240,9 @@ def run_with_progress(job_id: str, *, show: bool) -> IngestionJob:
 def ingest(
     asset: Annotated[str, typer.Argument(help="The asset's slug")],
     path: Annotated[Path, typer.Argument(help="A file, directory or zip archive")],
-    kind: Annotated[str, typer.Option(help="auto, code or text")] = "auto",
+    kind: Annotated[
+        str, typer.Option(help="auto (per file), code, regulation, paper or text")
+    ] = "auto",
     wait: Annotated[bool, typer.Option("--wait", help="Run or follow the job to its end")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON")] = False,
 ) -> None:
@@ -248,7 +254,8 @@ def ingest(
         )
     if wait:
         job = run_with_progress(job.id, show=not as_json)
-    report = querying.job_public(job)
+    with session() as s:
+        report = querying.job_public(s, job)
     if as_json:
         _print_json(report)
     else:
@@ -272,6 +279,28 @@ def _print_job(report: dict[str, Any]) -> None:
         out.print(f"[red]{report['error']}[/red]")
     if report["status"] == JobStatus.queued:
         out.print("queued: `vouch serve` or `vouch worker` will run it (or use --wait)")
+
+
+@job_app.command("show")
+def job_show(
+    job_id: Annotated[str, typer.Argument()],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON")] = False,
+) -> None:
+    """Show a job's status, counts and per-file reasons."""
+    with session() as s:
+        report = querying.job_public(s, ingestion.get_job(s, job_id))
+    if as_json:
+        _print_json(report)
+    else:
+        _print_job(report)
+
+
+@job_app.command("cancel")
+def job_cancel(job_id: Annotated[str, typer.Argument()]) -> None:
+    """Cancel a queued job, or stop a running one after its current batch."""
+    with session() as s:
+        job = ingestion.cancel_job(s, ingestion.get_job(s, job_id))
+    out.print(f"job {job.id}: {job.status}" + (" (stopping)" if job.status == "running" else ""))
 
 
 def _search_rows(passages: list[Any]) -> list[dict[str, Any]]:

@@ -75,11 +75,13 @@ def load(runtime: Runtime, *, corpus: Path, run_job: Callable[[str], IngestionJo
             session, runtime, account=expert, slug=SLUG, path=corpus, kind="auto"
         )
     finished = run_job(job.id)
+    with session_scope(runtime.engine) as session:
+        report = querying.job_public(session, finished)
     return Summary(
         logins=[(email, password, role) for email, _, role, password in LOGINS],
         slug=SLUG,
         client_key=client_key,
-        job=querying.job_public(finished),
+        job=report,
     )
 
 

@@ -18,7 +18,7 @@ from billing.service import record_usage
 from core.db import after_commit
 from ingestion import service as ingestion
 from ingestion.errors import JobNotFound
-from ingestion.models import IngestionJob
+from ingestion.models import IngestionJob, Source
 
 # Passages an answer is drawn from.
 ANSWER_K = 5
@@ -145,9 +145,19 @@ def get_job(session: Session, *, account: Account, job_id: str) -> tuple[Ingesti
     return job, asset
 
 
-def job_public(job: IngestionJob) -> dict[str, Any]:
-    """The ingest JSON shape shared by the API and the CLI."""
-    failed = len(job.failures)
+def cancel_job(session: Session, *, account: Account, job_id: str) -> tuple[IngestionJob, Asset]:
+    """Cancel a job of an asset the account manages."""
+    job, asset = get_job(session, account=account, job_id=job_id)
+    return ingestion.cancel_job(session, job), asset
+
+
+def job_public(session: Session, job: IngestionJob) -> dict[str, Any]:
+    """The ingest JSON shape shared by the API, the pages and the CLI.
+
+    ``documents`` counts the files written (new or changed) and ``skipped`` the unchanged ones;
+    ``excluded`` lists files left out on purpose and ``failed`` those that could not be read.
+    """
+    source = session.get(Source, job.source_id)
     seconds = None
     if job.started_at and job.finished_at:
         seconds = round((job.finished_at - job.started_at).total_seconds(), 3)
@@ -155,13 +165,19 @@ def job_public(job: IngestionJob) -> dict[str, Any]:
     return {
         "job_id": job.id,
         "status": job.status,
-        "documents": job.documents_done - job.documents_skipped - failed,
+        "documents": job.documents_added + job.documents_updated,
         "chunks": job.chunks_written,
         "skipped": job.documents_skipped,
         "failed": job.failures,
         "seconds": seconds,
+        "added": job.documents_added,
+        "updated": job.documents_updated,
+        "removed": job.documents_removed,
+        "excluded": job.excluded,
         "documents_total": job.documents_total,
         "documents_done": job.documents_done,
         "percent": 100 if job.status == "succeeded" else percent,
+        "timings": job.timings,
+        "commit": source.commit if source else None,
         "error": job.error,
     }

@@ -21,7 +21,10 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.sqlalchemy_url)
         self.queue: Queue = build_queue(
-            settings.queue_path, self.ingest_context, immediate=settings.queue.immediate
+            settings.queue_path,
+            self.engine,
+            self.ingest_context,
+            immediate=settings.queue.immediate,
         )
         self._lock = threading.Lock()
         # An embedder may be handed in (tests share one loaded model); else built on first use.

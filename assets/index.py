@@ -54,6 +54,9 @@ class AssetCollection:
                 metadatas=[dict(m) for m in metadatas[start:end]],
             )
 
+    def ids(self) -> list[str]:
+        return list(self._collection.get(include=[])["ids"])
+
     def ids_where(self, **where: str | int) -> list[str]:
         result = self._collection.get(where=_where(where), include=[])
         return list(result["ids"])

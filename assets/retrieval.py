@@ -24,14 +24,14 @@ class Passage:
 def locator_from_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """The ARCHITECTURE.md locator of a stored chunk, by kind.
 
-    code: path, lines, symbol (and language); regulation: path, section (the citation path),
+    code: path, lines, symbol; regulation: path, section (the citation path),
     heading, and page or lines when known; paper: path, page, section; text: path, section,
     lines.
     """
     kind = metadata.get("kind", "text")
     locator: dict[str, Any] = {"path": metadata.get("path", "")}
     fields = {
-        "code": ("symbol", "lines", "language"),
+        "code": ("symbol", "lines"),
         "regulation": ("section", "heading", "page", "lines"),
         "paper": ("page", "section", "lines"),
     }.get(kind, ("section", "lines"))

@@ -17,6 +17,10 @@ class JobStatus(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
+
+
+FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
 class Source(SQLModel, table=True):
@@ -26,6 +30,8 @@ class Source(SQLModel, table=True):
     origin: str = Field(sa_column=Column(String(16), nullable=False))
     location: str = Field(sa_column=Column(Text, nullable=False))
     kind: str = Field(default="auto", max_length=16)
+    # The commit checked out when a local git work tree was ingested.
+    commit: str | None = Field(default=None, max_length=64)
     created_by: str = Field(foreign_key="account.id", max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -40,27 +46,45 @@ class IngestionJob(SQLModel, table=True):
         default=JobStatus.queued, sa_column=Column(String(16), nullable=False, index=True)
     )
     documents_total: int = 0
-    documents_done: int = 0
-    documents_skipped: int = 0
+    documents_done: int = 0  # files looked at, whatever became of them
+    documents_added: int = 0
+    documents_updated: int = 0
+    documents_skipped: int = 0  # unchanged since the last ingest
+    documents_removed: int = 0  # gone from the source: their chunks were deleted
     chunks_written: int = 0
     failures: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
+    excluded: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # Seconds spent reading, parsing, embedding and writing.
+    timings: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    cancel_requested: bool = False
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Written with every progress update; a running job whose heartbeat stops is re-queued.
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Document(SQLModel, table=True):
-    """A file as last ingested into an asset; its hash decides whether re-ingest can skip it."""
+    """A file as last ingested into an asset, identified by its source and path.
 
-    __table_args__ = (UniqueConstraint("asset_id", "path"),)
+    Its content hash decides whether a re-ingest can skip it.
+    """
+
+    __table_args__ = (UniqueConstraint("asset_id", "source_key", "path"),)
 
     id: str = Field(default_factory=lambda: new_id("doc"), primary_key=True, max_length=40)
     asset_id: str = Field(foreign_key="asset.id", index=True, max_length=40)
+    # "local:/abs/dir" or "upload:<name>": ingesting the same source again updates it.
+    source_key: str = Field(sa_column=Column(Text, nullable=False))
     path: str = Field(sa_column=Column(Text, nullable=False))
     kind: str = Field(max_length=16)
     content_hash: str = Field(max_length=64)
     chunk_count: int
+    # What the reader learnt: a paper's title, authors, DOI, ORCID iDs; a file's language.
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

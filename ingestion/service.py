@@ -1,46 +1,38 @@
-"""Submitting sources and running ingestion jobs.
+"""Submitting sources, and the life of an ingestion job around its run.
 
-A request (or the CLI) stores the source and a queued job in one transaction; the queue then
-calls ``run_job``, which claims the job, chunks each file, embeds in batches, writes the asset's
-collection under stable chunk ids and records progress as it goes. Re-running a job, or
-ingesting the same files again, writes nothing twice: chunk ids hash the path and the text, and
-unchanged documents are skipped by content hash.
+A request (or the CLI) stores the source and a queued job in one transaction and enqueues the
+job after commit. A worker claims it (queued -> running) and runs it (``pipeline.run_job``). A
+job can be cancelled; a running job whose worker died (no heartbeat) is queued again and, since
+unchanged documents are skipped, resumes where it stopped.
 """
 
-import hashlib
 import shutil
-import time
+import tarfile
 import zipfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import Engine, update
-from sqlmodel import Session, col, select
+from sqlalchemy import update
+from sqlmodel import Session, col, or_, select
 
-from assets.embeddings import Embedder
-from assets.index import AssetCollection, VectorIndex
 from assets.models import Asset
 from core.clock import utcnow
 from core.config import IngestSettings
-from core.db import session_scope
-from ingestion.errors import FileRejected, InvalidSource, InvalidUpload, JobNotFound
-from ingestion.models import Document, IngestionJob, JobStatus, Source
-from ingestion.readers import (
-    KINDS,
-    SUPPORTED,
-    chunker_for,
-    decode,
-    is_supported,
-    iter_source_files,
-    safe_relative_path,
+from ingestion.errors import (
+    FileRejected,
+    InvalidSource,
+    InvalidUpload,
+    JobFinished,
+    JobNotFound,
 )
-from ingestion.sources.base import Chunk
+from ingestion.files import TAR_SUFFIXES, git_commit, is_archive, safe_relative_path
+from ingestion.models import FINISHED, IngestionJob, JobStatus, Source
+from ingestion.readers import KINDS, is_known_type
 
-ProgressCallback = Callable[[IngestionJob], None]
-# Progress is written at least this often (seconds) while files are being skipped or rejected.
-_PROGRESS_INTERVAL = 0.5
+# A running job whose heartbeat is older than this lost its worker.
+STALE_AFTER = timedelta(minutes=2)
 
 
 def _check_kind(kind: str) -> None:
@@ -60,40 +52,55 @@ def _new_job(session: Session, *, source: Source) -> IngestionJob:
 def submit_local(
     session: Session, *, asset: Asset, account_id: str, path: Path, kind: str = "auto"
 ) -> IngestionJob:
-    """Queue the ingestion of a file or directory on this machine (used by the CLI)."""
+    """Queue a file, directory, archive or git work tree on this machine (used by the CLI)."""
     _check_kind(kind)
     if not path.exists():
         raise InvalidSource(f"{path} does not exist")
     if not (path.is_file() or path.is_dir()):
         raise InvalidSource(f"{path} is neither a regular file nor a directory")
+    root = path.resolve()
     source = Source(
         asset_id=asset.id,
         origin="local",
-        location=str(path.resolve()),
+        location=str(root),
         kind=kind,
+        commit=git_commit(root) if root.is_dir() else None,
         created_by=account_id,
     )
     return _new_job(session, source=source)
 
 
-def _check_zip(name: str, data: bytes, limits: IngestSettings) -> None:
+def _check_archive(name: str, data: bytes, limits: IngestSettings) -> None:
+    """Refuse a broken archive, an unsafe member name, or one that unpacks too far."""
+    members: list[tuple[str, int]] = []
     try:
-        with zipfile.ZipFile(BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except zipfile.BadZipFile as exc:
-        raise InvalidUpload(f"{name} is not a valid zip archive ({exc})") from exc
-    if len(infos) > limits.max_files:
-        raise InvalidUpload(f"{name} holds {len(infos)} entries; the limit is {limits.max_files}")
-    unpacked = sum(info.file_size for info in infos)
+        if name.lower().endswith(".zip"):
+            with zipfile.ZipFile(BytesIO(data)) as zf:
+                members = [(i.filename, i.file_size) for i in zf.infolist() if not i.is_dir()]
+        else:
+            total = 0
+            with tarfile.open(fileobj=BytesIO(data)) as tar:
+                for member in tar:  # stops early: a bomb is refused before it is unpacked
+                    if member.isreg():
+                        members.append((member.name, member.size))
+                        total += member.size
+                    if total > limits.max_unpacked_bytes or len(members) > limits.max_files:
+                        break
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        kind = "zip" if name.lower().endswith(".zip") else "tar"
+        raise InvalidUpload(f"{name} is not a valid {kind} archive ({exc})") from exc
+    if len(members) > limits.max_files:
+        raise InvalidUpload(f"{name} holds more than {limits.max_files} files")
+    unpacked = sum(size for _, size in members)
     if unpacked > limits.max_unpacked_bytes:
         raise InvalidUpload(
-            f"{name} unpacks to {unpacked} bytes; the limit is {limits.max_unpacked_bytes}"
+            f"{name} unpacks to more than {limits.max_unpacked_bytes} bytes ({unpacked} declared)"
         )
-    for info in infos:
+    for entry, _ in members:
         try:
-            safe_relative_path(info.filename)
+            safe_relative_path(entry)
         except FileRejected as exc:
-            raise InvalidUpload(f"{name}: entry {info.filename!r}: {exc.reason}") from exc
+            raise InvalidUpload(f"{name}: entry {entry!r}: {exc.reason}") from exc
 
 
 def submit_upload(
@@ -106,10 +113,10 @@ def submit_upload(
     uploads_dir: Path,
     limits: IngestSettings,
 ) -> IngestionJob:
-    """Store uploaded files (plain files or zip archives) and queue their ingestion.
+    """Store uploaded files (plain files, zip or tar archives) and queue their ingestion.
 
     The whole upload is refused, and nothing stored, when it is empty, too large, holds an
-    unsafe or duplicate name or a broken archive, or has no file that could be ingested.
+    unsafe or duplicate name, a broken archive or a bomb, or has no file any kind can read.
     """
     _check_kind(kind)
     if not files:
@@ -128,13 +135,14 @@ def submit_upload(
             raise InvalidUpload(f"file {raw_name!r}: {exc.reason}") from exc
         if name in names:
             raise InvalidUpload(f"file {name!r} appears twice in the upload")
-        if name.lower().endswith(".zip"):
-            _check_zip(name, data, limits)
+        if is_archive(name):
+            _check_archive(name, data, limits)
         names.append(name)
-    if not any(is_supported(name) for name in names):
+    if not any(is_archive(name) or is_known_type(name) for name in names):
         raise InvalidUpload(
-            f"none of the uploaded files can be ingested ({', '.join(names)}); "
-            f"supported: {', '.join([*SUPPORTED, '.zip'])}"
+            f"none of the uploaded files can be ingested ({', '.join(names)}); upload source "
+            f"code, Markdown, text, HTML, XML, LaTeX or PDF files, or zip or "
+            f"{'/'.join(TAR_SUFFIXES)} archives of them"
         )
 
     source = Source(
@@ -171,199 +179,45 @@ def list_jobs(session: Session, *, asset_id: str, limit: int = 20) -> list[Inges
 
 
 def claim_job(session: Session, job_id: str) -> bool:
-    """Move a queued job to running; False when another worker already has it."""
+    """Move a queued job to running; False when another worker has it or it was cancelled."""
+    now = utcnow()
     result = session.execute(
         update(IngestionJob)
         .where(col(IngestionJob.id) == job_id, col(IngestionJob.status) == JobStatus.queued)
-        .values(status=JobStatus.running, started_at=utcnow())
+        .values(status=JobStatus.running, started_at=now, heartbeat_at=now)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def chunk_id(chunk: Chunk) -> str:
-    """Stable id: the same path and text always give the same id, so writes are idempotent."""
-    return hashlib.sha256(f"{chunk.path}\x00{chunk.text}".encode()).hexdigest()[:32]
-
-
-@dataclass
-class _Parsed:
-    path: str
-    kind: str
-    content_hash: str
-    chunks: list[Chunk]
-
-
-@dataclass
-class _Counts:
-    total: int = 0
-    done: int = 0
-    skipped: int = 0
-    chunks: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
-
-
-def _write_documents(
-    collection: AssetCollection, embedder: Embedder, parsed: list[_Parsed]
-) -> None:
-    chunks = [chunk for doc in parsed for chunk in doc.chunks]
-    vectors = embedder.embed([chunk.embed_text for chunk in chunks])
-    position = 0
-    for doc in parsed:
-        n = len(doc.chunks)
-        ids = [chunk_id(chunk) for chunk in doc.chunks]
-        stale = set(collection.ids_where(path=doc.path)) - set(ids)
-        if ids:
-            collection.upsert(
-                ids,
-                vectors[position : position + n],
-                [chunk.text for chunk in doc.chunks],
-                [chunk.metadata for chunk in doc.chunks],
-            )
-        # New chunks are written before old ones go, so a crash in between loses nothing.
-        if stale:
-            collection.delete(sorted(stale))
-        position += n
-
-
-def _parse(path: str, data: bytes, kind: str) -> _Parsed:
-    doc_kind, chunker = chunker_for(path, kind)
-    content_hash = hashlib.sha256(doc_kind.encode() + b"\x00" + data).hexdigest()
-    text = decode(data)
-    chunks: dict[str, Chunk] = {}
-    for chunk in chunker(path, text):
-        chunks.setdefault(chunk_id(chunk), chunk)  # identical passages are stored once
-    return _Parsed(
-        path=path, kind=doc_kind, content_hash=content_hash, chunks=list(chunks.values())
-    )
-
-
-def _save_progress(
-    engine: Engine,
-    job_id: str,
-    counts: _Counts,
-    documents: Sequence[_Parsed] = (),
-    asset_id: str = "",
-) -> IngestionJob:
-    with session_scope(engine) as session:
-        for doc in documents:
-            row = session.exec(
-                select(Document).where(Document.asset_id == asset_id, Document.path == doc.path)
-            ).first()
-            row = row or Document(
-                asset_id=asset_id, path=doc.path, kind=doc.kind, content_hash="", chunk_count=0
-            )
-            row.kind = doc.kind
-            row.content_hash = doc.content_hash
-            row.chunk_count = len(doc.chunks)
-            row.updated_at = utcnow()
-            session.add(row)
-        job = _apply(get_job(session, job_id), counts)
-        session.add(job)
-        return job
-
-
-def _apply(job: IngestionJob, counts: _Counts) -> IngestionJob:
-    job.documents_total = counts.total
-    job.documents_done = counts.done
-    job.documents_skipped = counts.skipped
-    job.chunks_written = counts.chunks
-    job.failures = list(counts.failures)
-    return job
-
-
-def run_job(
-    engine: Engine,
-    *,
-    job_id: str,
-    index: VectorIndex,
-    embedder: Embedder,
-    limits: IngestSettings,
-    batch_chunks: int = 64,
-    on_progress: ProgressCallback | None = None,
-) -> IngestionJob:
-    """Ingest a claimed (running) job's source into its asset and finish the job.
-
-    Per-file problems are recorded as failures and the rest go on; anything else marks the job
-    failed with the error's class and message, and is raised again.
-    """
-    with session_scope(engine) as session:
-        job = get_job(session, job_id)
-        source = session.get(Source, job.source_id)
-        asset = session.get(Asset, job.asset_id)
-        if source is None or asset is None:
-            raise JobNotFound(f"job {job_id} refers to a missing source or asset")
-        known = {
-            doc.path: doc.content_hash
-            for doc in session.exec(select(Document).where(Document.asset_id == asset.id))
-        }
-    counts = _Counts()
-    notify = on_progress or (lambda _job: None)
-    try:
-        if asset.embed_model != embedder.name:
-            raise InvalidSource(
-                f"asset {asset.slug} was embedded with {asset.embed_model}, "
-                f"but the configured embedder is {embedder.name}"
-            )
-        collection = index.collection(asset.collection)
-        files = list(iter_source_files(Path(source.location), max_file_bytes=limits.max_file_bytes))
-        counts.total = len(files)
-        notify(_save_progress(engine, job_id, counts))
-        pending: list[_Parsed] = []
-        last_save = time.monotonic()
-
-        def flush() -> None:
-            nonlocal pending, last_save
-            _write_documents(collection, embedder, pending)
-            counts.done += len(pending)
-            counts.chunks += sum(len(doc.chunks) for doc in pending)
-            notify(_save_progress(engine, job_id, counts, pending, asset.id))
-            pending, last_save = [], time.monotonic()
-
-        for file in files:
-            try:
-                if file.size > limits.max_file_bytes:
-                    raise FileRejected(
-                        f"{file.size} bytes, over the {limits.max_file_bytes} byte limit"
-                    )
-                parsed = _parse(file.path, file.read(), source.kind)
-            except FileRejected as exc:
-                counts.failures.append({"path": file.path, "reason": exc.reason})
-                counts.done += 1
-            except OSError as exc:
-                counts.failures.append({"path": file.path, "reason": f"unreadable: {exc}"})
-                counts.done += 1
-            else:
-                if known.get(parsed.path) == parsed.content_hash:
-                    counts.skipped += 1
-                    counts.done += 1
-                else:
-                    pending.append(parsed)
-            if sum(len(doc.chunks) for doc in pending) >= batch_chunks:
-                flush()
-            elif time.monotonic() - last_save > _PROGRESS_INTERVAL:
-                notify(_save_progress(engine, job_id, counts))
-                last_save = time.monotonic()
-        if pending:
-            flush()
-    except Exception as exc:
-        _finish(engine, job_id, counts, error=f"{type(exc).__name__}: {exc}")
-        raise
-    written = counts.done - counts.skipped - len(counts.failures)
-    error = None
-    if counts.total == 0:
-        error = "the source holds no files"
-    elif counts.failures and written == 0 and counts.skipped == 0:
-        error = "no file could be ingested"
-    job = _finish(engine, job_id, counts, error=error)
-    notify(job)
-    return job
-
-
-def _finish(engine: Engine, job_id: str, counts: _Counts, *, error: str | None) -> IngestionJob:
-    with session_scope(engine) as session:
-        job = _apply(get_job(session, job_id), counts)
-        job.status = JobStatus.failed if error else JobStatus.succeeded
-        job.error = error
+def cancel_job(session: Session, job: IngestionJob) -> IngestionJob:
+    """Cancel a queued job at once, or ask a running one to stop after its current batch."""
+    if job.status in FINISHED:
+        raise JobFinished(f"job {job.id} has already {job.status}; there is nothing to cancel")
+    job.cancel_requested = True
+    if job.status == JobStatus.queued:
+        job.status = JobStatus.cancelled
         job.finished_at = utcnow()
+    session.add(job)
+    session.flush()
+    return job
+
+
+def requeue_stale(session: Session) -> list[str]:
+    """Queue again the jobs whose worker died (running, no heartbeat for STALE_AFTER) and the
+    queued jobs whose task may have been lost; returns their ids, to be enqueued after commit.
+    """
+    cutoff = utcnow() - STALE_AFTER
+    stale = session.exec(
+        select(IngestionJob).where(
+            or_(
+                (col(IngestionJob.status) == JobStatus.running)
+                & (col(IngestionJob.heartbeat_at) < cutoff),
+                (col(IngestionJob.status) == JobStatus.queued)
+                & (col(IngestionJob.created_at) < cutoff),
+            )
+        )
+    ).all()
+    for job in stale:
+        job.status = JobStatus.queued
         session.add(job)
-        return job
+    return [job.id for job in stale]

@@ -3,23 +3,24 @@
 Tasks are registered on a huey instance built by the entry point, bound to an ``IngestContext``
 that holds the clients a worker needs. Consumers run as threads inside ``vouch serve`` or as a
 standalone ``vouch worker`` process; both claim a job before running it, so a job queued twice
-runs once.
+runs once. Every minute (and when a consumer starts) jobs whose worker died are queued again.
 """
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from huey import SqliteHuey
+from huey import SqliteHuey, crontab
 from huey.consumer import Consumer
 from sqlalchemy import Engine
 
 from assets.embeddings import Embedder
 from assets.index import VectorIndex
 from core.config import IngestSettings
-from core.db import session_scope
-from ingestion import service
+from core.db import after_commit, session_scope
+from ingestion import pipeline, service
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,11 @@ class IngestContext:
 class Queue:
     huey: SqliteHuey
     enqueue_ingest: Callable[[str], None]
+    requeue_stale: Callable[[], list[str]]
 
     def consumer(self, workers: int) -> Consumer:
+        """Consumer threads for a host process (``vouch serve``), after re-queuing lost jobs."""
+        self.requeue_stale()
         return _EmbeddedConsumer(self.huey, workers=max(workers, 1), worker_type="thread")
 
 
@@ -55,7 +59,7 @@ def run_ingest(context: IngestContext, job_id: str) -> None:
     if not claimed:
         log.info("job %s is not queued any more; skipping", job_id)
         return
-    service.run_job(
+    pipeline.run_job(
         context.engine,
         job_id=job_id,
         index=context.index,
@@ -64,7 +68,9 @@ def run_ingest(context: IngestContext, job_id: str) -> None:
     )
 
 
-def build_queue(path: Path, context: Callable[[], IngestContext], *, immediate: bool) -> Queue:
+def build_queue(
+    path: Path, engine: Engine, context: Callable[[], IngestContext], *, immediate: bool
+) -> Queue:
     """A huey queue stored at ``path`` (in memory and run inline when ``immediate``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     huey = SqliteHuey(name="vouch", filename=str(path), results=False, immediate=immediate)
@@ -76,4 +82,17 @@ def build_queue(path: Path, context: Callable[[], IngestContext], *, immediate: 
     def enqueue(job_id: str) -> None:
         ingest(job_id)
 
-    return Queue(huey=huey, enqueue_ingest=enqueue)
+    def requeue_stale() -> list[str]:
+        with session_scope(engine) as session:
+            job_ids = service.requeue_stale(session)
+            for job_id in job_ids:
+                after_commit(session, partial(enqueue, job_id))
+        if job_ids:
+            log.warning("queued again %d job(s) whose worker stopped: %s", len(job_ids), job_ids)
+        return job_ids
+
+    @huey.periodic_task(crontab(minute="*"), name="requeue-stale")  # type: ignore[untyped-decorator]
+    def requeue_periodically() -> None:
+        requeue_stale()
+
+    return Queue(huey=huey, enqueue_ingest=enqueue, requeue_stale=requeue_stale)

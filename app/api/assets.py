@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, status
+from sqlmodel import Session
 
 from app import querying
 from app.api.schemas import ERRORS, ErrorBody, JobPublic
@@ -29,8 +30,8 @@ def _public(asset: Asset) -> AssetPublic:
     return AssetPublic.model_validate(asset, from_attributes=True)
 
 
-def _job(job: IngestionJob, asset: Asset) -> JobPublic:
-    return JobPublic(asset=asset.slug, **querying.job_public(job))
+def _job(session: Session, job: IngestionJob, asset: Asset) -> JobPublic:
+    return JobPublic(asset=asset.slug, **querying.job_public(session, job))
 
 
 @router.get("/assets")
@@ -78,19 +79,26 @@ async def upload_source(
     job = querying.submit_upload(
         session, runtime, account=account, slug=slug, files=contents, kind=kind
     )
-    return JobPublic(asset=slug, **querying.job_public(job))
+    return JobPublic(asset=slug, **querying.job_public(session, job))
 
 
 @router.get("/assets/{slug}/jobs", responses={403: ERRORS[403], 404: ERRORS[404]})
 def list_jobs(session: SessionDep, account: CurrentAccount, slug: str) -> list[JobPublic]:
     jobs, asset = querying.list_jobs(session, account=account, slug=slug)
-    return [_job(job, asset) for job in jobs]
+    return [_job(session, job, asset) for job in jobs]
 
 
 @router.get("/jobs/{job_id}", responses={404: ERRORS[404]})
 def get_job(session: SessionDep, account: CurrentAccount, job_id: str) -> JobPublic:
     job, asset = querying.get_job(session, account=account, job_id=job_id)
-    return _job(job, asset)
+    return _job(session, job, asset)
+
+
+@router.post("/jobs/{job_id}/cancel", responses={404: ERRORS[404], 409: ERRORS[404]})
+def cancel_job(session: SessionDep, account: CurrentAccount, job_id: str) -> JobPublic:
+    """Cancel a queued job now, or stop a running one after its current batch."""
+    job, asset = querying.cancel_job(session, account=account, job_id=job_id)
+    return _job(session, job, asset)
 
 
 @router.post("/assets/{slug}/search", responses={403: ERRORS[403], 404: ERRORS[404]})

@@ -61,16 +61,29 @@ class ApiKeyCreated(ApiKeyPublic):
     key: str = Field(description="The secret key. It is shown this once and never again.")
 
 
+class FileNote(BaseModel):
+    path: str
+    reason: str
+
+
 class JobPublic(BaseModel):
     job_id: str
     asset: str
-    status: str
-    documents: int
-    chunks: int
-    skipped: int
-    failed: list[dict[str, str]]
+    status: str = Field(description="queued, running, succeeded, failed or cancelled")
+    documents: int = Field(description="Files written: new or changed")
+    chunks: int = Field(description="Chunks written")
+    skipped: int = Field(description="Files unchanged since the last ingest")
+    failed: list[FileNote] = Field(description="Files that could not be read, with the reason")
     seconds: float | None
+    added: int
+    updated: int
+    removed: int = Field(description="Files gone from the source; their chunks were deleted")
+    excluded: list[FileNote] = Field(
+        description="Files left out on purpose: binary, vendored, generated, minified, too large"
+    )
     documents_total: int
     documents_done: int
     percent: int
+    timings: dict[str, float] = Field(description="Seconds reading+parsing, embedding, writing")
+    commit: str | None = Field(description="The git commit ingested, for a local work tree")
     error: str | None

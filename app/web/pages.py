@@ -16,6 +16,7 @@ from app.uploads import read_uploads
 from assets import service as assets
 from assets.schemas import AssetCreate
 from core.errors import Forbidden, VouchError
+from ingestion.models import IngestionJob
 
 # An aside on CSRF: the session cookie is SameSite=Lax, so other sites cannot post with it;
 # pages also refuse a POST whose Origin header names another host.
@@ -161,7 +162,7 @@ def asset_page(request: Request, session: SessionDep, account: PageAccount, slug
     jobs = []
     if manage:
         rows, _ = querying.list_jobs(session, account=account, slug=slug)
-        jobs = [{"asset": slug, **querying.job_public(job)} for job in rows]
+        jobs = [_job_view(session, job, slug) for job in rows]
     return _render(request, "asset.html", account=account, asset=asset, manage=manage, jobs=jobs)
 
 
@@ -202,7 +203,7 @@ async def upload(
         )
     except VouchError as exc:
         return _render(request, "_upload_error.html", exc.status_code, error=exc.message)
-    return _render(request, "_job.html", 202, job={"asset": slug, **querying.job_public(job)})
+    return _render(request, "_job.html", 202, job=_job_view(session, job, slug))
 
 
 @router.get("/jobs/{job_id}")
@@ -212,7 +213,24 @@ def job_fragment(
     if account is None:
         return _render(request, "_upload_error.html", 401, error="Sign in again.")
     job, asset = querying.get_job(session, account=account, job_id=job_id)
-    return _render(request, "_job.html", job={"asset": asset.slug, **querying.job_public(job)})
+    return _render(request, "_job.html", job=_job_view(session, job, asset.slug))
+
+
+@router.post("/jobs/{job_id}/cancel", dependencies=[PostGuard])
+def cancel_job(
+    request: Request, session: SessionDep, account: PageAccount, job_id: str
+) -> Response:
+    if account is None:
+        return _render(request, "_upload_error.html", 401, error="Sign in again.")
+    try:
+        job, asset = querying.cancel_job(session, account=account, job_id=job_id)
+    except VouchError as exc:
+        return _render(request, "_upload_error.html", exc.status_code, error=exc.message)
+    return _render(request, "_job.html", job=_job_view(session, job, asset.slug))
+
+
+def _job_view(session: SessionDep, job: IngestionJob, slug: str) -> dict[str, Any]:
+    return {"asset": slug, **querying.job_public(session, job)}
 
 
 @router.get("/keys")

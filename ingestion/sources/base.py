@@ -28,12 +28,14 @@ class Chunk:
     # text: the heading path; regulation: the citation path ("Art. 17(3)(b)");
     # paper: the section ("3.2 Results").
     section: str = ""
-    # regulation: the article's heading, then its parents' headings ("Erasure < Chapter III").
+    # regulation: the article's heading (its parents' headings are in extra["parents"]);
+    # paper: the parent section of a subsection.
     heading: str = ""
     symbol: str = ""  # code: the qualified symbol ("Class.method")
     language: str = ""  # code: the language ("python", "typescript", ...)
     page: int = 0
-    # Extra facts a reader found (definitions, cross references), as short strings.
+    # Extra facts a reader found, as short strings: a regulation's "parents", "defines" and
+    # "refs" (cross references); a paper chunk's "pages" when it crosses a page.
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     context: str = field(default="", compare=False)
 

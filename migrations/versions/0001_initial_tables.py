@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:15:31.734098
+Create Date: 2026-11-26 12:49:02.180722
 """
 
 from collections.abc import Sequence
@@ -121,16 +121,18 @@ def upgrade() -> None:
         "document",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("asset_id", sa.String(length=40), nullable=False),
+        sa.Column("source_key", sa.Text(), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("chunk_count", sa.Integer(), nullable=False),
+        sa.Column("meta", sa.JSON(), nullable=False),
         sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["asset_id"], ["asset.id"], name=op.f("fk_document_asset_id_asset")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_document")),
-        sa.UniqueConstraint("asset_id", "path", name=op.f("uq_document_asset_id")),
+        sa.UniqueConstraint("asset_id", "source_key", "path", name=op.f("uq_document_asset_id")),
     )
     with op.batch_alter_table("document", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_document_asset_id"), ["asset_id"], unique=False)
@@ -142,6 +144,7 @@ def upgrade() -> None:
         sa.Column("origin", sa.String(length=16), nullable=False),
         sa.Column("location", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("commit", sa.String(length=64), nullable=True),
         sa.Column("created_by", sa.String(length=40), nullable=False),
         sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["asset_id"], ["asset.id"], name=op.f("fk_source_asset_id_asset")),
@@ -161,12 +164,19 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("documents_total", sa.Integer(), nullable=False),
         sa.Column("documents_done", sa.Integer(), nullable=False),
+        sa.Column("documents_added", sa.Integer(), nullable=False),
+        sa.Column("documents_updated", sa.Integer(), nullable=False),
         sa.Column("documents_skipped", sa.Integer(), nullable=False),
+        sa.Column("documents_removed", sa.Integer(), nullable=False),
         sa.Column("chunks_written", sa.Integer(), nullable=False),
         sa.Column("failures", sa.JSON(), nullable=False),
+        sa.Column("excluded", sa.JSON(), nullable=False),
+        sa.Column("timings", sa.JSON(), nullable=False),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["asset_id"], ["asset.id"], name=op.f("fk_ingestion_job_asset_id_asset")

@@ -122,7 +122,7 @@ async def test_expert_creates_asset_uploads_and_follows_progress(
     assert 'data-status="succeeded"' in progress.text
     assert "100%" in progress.text
     assert "photo.png" in progress.text
-    assert "unsupported file type" in progress.text
+    assert "binary file type (.png)" in progress.text
     assert "hx-trigger" not in progress.text  # a finished job stops polling
 
     refused = await client.post(

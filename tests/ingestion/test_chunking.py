@@ -4,8 +4,9 @@ import textwrap
 
 import pytest
 
-from ingestion.errors import FileRejected
-from ingestion.readers import chunker_for, decode, safe_relative_path
+from ingestion.errors import FileExcluded, FileRejected
+from ingestion.files import safe_relative_path
+from ingestion.readers import decode
 from ingestion.sources.base import MAX_CHARS, Chunk
 from ingestion.sources.code import MAX_CODE_LINES, chunk_python
 from ingestion.sources.text import chunk_markdown, chunk_text
@@ -100,18 +101,21 @@ class TestPython:
         '''
     )
 
-    def test_one_chunk_per_definition_with_decorators_and_module_code(self) -> None:
+    def test_small_neighbours_merge_with_decorators_and_module_code_apart(self) -> None:
         chunks = chunk_python("pkg/mod.py", self.SOURCE)
         assert [(c.symbol, c.line_start, c.line_end) for c in chunks] == [
             ("", 1, 6),
-            ("top", 9, 11),
-            ("Small", 14, 16),
+            ("top, Small", 9, 16),
         ]
         _lines_match(self.SOURCE, chunks)
-        assert chunks[1].locator == {"path": "pkg/mod.py", "symbol": "top", "lines": [9, 11]}
+        assert chunks[1].locator == {
+            "path": "pkg/mod.py",
+            "symbol": "top, Small",
+            "lines": [9, 16],
+        }
         # The module context (path and imports) is embedded with every chunk.
-        assert "import os" in chunks[2].embed_text
-        assert "pkg/mod.py" in chunks[2].embed_text
+        assert "import os" in chunks[1].embed_text
+        assert "pkg/mod.py" in chunks[1].embed_text
 
     def test_large_class_is_split_by_method_with_qualified_symbols(self) -> None:
         methods = "\n".join(
@@ -132,10 +136,10 @@ class TestPython:
         assert [c.symbol for c in chunks] == ["long"] * 3
         assert (chunks[0].line_start, chunks[-1].line_end) == (1, MAX_CODE_LINES * 2 + 1)
 
-    def test_syntax_error_falls_back_to_text_chunks_as_code(self) -> None:
+    def test_syntax_error_still_finds_the_definition(self) -> None:
         chunks = chunk_python("broken.py", "def broken(:\n    pass\n")
         assert [(c.kind, c.symbol, c.line_start, c.line_end) for c in chunks] == [
-            ("code", "", 1, 2)
+            ("code", "broken", 1, 2)
         ]
 
 
@@ -152,14 +156,14 @@ class TestReaders:
         with pytest.raises(FileRejected):
             safe_relative_path(name)
 
-    def test_decode_drops_bom_and_names_bad_byte_and_line(self) -> None:
+    def test_decode_drops_bom_and_detects_legacy_encodings(self) -> None:
         assert decode(b"\xef\xbb\xbfhello") == "hello"
-        with pytest.raises(FileRejected, match=r"byte 0xe9 at line 2"):
-            decode(b"ok\ncaf\xe9\n")
+        french = "Café crème brûlée à la française, déjà vu.\n"
+        assert decode(french.encode("cp1252")) == french
+        russian = "Привет мир, как дела?"
+        assert decode(russian.encode("cp1251")) == russian
+        assert decode("hé".encode("utf-16")) == "hé"
 
-    def test_kinds_choose_chunkers(self) -> None:
-        assert chunker_for("a.py", "auto") == ("code", chunk_python)
-        assert chunker_for("a.py", "text") == ("text", chunk_text)
-        assert chunker_for("a.md", "auto") == ("text", chunk_markdown)
-        with pytest.raises(FileRejected, match="unsupported file type"):
-            chunker_for("a.pdf", "auto")
+    def test_binary_content_is_left_out(self) -> None:
+        with pytest.raises(FileExcluded, match="binary"):
+            decode(b"GIF89a\x00\x01\x02")

@@ -120,7 +120,11 @@ def test_hidden_folders_symlinks_and_caches_are_not_followed(
     (corpus / "__pycache__").mkdir()
     (corpus / "__pycache__" / "x.py").write_text("x = 1\n")
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=corpus)
-    assert job.documents_total == 3
+    assert job.documents_added == 3
+    assert {(e["path"], e["reason"]) for e in job.excluded} == {
+        (".git/notes.md", "hidden folder .git/"),
+        ("__pycache__/x.py", "vendored or build folder __pycache__/"),
+    }
     hits = runtime.index.collection(asset.collection).query(
         runtime.embedder.embed(["vault code"])[0], 20
     )

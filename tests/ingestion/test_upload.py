@@ -52,8 +52,9 @@ async def test_upload_ingests_files_and_zip_and_reports_failures_per_file(
         files=[
             ("files", ("handbook.zip", archive)),
             ("files", ("delivery.txt", (HANDBOOK / "delivery.txt").read_bytes())),
-            ("files", ("latin1.md", "Caf\xe9 cr\xe8me\n".encode("latin-1"))),
+            ("files", ("latin1.md", "# Menu\n\nCafé crème brûlée à la carte.\n".encode("cp1252"))),
             ("files", ("photo.png", b"\x89PNG\r\n")),
+            ("files", ("broken.pdf", b"%PDF-1.7\n1 0 obj <<\n truncated")),
         ],
         headers=expert.headers,
     )
@@ -61,17 +62,29 @@ async def test_upload_ingests_files_and_zip_and_reports_failures_per_file(
     assert response.json()["status"] == "queued"
     job = (await client.get(f"/v1/jobs/{response.json()['job_id']}", headers=expert.headers)).json()
     assert job["status"] == "succeeded"
-    assert job["documents"] == 3
-    assert job["documents_total"] == job["documents_done"] == 6
+    assert job["documents"] == 4
+    assert job["documents_total"] == job["documents_done"] == 7
     assert job["percent"] == 100
-    reasons = {f["path"]: f["reason"] for f in job["failed"]}
-    assert set(reasons) == {"tools/broken.py", "latin1.md", "photo.png"}
-    assert "binary" in reasons["tools/broken.py"]
-    assert "not valid UTF-8: byte 0xe9 at line 1" in reasons["latin1.md"]
-    assert "unsupported file type (.png)" in reasons["photo.png"]
+    failed = {f["path"]: f["reason"] for f in job["failed"]}
+    assert set(failed) == {"broken.pdf"}
+    assert "corrupt PDF" in failed["broken.pdf"]
+    excluded = {f["path"]: f["reason"] for f in job["excluded"]}
+    assert set(excluded) == {"tools/broken.py", "photo.png"}
+    assert "binary" in excluded["tools/broken.py"]
+    assert "binary file type (.png)" in excluded["photo.png"]
 
     documents = session.exec(select(Document).where(Document.asset_id == asset.id)).all()
-    assert {d.path for d in documents} == {"docs/policies.md", "tools/pricing.py", "delivery.txt"}
+    assert {d.path for d in documents} == {
+        "docs/policies.md",
+        "tools/pricing.py",
+        "delivery.txt",
+        "latin1.md",
+    }
+    # The legacy encoding was detected, not refused.
+    hits = runtime.index.collection(asset.collection).query(
+        runtime.embedder.embed(["crème brûlée"])[0], 1
+    )
+    assert "Café crème brûlée" in hits[0].text
     collection = runtime.index.collection(asset.collection)
     assert collection.count() == sum(d.chunk_count for d in documents) == job["chunks"]
 
@@ -185,4 +198,4 @@ async def test_unknown_kind_is_refused(
         headers=expert.headers,
     )
     assert response.status_code == 422
-    assert "auto, code, text" in response.json()["detail"]
+    assert "auto, code, regulation, paper, text" in response.json()["detail"]

@@ -1,0 +1,400 @@
+"""Running an ingestion job: read and parse files while earlier batches are embedded and written.
+
+A parser thread reads each file, hashes it, skips it when unchanged, and parses it; the job's
+thread embeds the parsed chunks in batches (onnxruntime releases the GIL, so both run at once),
+writes them to the asset's collection and records progress. Chunk ids hash the source, path and
+text, new chunks are written before stale ones are deleted, and a document's row is written
+last: a job that dies at any point can be run again and writes nothing twice.
+"""
+
+import contextlib
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from assets.embeddings import Embedder
+from assets.index import AssetCollection, VectorIndex
+from assets.models import Asset
+from core.clock import utcnow
+from core.config import IngestSettings
+from core.db import session_scope
+from ingestion.errors import FileExcluded, FileRejected, InvalidSource, JobNotFound
+from ingestion.files import SourceFile, local_source_files, upload_source_files
+from ingestion.models import Document, IngestionJob, JobStatus, Source
+from ingestion.readers import read_document
+from ingestion.sources.base import Chunk, ParsedDocument
+
+ProgressCallback = Callable[[IngestionJob], None]
+# Progress (and the heartbeat) is written at least this often, in seconds.
+PROGRESS_INTERVAL = 0.5
+# Parsed documents waiting for the embedder; enough to keep it busy, little memory.
+_QUEUE_DEPTH = 16
+
+
+def chunk_id(source_key: str, chunk: Chunk) -> str:
+    """Stable id: the same source, path and text always give the same id."""
+    raw = f"{source_key}\x00{chunk.path}\x00{chunk.text}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def content_hash(kind: str, data: bytes) -> str:
+    # The requested kind is part of the hash: forcing another kind re-reads the file.
+    return hashlib.sha256(kind.encode() + b"\x00" + data).hexdigest()
+
+
+@dataclass
+class _Parsed:
+    file: SourceFile
+    hash: str
+    document: ParsedDocument
+    update: bool  # a changed document (else a new one)
+
+
+@dataclass
+class _Outcome:
+    """What the parser thread says about one file."""
+
+    file: SourceFile
+    parsed: _Parsed | None = None
+    unchanged: bool = False
+    excluded: str | None = None
+    failed: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Counts:
+    total: int = 0
+    done: int = 0
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    removed: int = 0
+    chunks: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(
+        default_factory=lambda: {"read_parse": 0.0, "embed": 0.0, "write": 0.0}
+    )
+
+    def apply(self, job: IngestionJob) -> IngestionJob:
+        job.documents_total = self.total
+        job.documents_done = self.done
+        job.documents_added = self.added
+        job.documents_updated = self.updated
+        job.documents_skipped = self.skipped
+        job.documents_removed = self.removed
+        job.chunks_written = self.chunks
+        job.failures = list(self.failures)
+        job.excluded = list(self.excluded)
+        job.timings = {name: round(seconds, 3) for name, seconds in self.timings.items()}
+        job.heartbeat_at = utcnow()
+        return job
+
+
+def source_files(source: Source, limits: IngestSettings) -> Iterator[SourceFile]:
+    root = Path(source.location)
+    if source.origin == "upload":
+        return upload_source_files(root, limits)
+    return local_source_files(root, limits)
+
+
+class _Parser(threading.Thread):
+    """Reads, hashes and parses files in order, handing outcomes to the job's thread."""
+
+    def __init__(
+        self,
+        files: list[SourceFile],
+        known: dict[tuple[str, str], str],
+        kind: str,
+        limits: IngestSettings,
+    ) -> None:
+        super().__init__(name="ingest-parser", daemon=True)
+        self.files, self.known, self.kind, self.limits = files, known, kind, limits
+        self.outcomes: queue.Queue[_Outcome | BaseException | None] = queue.Queue(_QUEUE_DEPTH)
+        self.stop = threading.Event()
+        self._read_bytes = 0
+
+    def run(self) -> None:
+        try:
+            for file in self.files:
+                if self.stop.is_set():
+                    break
+                self.outcomes.put(self._one(file))
+        except BaseException as exc:  # handed to the job's thread, which raises it
+            self.outcomes.put(exc)
+        self.outcomes.put(None)
+
+    def _one(self, file: SourceFile) -> _Outcome:
+        started = time.perf_counter()
+        outcome = _Outcome(file=file)
+        try:
+            if file.size > self.limits.max_file_bytes:
+                raise FileExcluded(
+                    f"{file.size} bytes, over the {self.limits.max_file_bytes} byte limit"
+                )
+            data = file.read()
+            self._read_bytes += len(data)
+            if self._read_bytes > self.limits.max_unpacked_bytes:
+                raise FileRejected(
+                    f"the source holds more than {self.limits.max_unpacked_bytes} bytes"
+                )
+            digest = content_hash(self.kind, data)
+            previous = self.known.get((file.source_key, file.path))
+            if previous == digest:
+                outcome.unchanged = True
+            else:
+                document = read_document(file.path, data, self.kind)
+                outcome.parsed = _Parsed(file, digest, document, update=previous is not None)
+        except FileExcluded as exc:
+            outcome.excluded = exc.reason
+        except FileRejected as exc:
+            outcome.failed = exc.reason
+        except OSError as exc:
+            outcome.failed = f"unreadable: {exc}"
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+
+class _Run:
+    """One execution of a claimed job."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        job_id: str,
+        index: VectorIndex,
+        embedder: Embedder,
+        limits: IngestSettings,
+        batch_chunks: int,
+        notify: ProgressCallback,
+    ) -> None:
+        self.engine, self.job_id, self.index, self.embedder = engine, job_id, index, embedder
+        self.limits, self.batch_chunks, self.notify = limits, batch_chunks, notify
+        self.counts = _Counts()
+        self.asset_id = ""
+        self.last_save = 0.0
+        self.cancelled = False
+
+    def load(self) -> tuple[Source, Asset, AssetCollection]:
+        with Session(self.engine) as session:
+            job = session.get(IngestionJob, self.job_id)
+            source = session.get(Source, job.source_id) if job else None
+            asset = session.get(Asset, job.asset_id) if job else None
+        if job is None or source is None or asset is None:
+            raise JobNotFound(f"job {self.job_id} or its source or asset is missing")
+        if asset.embed_model != self.embedder.name:
+            raise InvalidSource(
+                f"asset {asset.slug} was embedded with {asset.embed_model}, "
+                f"but the configured embedder is {self.embedder.name}"
+            )
+        return source, asset, self.index.collection(asset.collection)
+
+    def save(self, documents: Sequence[_Parsed] = (), force: bool = False) -> None:
+        if not documents and not force and time.monotonic() - self.last_save < PROGRESS_INTERVAL:
+            return
+        with session_scope(self.engine) as session:
+            for parsed in documents:
+                _upsert_document(session, self.asset_id, parsed)
+            job = session.get(IngestionJob, self.job_id)
+            if job is None:
+                raise JobNotFound(f"job {self.job_id} disappeared")
+            self.cancelled = self.cancelled or job.cancel_requested
+            session.add(self.counts.apply(job))
+        self.last_save = time.monotonic()
+        self.notify(job)
+
+    def write(self, collection: AssetCollection, pending: list[_Parsed]) -> None:
+        chunks = [chunk for parsed in pending for chunk in parsed.document.chunks]
+        started = time.perf_counter()
+        vectors = self.embedder.embed([chunk.embed_text for chunk in chunks])
+        self.counts.timings["embed"] += time.perf_counter() - started
+        started = time.perf_counter()
+        position = 0
+        for parsed in pending:
+            key, path = parsed.file.source_key, parsed.file.path
+            chunks = parsed.document.chunks
+            ids = [chunk_id(key, chunk) for chunk in chunks]
+            stale = set(collection.ids_where(source=key, path=path)) - set(ids)
+            if ids:
+                collection.upsert(
+                    ids,
+                    vectors[position : position + len(ids)],
+                    [chunk.text for chunk in chunks],
+                    [{**chunk.metadata, "source": key} for chunk in chunks],
+                )
+            if stale:  # after the new chunks are in: a crash between loses nothing
+                collection.delete(sorted(stale))
+            position += len(ids)
+            self.counts.chunks += len(ids)
+            if parsed.update:
+                self.counts.updated += 1
+            else:
+                self.counts.added += 1
+        self.counts.done += len(pending)
+        self.counts.timings["write"] += time.perf_counter() - started
+        self.save(pending)
+
+    def remove_missing(
+        self, collection: AssetCollection, files: list[SourceFile], keys: set[str]
+    ) -> None:
+        present = {(f.source_key, f.path) for f in files}
+        with session_scope(self.engine) as session:
+            gone = [
+                doc
+                for doc in session.exec(
+                    select(Document).where(
+                        Document.asset_id == self.asset_id, col(Document.source_key).in_(keys)
+                    )
+                )
+                if (doc.source_key, doc.path) not in present
+            ]
+            for doc in gone:
+                collection.delete(collection.ids_where(source=doc.source_key, path=doc.path))
+                session.delete(doc)
+            self.counts.removed = len(gone)
+
+    def run(self) -> IngestionJob:
+        source, asset, collection = self.load()
+        self.asset_id = asset.id
+        files = list(source_files(source, self.limits))
+        keys = {f.source_key for f in files}
+        with Session(self.engine) as session:
+            known = {
+                (doc.source_key, doc.path): doc.content_hash
+                for doc in session.exec(
+                    select(Document).where(
+                        Document.asset_id == asset.id, col(Document.source_key).in_(keys)
+                    )
+                )
+            }
+        self.counts.total = len(files)
+        self.save(force=True)
+
+        parser = _Parser(files, known, source.kind, self.limits)
+        parser.start()
+        pending: list[_Parsed] = []
+        try:
+            while (item := parser.outcomes.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                self._count(item, pending)
+                if sum(len(p.document.chunks) for p in pending) >= self.batch_chunks:
+                    self.write(collection, pending)
+                    pending = []
+                else:
+                    self.save()
+                if self.cancelled:
+                    break
+            if pending and not self.cancelled:
+                self.write(collection, pending)
+            if not self.cancelled:
+                self.remove_missing(collection, files, keys)
+        finally:
+            parser.stop.set()
+            while parser.is_alive():  # let a blocked put() through, then the thread ends
+                with contextlib.suppress(queue.Empty):
+                    parser.outcomes.get(timeout=0.1)
+        return self.finish()
+
+    def _count(self, outcome: _Outcome, pending: list[_Parsed]) -> None:
+        self.counts.timings["read_parse"] += outcome.seconds
+        record = {"path": outcome.file.path}
+        if outcome.parsed is not None:
+            pending.append(outcome.parsed)
+            return
+        self.counts.done += 1
+        if outcome.unchanged:
+            self.counts.skipped += 1
+        elif outcome.excluded is not None:
+            self.counts.excluded.append({**record, "reason": outcome.excluded})
+        elif outcome.failed is not None:
+            self.counts.failures.append({**record, "reason": outcome.failed})
+
+    def finish(self, error: str | None = None) -> IngestionJob:
+        counts = self.counts
+        written = counts.added + counts.updated
+        if error is None and not self.cancelled:
+            if counts.total == 0:
+                error = "the source holds no files"
+            elif counts.failures and written == 0 and counts.skipped == 0:
+                error = "no file could be ingested"
+        with session_scope(self.engine) as session:
+            job = session.get(IngestionJob, self.job_id)
+            if job is None:
+                raise JobNotFound(f"job {self.job_id} disappeared")
+            counts.apply(job)
+            if self.cancelled:
+                job.status = JobStatus.cancelled
+            else:
+                job.status = JobStatus.failed if error else JobStatus.succeeded
+            job.error = error
+            job.finished_at = utcnow()
+            session.add(job)
+        self.notify(job)
+        return job
+
+
+def _upsert_document(session: Session, asset_id: str, parsed: _Parsed) -> None:
+    row = session.exec(
+        select(Document).where(
+            Document.asset_id == asset_id,
+            Document.source_key == parsed.file.source_key,
+            Document.path == parsed.file.path,
+        )
+    ).first()
+    row = row or Document(
+        asset_id=asset_id,
+        source_key=parsed.file.source_key,
+        path=parsed.file.path,
+        kind=parsed.document.kind,
+        content_hash="",
+        chunk_count=0,
+    )
+    row.kind = parsed.document.kind
+    row.content_hash = parsed.hash
+    row.chunk_count = len(parsed.document.chunks)
+    row.meta = _plain(parsed.document.meta)
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+def _plain(meta: dict[str, Any]) -> dict[str, Any]:
+    # Only JSON-friendly values; a reader's meta is informational.
+    return {k: v for k, v in meta.items() if isinstance(v, str | int | float | list | dict)}
+
+
+def run_job(
+    engine: Engine,
+    *,
+    job_id: str,
+    index: VectorIndex,
+    embedder: Embedder,
+    limits: IngestSettings,
+    batch_chunks: int = 64,
+    on_progress: ProgressCallback | None = None,
+) -> IngestionJob:
+    """Ingest a claimed (running) job's source into its asset and finish the job.
+
+    Per-file problems are recorded (excluded or failed) and the rest go on; a cancel request is
+    honoured between batches; anything else marks the job failed with the error's class and
+    message, and is raised again.
+    """
+    run = _Run(engine, job_id, index, embedder, limits, batch_chunks, on_progress or _ignore)
+    try:
+        return run.run()
+    except Exception as exc:
+        run.finish(error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _ignore(_job: IngestionJob) -> None:
+    pass
