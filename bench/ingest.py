@@ -22,6 +22,7 @@ from app.runtime import Runtime
 from core.config import QueueSettings, Settings
 from ingestion.errors import FileExcluded, FileRejected
 from ingestion.files import local_source_files
+from ingestion.pipeline import unique_chunks
 from ingestion.readers import read_document
 from migrations import upgrade
 from tests.factories import create_actor, create_test_asset, ingest_path
@@ -34,7 +35,8 @@ def chunk_texts(corpus: Path, kind: str, settings: Settings) -> list[str]:
             parsed = read_document(file.path, file.read(), kind)
         except (FileExcluded, FileRejected):
             continue
-        texts.extend(chunk.embed_text for chunk in parsed.chunks)
+        chunks = unique_chunks(file.source_key, parsed.chunks)
+        texts.extend(chunk.embed_text for chunk in chunks)
     return texts
 
 

@@ -45,6 +45,14 @@ def chunk_id(source_key: str, chunk: Chunk) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+def unique_chunks(source_key: str, chunks: list[Chunk]) -> list[Chunk]:
+    """The chunks with repeats dropped: the same passage twice in a file is stored once."""
+    unique: dict[str, Chunk] = {}
+    for chunk in chunks:
+        unique.setdefault(chunk_id(source_key, chunk), chunk)
+    return list(unique.values())
+
+
 def content_hash(kind: str, data: bytes) -> str:
     # The requested kind is part of the hash: forcing another kind re-reads the file.
     return hashlib.sha256(kind.encode() + b"\x00" + data).hexdigest()
@@ -153,6 +161,7 @@ class _Parser(threading.Thread):
                 outcome.unchanged = True
             else:
                 document = read_document(file.path, data, self.kind)
+                document.chunks = unique_chunks(file.source_key, document.chunks)
                 outcome.parsed = _Parsed(file, digest, document, update=previous is not None)
         except FileExcluded as exc:
             outcome.excluded = exc.reason

@@ -1,12 +1,21 @@
 """Regulations: articles, paragraphs and points, each chunk carrying its full citation path.
 
 Every format is read into one tree: divisions (part, title, chapter, section) above units (an
-article, a US-style §), units holding numbered paragraphs, paragraphs holding points (a) and
-points holding subpoints (i). XML is read by its elements (EUR-Lex Formex, USLM, Akoma Ntoso, or
-any XML whose element names look like article/paragraph/point); HTML, Markdown, plain text and
-PDF are read line by line by one detector. The tree is then cut into one chunk per numbered
-paragraph. A paragraph much longer than the embedder's window is cut between its points, and
-each piece carries the deeper path ("Art. 17(3)(b)"); nothing is ever cut inside a point.
+article, a US-style §, a rulebook's rule "1.1.2" or its guidance), units holding numbered
+paragraphs, paragraphs holding points (a) and points holding subpoints (i). XML is read by its
+elements (EUR-Lex Formex, USLM, Akoma Ntoso, or any XML whose element names look like
+article/paragraph/point); HTML, Markdown, plain text and PDF are read line by line by one
+detector. The tree is then cut into one chunk per numbered paragraph. A paragraph much longer
+than the embedder's window is cut between its points, and each piece carries the deeper path
+("Art. 17(3)(b)"); nothing is ever cut inside a point.
+
+Rulebooks in the UK/ADGM/DFSA style number their rules with three or more levels ("1.1.2",
+"A2.1.3"), under sections "1.1 Application" and chapters "1. INTRODUCTION", and follow a rule
+with "Guidance" notes "1.", "2.". A rule is a unit cited by its bare number ("1.1.2", "1.1.2(1)"
+for its numbered paragraph); its heading is its section's title and its parents the chapter.
+Guidance is a unit of its own, "1.1.2 Guidance", cut into one chunk per numbered note
+("1.1.2 Guidance 1"): a note explains the rule but is not the rule, so it is never packed into
+the rule's chunk, and a question about either lands on a chunk that holds only that passage.
 """
 
 import codecs
@@ -55,14 +64,29 @@ class _Node:
 class _Unit:
     """An article or a §: its number, heading, the headings above it and its paragraphs."""
 
-    prefix: str  # "Art.", "§", "Section" or "Rule"
+    prefix: str  # "Art.", "§", "Section" or "Rule"; "" for a rulebook's rule "1.1.2"
     number: str
     heading: str
     parents: tuple[str, ...]
     root: _Node = field(default_factory=_Node)
+    guidance: bool = False  # rulebook: the guidance following the rule (or section) `number`
+    note: str = ""  # rulebook: the guidance's own title ("Guidance on CDD"), for the context
 
     def cite(self, labels: tuple[str, ...] = ()) -> str:
-        return f"{self.prefix} {self.number}" + "".join(f"({label})" for label in labels)
+        if self.prefix:
+            return f"{self.prefix} {self.number}" + "".join(f"({label})" for label in labels)
+        base = self.number
+        if self.guidance:
+            base = f"{base} Guidance".lstrip()
+            if labels:
+                first = labels[0] if labels[0][:1].isdigit() else f"({labels[0]})"
+                base, labels = f"{base} {first}", labels[1:]
+        return base + "".join(f"({label})" for label in labels)
+
+    @property
+    def article_like(self) -> bool:
+        """Its first level "(a)" holds points kept together, unless the level is numbered."""
+        return self.prefix == "Art." or (not self.prefix and not self.guidance)
 
 
 @dataclass
@@ -336,6 +360,114 @@ def _division_match(text: str, level: int) -> tuple[int, str, bool] | None:
     return _RANKS.get(keyword, -1), display, bool(rest)
 
 
+# --- Rulebooks: "1.1.2" rules, "1.1 Title" sections, "1. TITLE" chapters, "Guidance" notes ------
+
+# A level never starts at 0, so "1.2.0" (a version) is not a number of this kind; a number may
+# carry a letter ("A2.1.3", "1.2.1B") and the appendix or part it sits in ("APP2.A2.1.1").
+_RULE_NUMBER = re.compile(
+    r"(?:APP ?|PART |[A-Z]{1,2})?[1-9]\d{0,2}[A-Z]{0,2}(?:\.[A-Z]{0,2}[1-9]\d{0,2}[A-Z]{0,2})*"
+)
+_FUSED_LABEL = re.compile(r"\(([0-9]{1,3}[a-z]?|[a-z]{1,6}|[A-Z]{1,6})\)")
+_GUIDANCE = re.compile(
+    r"^(?P<head>Guidance(?: [Nn]otes?)?(?: on [^.\n]{1,100}?)?|GUIDANCE(?: NOTES?)?)\s*:?"
+    r"(?:\.(?P<note>\d{1,3}|\([0-9A-Za-z]{1,6}\))\.?(?:\s+(?P<rest>\S.*))?)?\s*$"
+)
+# What follows a version number in a changelog: "1.2.3 - 2024-01-01", "1.2.3 (2024-01-01)".
+_VERSION_TAIL = re.compile(
+    r"^(?:[-\u2013\u2014:=]|\(?v?\d|\(?(?:released|unreleased|yanked)\b)|\b\d{4}-\d\d-\d\d\b",
+    re.IGNORECASE,
+)
+_RULE_STARTS = _OPENERS + "["
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleLine:
+    """A line starting with a rulebook number, taken apart."""
+
+    number: str  # "1.1.2", "A2.1.3", "APP2.A2.1.1"
+    depth: int  # its levels: 1 chapter "1.", 2 section "1.1", 3 and more a rule "1.1.2"
+    form: str  # "bare" (the number alone), "text", "label" ("1.1.2(1) ...") or "guidance"
+    rest: str = ""  # the text after the number, label or guidance note
+    label: str = ""  # "1" of "1.1.2.(1)": the rule's paragraph or point written with its number
+    note: str = ""  # guidance: the note written with the marker ("1" of "Guidance.1.")
+    title: str = ""  # guidance: the marker itself ("Guidance", "Guidance on CDD")
+
+
+def _guidance(text: str, number: str, depth: int, label: str = "") -> _RuleLine | None:
+    match = _GUIDANCE.match(text)
+    if match is None:
+        return None
+    return _RuleLine(
+        number,
+        depth,
+        "guidance",
+        rest=match["rest"] or "",
+        label=label,
+        note=match["note"] or "",
+        title=match["head"],
+    )
+
+
+def _rule_line(text: str) -> _RuleLine | None:
+    """The number, levels and form of a line opening a rule, section, chapter or guidance."""
+    match = _RULE_NUMBER.match(text)
+    if match is None:
+        return None
+    number = match[0]
+    depth = number.count(".") + 1
+    tail = text[match.end() :]
+    body = tail[1:] if tail.startswith(".") else tail
+    stripped = body.lstrip()
+    if not stripped:
+        return _RuleLine(number, depth, "bare")
+    label = _FUSED_LABEL.match(stripped)
+    if label:
+        after = stripped[label.end() :]
+        if not after or after[0].isspace():
+            return _RuleLine(number, depth, "label", rest=after.strip(), label=label[1])
+        if after[0] == ".":
+            return _guidance(after[1:].lstrip(), number, depth, label[1])
+        return None
+    guidance = _guidance(stripped, number, depth)
+    if guidance is not None:
+        return guidance
+    if body[0].isspace():
+        return _RuleLine(number, depth, "text", rest=stripped)
+    return None
+
+
+def _rule_key(number: str) -> tuple[tuple[str, int], ...]:
+    """A rule number in document order: "1.2.10" after "1.2.9", "A1.1.1" after "16.2.3"."""
+    return tuple(
+        (letters, int(digits)) for letters, digits in re.findall(r"([A-Z ]*)(\d+)", number)
+    )
+
+
+def _within(number: str, section: str) -> bool:
+    number = number.split("(", 1)[0]
+    return number == section or number.startswith(f"{section}.")
+
+
+def _section_title(text: str) -> bool:
+    """ "Application" of "1.1 Application": short, and not a sentence."""
+    return 0 < len(text) <= 150 and text[-1] not in ".;:," and (text[0].isupper() or text[0] in _OPENERS)
+
+
+def _chapter_title(text: str) -> bool:
+    """ "INTRODUCTION" of "1. INTRODUCTION": capitals."""
+    return len(text) <= 150 and not re.search(r"[a-z]", text) and len(re.findall(r"[A-Z]", text)) >= 3
+
+
+def _rule_sentence(rest: str) -> bool:
+    """Text after a number that reads as a rule, not as a heading or a release date."""
+    return (
+        bool(rest)
+        and (rest[0].isupper() or rest[0] in _RULE_STARTS)
+        and not _VERSION_TAIL.search(rest[:24])
+        and (len(rest) >= 60 or rest[-1] in ".:;")
+    )
+
+
 # --- Line sources: Markdown, plain text, PDF and HTML --------------------------------------------
 
 
@@ -393,6 +525,8 @@ def _markdown_lines(text: str) -> list[_Line]:
 class _Division:
     rank: int  # part 1, title 2, chapter 3, section 5...; an annex -1 closes all
     text: str  # "Chapter III Rights of the data subject"
+    number: str = ""  # rulebook: "1.1" of "1.1 Application" (rank 10 + its levels)
+    title: str = ""  # rulebook: "Application"
 
 
 class _LineParser:
@@ -409,6 +543,16 @@ class _LineParser:
         self.structured = any(
             _unit_match(line.norm, line.level, articles=self.articles) for line in structural
         )
+        # Three lines opening rules "1.1.2" make a rulebook; one could be a wrapped reference.
+        rules = 0
+        for line in structural:
+            parsed = _rule_line(line.norm)
+            if parsed and parsed.depth >= 3 and (parsed.form != "text" or _rule_start(parsed)):
+                rules += 1
+                if rules == 3:
+                    break
+        self.rulebook = rules >= 3
+        self.structured = self.structured or self.rulebook
         self.doc = _Doc(
             lines=[line.raw for line in lines],
             pages=[line.page for line in lines] if any(line.page for line in lines) else [],
@@ -439,7 +583,12 @@ class _LineParser:
         if not text:
             self._break()
             return
-        if not line.verbatim and self._structure(line):
+        read = self._rulebook_line(index, line) if self.rulebook and not line.verbatim else None
+        if read == "text":
+            self.previous = text
+            self.boundary = self.per_line
+            return
+        if read == "structure" or (read is None and not line.verbatim and self._structure(line)):
             self.previous = text
             self._break()
             return
@@ -513,6 +662,103 @@ class _LineParser:
             return True
         return False
 
+    def _rulebook_line(self, index: int, line: _Line) -> str | None:
+        """Read a rulebook's numbered line: "structure", "text" (it opened a rule and is its
+        first line), or None when it is neither and is read as any other line."""
+        text = line.norm
+        parsed = _rule_line(text)
+        if parsed is None:
+            marker = _guidance(text, "", 0)
+            return None if marker is None else self._open_guidance(index, marker, self._around())
+        if parsed.form == "guidance":
+            number = parsed.number + (f"({parsed.label})" if parsed.label else "")
+            return self._open_guidance(index, parsed, number)
+        if parsed.depth == 1:
+            if parsed.form == "text" and (line.level or _chapter_title(parsed.rest)):
+                return self._numbered_heading(parsed, text)
+            return None
+        if parsed.depth == 2:
+            if parsed.form == "bare" or (parsed.form == "text" and _section_title(parsed.rest)):
+                return self._numbered_heading(parsed, text)
+            return None
+        unit = self.unit
+        same = unit is not None and not unit.guidance and not unit.prefix
+        same = same and unit is not None and unit.number == parsed.number
+        if parsed.form == "text":
+            if not _rule_start(parsed) or same:
+                return None
+            if _section_title(parsed.rest) and self._opens_deeper(index, parsed.number):
+                return self._numbered_heading(parsed, text)
+            rule = self._open_rule(parsed.number, level=line.level)
+            self._start_run(rule.root, index)
+            return "text"
+        rule = unit if same and unit is not None else self._open_rule(parsed.number, level=line.level)
+        if parsed.form == "bare":
+            return "structure"
+        self._unit_text(rule, index, f"({parsed.label}) {parsed.rest}".rstrip(), forced=True)
+        return "text"
+
+    def _around(self) -> str:
+        """The number a "Guidance" line without one belongs to: the rule or section above."""
+        if self.unit is not None and not self.unit.prefix:
+            return self.unit.number
+        numbered = [d.number for d in self.divisions if d.number]
+        return numbered[-1] if numbered else ""
+
+    def _opens_deeper(self, index: int, number: str) -> bool:
+        """Whether the next line is numbered below `number` ("1.1.1 Application" above
+        "1.1.1.1 These Rules apply"): then `number` is a heading, not a rule."""
+        for line in self.src[index + 1 :]:
+            if not line.norm:
+                continue
+            parsed = _rule_line(line.norm)
+            if parsed is None:
+                return False
+            deeper = parsed.number.startswith(f"{number}.")
+            return deeper or (parsed.number == number and parsed.form == "guidance")
+        return False
+
+    def _numbered_heading(self, parsed: _RuleLine, text: str) -> str:
+        self._close_unit()
+        rank = 10 + parsed.depth
+        self.divisions = [d for d in self.divisions if d.rank < rank]
+        self.divisions.append(_Division(rank, _ws(text), parsed.number, parsed.rest))
+        self.headings = []
+        self.expect = ""
+        return "structure"
+
+    def _open_rule(self, number: str, *, level: int = 0, guidance: bool = False) -> _Unit:
+        """A rule (or its guidance) under the numbered sections that hold it."""
+        self._close_unit()
+        self.divisions = [
+            d for d in self.divisions if d.rank <= 11 or not d.number or _within(number, d.number)
+        ]
+        sections = [d for d in self.divisions if d.number and d.rank >= 12]
+        section = sections[-1] if sections else None
+        heading = section.title if section else ""
+        parents = tuple(d.text for d in self.divisions if d is not section)
+        unit = _Unit("", number, heading, parents, guidance=guidance)
+        self.doc.parts.append(unit)
+        self.unit = unit
+        self.unit_level = level
+        self.seen_unit = True
+        self.recitals = False
+        self.headings = []
+        self.expect = ""
+        return unit
+
+    def _open_guidance(self, index: int, marker: _RuleLine, number: str) -> str:
+        unit = self.unit
+        if unit is None or not unit.guidance or unit.number != number:
+            unit = self._open_rule(number, guidance=True)
+        if marker.title not in ("Guidance", "GUIDANCE"):
+            unit.note = marker.title
+        if not marker.note:
+            return "structure"
+        note = marker.note if marker.note.startswith("(") else f"{marker.note}."
+        self._unit_text(unit, index, f"{note} {marker.rest}".rstrip(), forced=True)
+        return "text"
+
     def _start_unit(self, prefix: str, number: str, heading: str, *, level: int) -> None:
         self._close_unit()
         self.unit = _Unit(prefix, number, heading, tuple(d.text for d in self.divisions))
@@ -530,13 +776,13 @@ class _LineParser:
 
     def _para_depth(self, unit: _Unit) -> int:
         """1 when the first level holds the unit's paragraphs (numbered, or a §'s (a))."""
-        if self.levels and (unit.prefix != "Art." or self.levels[0].kind in _NUMERIC):
+        if self.levels and (not unit.article_like or self.levels[0].kind in _NUMERIC):
             return 1
         return 0
 
-    def _unit_text(self, unit: _Unit, index: int, text: str) -> None:
+    def _unit_text(self, unit: _Unit, index: int, text: str, *, forced: bool = False) -> None:
         match = _LABEL.match(text)
-        if match and self._may_start_item(match):
+        if match and (forced or self._may_start_item(match)):
             placed = _place(self.levels, _candidates(match))
             if placed is not None:
                 depth, kind, label = placed
@@ -615,8 +861,10 @@ class _LineParser:
                 if picked:
                     break
                 continue
-            structure = _unit_match(line.norm, line.level, articles=self.articles) or (
-                _division_match(line.norm, line.level)
+            structure = (
+                _unit_match(line.norm, line.level, articles=self.articles)
+                or _division_match(line.norm, line.level)
+                or (self.rulebook and _rule_line(line.norm))
             )
             if structure or _LABEL.match(line.norm) or len(picked) == 8:
                 break
@@ -626,6 +874,12 @@ class _LineParser:
         if len(title) > 400:
             title = picked[0] if len(picked[0]) <= 200 else ""
         return title
+
+
+def _rule_start(parsed: _RuleLine) -> bool:
+    """A numbered line with text opens a rule when the text starts like one ("1.1.2 A Person
+    must"), unlike a wrapped reference ("1.1.2 and 1.1.3 apply")."""
+    return bool(parsed.rest) and (parsed.rest[0].isupper() or parsed.rest[0] in _RULE_STARTS)
 
 
 def _starts_sentence(text: str) -> bool:
@@ -1581,7 +1835,7 @@ class _Chunker:
     def _unit(self, unit: _Unit) -> None:
         self._collect_definitions(unit, unit.root, ())
         children = [item for item in unit.root.items if isinstance(item, _Node)]
-        if children and (unit.prefix != "Art." or children[0].label[:1].isdigit()):
+        if children and (not unit.article_like or children[0].label[:1].isdigit()):
             self._split(unit, unit.root, (), "")
         else:
             self._node(unit, unit.root, (), "")
@@ -1694,7 +1948,8 @@ class _Chunker:
             extra["refs"] = "; ".join(refs)
         heading = unit.heading if unit is not None else ""
         parents = unit.parents if unit is not None else ()
-        context = [self.doc.title or self.path, *parents, heading, section, lead]
+        note = unit.note if unit is not None else ""
+        context = [self.doc.title or self.path, *parents, heading, section, note, lead]
         self.chunks.append(
             Chunk(
                 text=text,

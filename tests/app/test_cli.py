@@ -101,6 +101,11 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
 
     again = json.loads(shell.run("ingest", "garden", str(folder), "--wait", "--json").stdout)
     assert (again["documents"], again["skipped"], again["chunks"]) == (0, 2, 0)
+    shown = json.loads(shell.run("job", "show", report["job_id"], "--json").stdout)
+    assert shown == report
+    late = shell.run("job", "cancel", report["job_id"], ok=False)
+    assert late.returncode == 1
+    assert "already succeeded" in late.stderr
 
     found = json.loads(shell.run("search", "garden", "loyalty points", "-k", "2", "--json").stdout)
     assert [r["rank"] for r in found["results"]] == [1, 2]

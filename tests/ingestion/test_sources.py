@@ -4,6 +4,7 @@ import io
 import shutil
 import subprocess
 import tarfile
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -307,3 +308,46 @@ def test_job_of_a_dead_worker_is_requeued_and_resumes_without_duplicates(
     assert job.status == JobStatus.succeeded
     assert job.documents_skipped >= 1  # resumed: what was written before is not redone
     assert _stored_ids(runtime, asset) == _expected_ids(runtime, corpus)
+
+
+async def test_cancel_over_http_is_for_the_owner_and_unfinished_jobs(
+    client: httpx.AsyncClient,
+    expert: Actor,
+    expert_second: Actor,
+    asset: Asset,
+    runtime: Runtime,
+    corpus: Path,
+) -> None:
+    with session_scope(runtime.engine) as session:
+        queued = service.submit_local(
+            session, asset=asset, account_id=expert.account.id, path=corpus
+        )
+    stranger = await client.post(f"/v1/jobs/{queued.id}/cancel", headers=expert_second.headers)
+    assert stranger.status_code == 404
+    cancelled = await client.post(f"/v1/jobs/{queued.id}/cancel", headers=expert.headers)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    again = await client.post(f"/v1/jobs/{queued.id}/cancel", headers=expert.headers)
+    assert again.status_code == 409
+    assert again.json()["error"] == "JobFinished"
+
+
+async def test_zip_symlink_entries_are_never_followed(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("policies.md", (HANDBOOK / "policies.md").read_bytes())
+        link = zipfile.ZipInfo("passwd.md")
+        link.external_attr = 0o120777 << 16  # a symbolic link to /etc/passwd
+        zf.writestr(link, "/etc/passwd")
+    response = await client.post(
+        f"/v1/assets/{asset.slug}/sources",
+        files={"files": ("links.zip", buffer.getvalue())},
+        headers=expert.headers,
+    )
+    job = (await client.get(f"/v1/jobs/{response.json()['job_id']}", headers=expert.headers)).json()
+    assert job["status"] == "succeeded"
+    assert job["documents_total"] == 1
+    hits = runtime.index.collection(asset.collection).ids_where(path="passwd.md")
+    assert hits == []
