@@ -29,7 +29,7 @@ from core.db import session_scope
 from ingestion.errors import FileExcluded, FileRejected, InvalidSource, JobNotFound
 from ingestion.files import SourceFile, local_source_files, upload_source_files
 from ingestion.models import Document, IngestionJob, JobStatus, Source
-from ingestion.readers import read_document
+from ingestion.readers import READERS_VERSION, read_document
 from ingestion.sources.base import Chunk, ParsedDocument
 
 ProgressCallback = Callable[[IngestionJob], None]
@@ -54,8 +54,10 @@ def unique_chunks(source_key: str, chunks: list[Chunk]) -> list[Chunk]:
 
 
 def content_hash(kind: str, data: bytes) -> str:
-    # The requested kind is part of the hash: forcing another kind re-reads the file.
-    return hashlib.sha256(kind.encode() + b"\x00" + data).hexdigest()
+    # The requested kind and the readers' version are part of the hash: forcing another kind,
+    # or a reader that chunks differently, re-reads the file.
+    prefix = f"{READERS_VERSION}\x00{kind}\x00".encode()
+    return hashlib.sha256(prefix + data).hexdigest()
 
 
 @dataclass

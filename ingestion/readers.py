@@ -21,6 +21,9 @@ from ingestion.sources.regulation import looks_like_regulation, read_regulation
 from ingestion.sources.text import chunk_markdown, chunk_text
 
 KINDS = ("auto", "code", "regulation", "paper", "text")
+# Part of every document's content hash: bump it when a reader changes how it chunks, so that
+# the next ingest re-reads files that did not change.
+READERS_VERSION = 1
 MARKDOWN = frozenset({".md", ".markdown"})
 # Plain text worth answering from: docs and configuration found in repositories.
 PLAIN_TEXT = frozenset(

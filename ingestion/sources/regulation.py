@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
+from itertools import pairwise
 from pathlib import PurePosixPath
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -62,7 +63,8 @@ class _Node:
 
 @dataclass
 class _Unit:
-    """An article or a §: its number, heading, the headings above it and its paragraphs."""
+    """An article, a § or a rulebook's rule or guidance: its number, heading, the headings above
+    it and its paragraphs."""
 
     prefix: str  # "Art.", "§", "Section" or "Rule"; "" for a rulebook's rule "1.1.2"
     number: str
@@ -86,7 +88,12 @@ class _Unit:
     @property
     def article_like(self) -> bool:
         """Its first level "(a)" holds points kept together, unless the level is numbered."""
-        return self.prefix == "Art." or (not self.prefix and not self.guidance)
+        return self.prefix in ("Art.", "")
+
+    @property
+    def notes(self) -> bool:
+        """Guidance made of notes ("1.", "(i)") from its first line: one chunk per note."""
+        return self.guidance and bool(self.root.items) and isinstance(self.root.items[0], _Node)
 
 
 @dataclass
@@ -302,6 +309,7 @@ _RANKS = {
 _ANNEXES = frozenset({"annex", "appendix", "schedule"})
 _OPENERS = "\u2018'\"\u201c([\u00ab"
 _ENDS_SENTENCE = re.compile(r"[.;:!?)]\s*$")
+_LEAD_IN = re.compile(r"[:\u2014\u2013-]\s*$")
 _ENDS_CLAUSE = re.compile(r"(?:[:;.,\u2014\u2013]|\b(?:or|and|but))\s*$")
 _WHEREAS = re.compile(r"^whereas\b.{0,40}$", re.IGNORECASE)
 _ADOPTED = re.compile(r"^HAVE ADOPTED\b", re.IGNORECASE)
@@ -378,6 +386,9 @@ _VERSION_TAIL = re.compile(
     re.IGNORECASE,
 )
 _RULE_STARTS = _OPENERS + "["
+# Numbered lines that are not rules: a contents line "3.5.1 Stray cats ...... 14", a question.
+_CONTENTS = re.compile(r"\.{4,}|(?:\. ){3,}|\u2026")
+_QUESTION = re.compile(r"\?\s*$|^(?:Why|What|How|Which|Who|Does|Do|Is|Are|Can)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,12 +461,18 @@ def _within(number: str, section: str) -> bool:
 
 def _section_title(text: str) -> bool:
     """ "Application" of "1.1 Application": short, and not a sentence."""
-    return 0 < len(text) <= 150 and text[-1] not in ".;:," and (text[0].isupper() or text[0] in _OPENERS)
+    return (
+        0 < len(text) <= 150
+        and text[-1] not in ".;:,"
+        and (text[0].isupper() or text[0] in _OPENERS)
+    )
 
 
 def _chapter_title(text: str) -> bool:
     """ "INTRODUCTION" of "1. INTRODUCTION": capitals."""
-    return len(text) <= 150 and not re.search(r"[a-z]", text) and len(re.findall(r"[A-Z]", text)) >= 3
+    return (
+        len(text) <= 150 and not re.search(r"[a-z]", text) and len(re.findall(r"[A-Z]", text)) >= 3
+    )
 
 
 def _rule_sentence(rest: str) -> bool:
@@ -464,6 +481,8 @@ def _rule_sentence(rest: str) -> bool:
         bool(rest)
         and (rest[0].isupper() or rest[0] in _RULE_STARTS)
         and not _VERSION_TAIL.search(rest[:24])
+        and not _CONTENTS.search(rest)
+        and not _QUESTION.search(rest)
         and (len(rest) >= 60 or rest[-1] in ".:;")
     )
 
@@ -543,15 +562,17 @@ class _LineParser:
         self.structured = any(
             _unit_match(line.norm, line.level, articles=self.articles) for line in structural
         )
-        # Three lines opening rules "1.1.2" make a rulebook; one could be a wrapped reference.
-        rules = 0
+        # Three lines opening rules "1.1.2" make a rulebook, or two and a "Guidance" line; one
+        # alone could be a wrapped reference.
+        rules, guidance = 0, False
         for line in structural:
             parsed = _rule_line(line.norm)
             if parsed and parsed.depth >= 3 and (parsed.form != "text" or _rule_start(parsed)):
                 rules += 1
-                if rules == 3:
-                    break
-        self.rulebook = rules >= 3
+            guidance = guidance or _guidance(line.norm, "", 0) is not None
+            if rules >= 3 or (rules == 2 and guidance):
+                break
+        self.rulebook = rules >= 3 or (rules == 2 and guidance)
         self.structured = self.structured or self.rulebook
         self.doc = _Doc(
             lines=[line.raw for line in lines],
@@ -681,18 +702,22 @@ class _LineParser:
             if parsed.form == "bare" or (parsed.form == "text" and _section_title(parsed.rest)):
                 return self._numbered_heading(parsed, text)
             return None
-        unit = self.unit
-        same = unit is not None and not unit.guidance and not unit.prefix
-        same = same and unit is not None and unit.number == parsed.number
+        rule = self.unit
+        if rule is None or rule.prefix or rule.guidance or rule.number != parsed.number:
+            rule = None  # not the rule this line continues ("1.1.2" then "1.1.2(1) ...")
         if parsed.form == "text":
-            if not _rule_start(parsed) or same:
+            if not _rule_start(parsed) or rule is not None:
                 return None
-            if _section_title(parsed.rest) and self._opens_deeper(index, parsed.number):
+            # "1.1.1 Application" above "1.1.1.1 These Rules apply" heads them; "[Deleted]" is
+            # what is left of a rule.
+            titled = _section_title(parsed.rest) and parsed.rest[0] != "["
+            if titled and self._opens_deeper(index, parsed.number):
                 return self._numbered_heading(parsed, text)
             rule = self._open_rule(parsed.number, level=line.level)
             self._start_run(rule.root, index)
             return "text"
-        rule = unit if same and unit is not None else self._open_rule(parsed.number, level=line.level)
+        if rule is None:
+            rule = self._open_rule(parsed.number, level=line.level)
         if parsed.form == "bare":
             return "structure"
         self._unit_text(rule, index, f"({parsed.label}) {parsed.rest}".rstrip(), forced=True)
@@ -878,8 +903,11 @@ class _LineParser:
 
 def _rule_start(parsed: _RuleLine) -> bool:
     """A numbered line with text opens a rule when the text starts like one ("1.1.2 A Person
-    must"), unlike a wrapped reference ("1.1.2 and 1.1.3 apply")."""
-    return bool(parsed.rest) and (parsed.rest[0].isupper() or parsed.rest[0] in _RULE_STARTS)
+    must"), unlike a wrapped reference ("1.1.2 and 1.1.3 apply") or a line of the contents."""
+    rest = parsed.rest
+    return (
+        bool(rest) and (rest[0].isupper() or rest[0] in _RULE_STARTS) and not _CONTENTS.search(rest)
+    )
 
 
 def _starts_sentence(text: str) -> bool:
@@ -1647,6 +1675,10 @@ _REF_PARAGRAPHS = re.compile(
 _REF_POINTS = re.compile(rf"\b[Pp]oints?\s+(?P<pts>{_PTS})")
 _US_NUM = r"\d+(?:\.\d+)*[a-z]?(?:\([0-9A-Za-z]{1,5}\))*"
 _REF_SECTIONS = re.compile(rf"§§?\s*(?P<list>{_US_NUM}(?:{_SEP}{_US_NUM})*)")
+# Rulebooks cite "Rule 4.5.1(3)(b)"; exported texts put a left-to-right mark before numbers.
+_RULE_CITED = r"(?:[A-Z]{1,3})?\d{1,3}[A-Z]?(?:\.\d{1,3}[A-Z]?){2,}(?:\([0-9A-Za-z]{1,5}\))*"
+_RULE_REF = rf"[\u200e\u200f]?{_RULE_CITED}"
+_REF_RULES = re.compile(rf"\bRules?[\s\u200e\u200f]+(?P<list>{_RULE_REF}(?:{_SEP}{_RULE_REF})*)")
 _REF_US_PARAGRAPHS = re.compile(
     r"\b[Pp]aragraphs?\s+(?P<list>(?:\([0-9A-Za-z]{1,5}\))+"
     rf"(?:{_SEP}(?:\([0-9A-Za-z]{{1,5}}\))+)*)(?:\s+of\s+this\s+section)?"
@@ -1764,6 +1796,8 @@ def _references(text: str, unit: _Unit | None, labels: tuple[str, ...]) -> list[
         take(_REF_PARAGRAPHS, lambda m: [article.cite((p,)) for p in _expand(m["pars"], number)])
         take(_REF_POINTS, lambda m: [article.cite((*base, p)) for p in _expand(m["pts"], point)])
     take(_REF_SECTIONS, lambda m: [f"§ {n}" for n in re.findall(_US_NUM, m["list"])])
+    if unit is not None and not unit.prefix:
+        take(_REF_RULES, lambda m: re.findall(_RULE_CITED, m["list"]))
     if unit is not None and unit.prefix == "§":
         section = unit.cite()
         take(
@@ -1832,10 +1866,25 @@ class _Chunker:
     def _text(self, span: _Span) -> str:
         return "\n".join(self.doc.lines[span[0] : span[1]])
 
+    def _paragraphed(self, unit: _Unit) -> bool:
+        """Whether a unit is cut into its first-level items: numbered paragraphs, a §'s (a),
+        guidance notes. A rule's "(1)" after a lead-in ("A Person must:") lists points."""
+        children = [item for item in unit.root.items if isinstance(item, _Node)]
+        if not children:
+            return False
+        if not unit.article_like or unit.notes:
+            return True
+        if not children[0].label[:1].isdigit():
+            return False
+        if unit.prefix:
+            return True
+        first = next(k for k, item in enumerate(unit.root.items) if isinstance(item, _Node))
+        before = unit.root.items[first - 1] if first else None
+        return not (isinstance(before, tuple) and _LEAD_IN.search(self.doc.lines[before[1] - 1]))
+
     def _unit(self, unit: _Unit) -> None:
         self._collect_definitions(unit, unit.root, ())
-        children = [item for item in unit.root.items if isinstance(item, _Node)]
-        if children and (not unit.article_like or children[0].label[:1].isdigit()):
+        if self._paragraphed(unit):
             self._split(unit, unit.root, (), "")
         else:
             self._node(unit, unit.root, (), "")
@@ -2038,13 +2087,16 @@ _INLINE_HEADING = re.compile(
 
 def looks_like_regulation(text: str) -> bool:
     """Whether a text reads as legislation: two or more article, § or "Section N." headings
-    starting lines, or three article headings run into the text by a PDF extractor."""
+    starting lines, three article headings run into the text by a PDF extractor, or a
+    rulebook's rules "1.1.2 A Person must..." (see `_reads_as_rulebook`)."""
     sample = text[:_SNIFF_CHARS]
     if _HTMLISH.search(sample):
         sample = unescape(_TAGS.sub("\n", sample))
     found: set[tuple[str, str]] = set()
+    lines: list[str] = []
     for raw in sample.splitlines():
         norm, level = _md_norm(raw)
+        lines.append(norm)
         match = _unit_match(norm, level, articles=False)
         if match is None:
             continue
@@ -2052,4 +2104,39 @@ def looks_like_regulation(text: str) -> bool:
             found.add((match[0], match[1]))
             if len(found) >= 2:
                 return True
-    return len({m[1] for m in _INLINE_HEADING.finditer(sample)}) >= 3
+    if len({m[1] for m in _INLINE_HEADING.finditer(sample)}) >= 3:
+        return True
+    return _reads_as_rulebook(lines)
+
+
+def _reads_as_rulebook(lines: list[str]) -> bool:
+    """Three rules or more, numbered with three levels and stated as sentences ("1.1.2 A Person
+    must keep records."), in ascending order; two are enough beside a "Guidance" heading.
+
+    A paper's "3.2.1 Results" is a heading, not a sentence. A changelog's "1.2.3 - 2024-01-01"
+    is followed by a date, versions have zeros ("1.2.0") that rule numbers never have, and a
+    changelog lists its versions newest first, where a rulebook counts up."""
+    numbers: list[str] = []
+    guidance = False
+    for norm in lines:
+        parsed = _rule_line(norm)
+        if parsed is None:
+            unit = _unit_match(norm, 0, articles=False)
+            if unit and unit[0] == "Rule" and unit[1].count(".") >= 2:
+                parsed = _RuleLine(unit[1], 3, "label")  # "Rule 1.1.2" says what it is
+            else:
+                guidance = guidance or _guidance(norm, "", 0) is not None
+                continue
+        if parsed.depth < 3:
+            continue
+        if parsed.form == "guidance":
+            guidance = True
+        elif parsed.number not in numbers and (
+            parsed.form == "label" or (parsed.form == "text" and _rule_sentence(parsed.rest))
+        ):
+            numbers.append(parsed.number)
+    if len(numbers) < (2 if guidance else 3):
+        return False
+    keys = [_rule_key(number) for number in numbers]
+    rising = sum(later > earlier for earlier, later in pairwise(keys))
+    return rising >= 0.75 * (len(keys) - 1)

@@ -2,7 +2,9 @@
 
 The GDPR excerpt (tests/data/regulation) is the same text as Formex XML, EUR-Lex-style HTML,
 Markdown and plain text; every format must give the same chunks. EU legislation is reusable
-(Commission Decision 2011/833/EU); the CFR excerpt is a work of the US government.
+(Commission Decision 2011/833/EU); the CFR excerpt is a work of the US government. The widget
+rulebook, in the UK/ADGM/DFSA style ("1.1.2" rules and "Guidance" notes), is invented for
+these tests.
 """
 
 import io
@@ -616,6 +618,215 @@ class TestHtml:
         assert parsed.meta["title"] == "Club rules"
 
 
+RULEBOOK = "widget_rulebook.txt"
+INTRODUCTION = "1. INTRODUCTION"
+GENERAL = "2 GENERAL REQUIREMENTS"
+
+
+class TestRulebook:
+    def test_one_chunk_per_rule_cited_by_its_number(self) -> None:
+        source = (DATA / RULEBOOK).read_text(encoding="utf-8")
+        parsed = _read(RULEBOOK)
+        assert [(c.section, c.line_start, c.line_end) for c in parsed.chunks] == [
+            ("Preamble", 1, 1),
+            ("1.1.1", 5, 5),
+            ("1.1.2", 6, 8),
+            ("1.1.2 Guidance 1", 10, 10),
+            # Its line 12 starts with "1.1.1 and 1.1.2": a wrapped reference, not a rule.
+            ("1.1.2 Guidance 2", 11, 13),
+            ("1.2.1", 15, 15),
+            ("2.1.1(1)", 20, 20),
+            ("2.1.1(2)", 21, 24),
+            ("2.1.2", 25, 26),
+            ("2.1.2 Guidance", 28, 28),
+            ("2.2.1", 30, 30),
+            ("2.2.2", 31, 31),
+            ("A1.1.1", 35, 35),
+        ]
+        _lines_match(source, parsed.chunks)
+        assert all(chunk.kind == "regulation" for chunk in parsed.chunks)
+        assert parsed.meta["title"] == "Widget Exchange Conduct Rules (WXC)"
+        assert parsed.meta["units"] == 10
+
+    def test_heading_is_the_section_and_parents_the_chapter(self) -> None:
+        chunks = _by_section(_read(RULEBOOK))
+        expected = {
+            "1.1.1": ("Application", INTRODUCTION),
+            "1.1.2 Guidance 2": ("Application", INTRODUCTION),
+            "1.2.1": ("Interpretation", INTRODUCTION),
+            "2.1.1(2)": ("Systems and controls", GENERAL),
+            "2.1.2 Guidance": ("Systems and controls", GENERAL),
+            "2.2.2": ("Complaints", GENERAL),
+            "A1.1.1": ("Form of records", "APP1 RECORD KEEPING"),
+        }
+        found = {s: (chunks[s].heading, chunks[s].extra["parents"]) for s in expected}
+        assert found == expected
+        assert chunks["1.1.2"].locator == {
+            "path": RULEBOOK,
+            "section": "1.1.2",
+            "heading": "Application",
+            "lines": [6, 8],
+        }
+        assert chunks["1.1.2 Guidance 1"].context.splitlines() == [
+            "Widget Exchange Conduct Rules (WXC)",
+            INTRODUCTION,
+            "Application",
+            "1.1.2 Guidance 1",
+        ]
+
+    def test_points_stay_in_their_rule(self) -> None:
+        chunks = _by_section(_read(RULEBOOK))
+        assert chunks["1.1.2"].text == (
+            "1.1.2 A Widget Exchange must:\n"
+            "(a) keep a record of each Widget Order it receives; and\n"
+            "(b) make those records available to the Regulator on request."
+        )
+        # A numbered paragraph after a bare rule number is a chunk, with its points in it.
+        assert chunks["2.1.1(2)"].text.splitlines() == [
+            "(2) The systems and controls in (1) must include:",
+            "(a) a process for halting trading in a widget;",
+            "(b) a process for reporting errors to the Regulator; and",
+            "(c) a plan for carrying on its business after a disruption.",
+        ]
+        assert not any(section.startswith("1.1.2(") for section in chunks)
+
+    def test_numbered_items_after_a_lead_in_are_points(self) -> None:
+        source = (
+            "4.1 Fees\n"
+            "4.1.1 A Widget Exchange must pay:\n"
+            "(1) an application fee; and\n"
+            "(2) an annual fee.\n"
+            "4.1.2 The Regulator publishes its fees.\n"
+            "4.1.3\n"
+            "(1) Fees are due in January.\n"
+            "(2) A late fee is doubled.\n"
+        )
+        parsed = read_regulation("fees.txt", source.encode())
+        assert [(c.section, c.line_start, c.line_end) for c in parsed.chunks] == [
+            ("4.1.1", 2, 4),
+            ("4.1.2", 5, 5),
+            ("4.1.3(1)", 7, 7),
+            ("4.1.3(2)", 8, 8),
+        ]
+
+    def test_a_rule_much_longer_than_the_window_is_split_between_points(self) -> None:
+        chunks = _by_section(_read(RULEBOOK, max_chars=80))
+        assert [s for s in chunks if s.startswith(("1.1.2", "2.1.1"))] == [
+            "1.1.2",
+            "1.1.2(a)",
+            "1.1.2(b)",
+            "1.1.2 Guidance 1",
+            "1.1.2 Guidance 2",
+            "2.1.1(1)",
+            "2.1.1(2)",
+            "2.1.1(2)(a)",
+            "2.1.1(2)(b)",
+            "2.1.1(2)(c)",
+        ]
+        point = chunks["1.1.2(b)"]
+        assert point.text == "(b) make those records available to the Regulator on request."
+        assert (point.line_start, point.line_end) == (8, 8)
+        assert (point.heading, point.extra["parents"]) == ("Application", INTRODUCTION)
+        assert "1.1.2 A Widget Exchange must:" in point.context
+        assert chunks["1.1.2"].text == "1.1.2 A Widget Exchange must:"
+
+    def test_definitions_and_references(self) -> None:
+        parsed = _read(RULEBOOK)
+        assert parsed.meta["definitions"] == {"Widget Order": "1.2.1"}
+        chunks = _by_section(parsed)
+        assert chunks["1.2.1"].extra["defines"] == "Widget Order"
+        assert chunks["1.1.2 Guidance 1"].extra["refs"] == "1.1.2(a)"
+        assert chunks["1.1.2 Guidance 2"].extra["refs"] == "1.1.1; 1.1.2"
+        assert chunks["A1.1.1"].extra["refs"] == "1.1.2"
+
+    def test_markdown_rulebook(self) -> None:
+        source = (
+            "# Widget Exchange Conduct Rules\n"
+            "\n"
+            "## 1. Introduction\n"
+            "\n"
+            "### 1.1 Application\n"
+            "\n"
+            "**1.1.1** These Rules apply to every Person who operates a Widget Exchange.\n"
+            "\n"
+            "**1.1.2** A Widget Exchange must:\n"
+            "\n"
+            "(a) keep a record of each order; and\n"
+            "(b) show the records to the Regulator.\n"
+            "\n"
+            "**Guidance**\n"
+            "\n"
+            "1. A record may be kept in electronic form.\n"
+        )
+        assert looks_like_regulation(source)
+        parsed = read_regulation("wxc.md", source.encode())
+        assert [(c.section, c.heading, c.line_start, c.line_end) for c in parsed.chunks] == [
+            ("1.1.1", "Application", 7, 7),
+            ("1.1.2", "Application", 9, 12),
+            ("1.1.2 Guidance 1", "Application", 16, 16),
+        ]
+        assert {c.extra["parents"] for c in parsed.chunks} == {"1. Introduction"}
+        _lines_match(source, parsed.chunks)
+
+    def test_html_rulebook(self) -> None:
+        source = (
+            "<html><head><title>WXC</title></head><body>"
+            "<h2>1. INTRODUCTION</h2><h3>1.1 Application</h3>"
+            "<p>1.1.1 These Rules apply to every Widget Exchange.</p>"
+            "<p>1.1.2 A Widget Exchange must:</p><p>(a) keep records; and</p><p>(b) show them.</p>"
+            "<p><b>Guidance</b></p><p>1. Records may be electronic.</p>"
+            "<p>1.1.3 A Widget Exchange must pay its fees.</p></body></html>"
+        )
+        assert looks_like_regulation(source)
+        parsed = read_regulation("wxc.html", source.encode())
+        assert [(c.section, c.heading, c.text) for c in parsed.chunks] == [
+            ("1.1.1", "Application", "1.1.1 These Rules apply to every Widget Exchange."),
+            (
+                "1.1.2",
+                "Application",
+                "1.1.2 A Widget Exchange must:\n(a) keep records; and\n(b) show them.",
+            ),
+            ("1.1.2 Guidance 1", "Application", "1. Records may be electronic."),
+            ("1.1.3", "Application", "1.1.3 A Widget Exchange must pay its fees."),
+        ]
+        assert {c.extra["parents"] for c in parsed.chunks} == {INTRODUCTION}
+
+    def test_numbers_written_in_full(self) -> None:
+        # How consolidated exports print each provision with its whole number: the rule's
+        # paragraph as "3.1.1.(1)", its guidance notes as "3.1.1.Guidance.1.", the appendix in
+        # front of an appendix rule, and a three-level heading above four-level rules.
+        source = (
+            "3. MARKET CONDUCT\n"
+            "3.1 Orders\n"
+            "3.1.1\n"
+            "3.1.1.(1) A Widget Exchange must record every order it receives.\n"
+            "3.1.1.(2) The record must show:\n"
+            "(a) the price; and\n"
+            "(b) the time.\n"
+            "3.1.1.Guidance\n"
+            "3.1.1.Guidance.1. A record may be kept in electronic form.\n"
+            "3.1.1.Guidance.2. Records are kept for six years.\n"
+            "APP2 FEES\n"
+            "APP2.A2.1 Annual fees\n"
+            "APP2.A2.1.1 Application\n"
+            "APP2.A2.1.1.1 A Widget Exchange pays an annual fee.\n"
+        )
+        parsed = read_regulation("wxc.txt", source.encode())
+        rows = [
+            (c.section, c.heading, c.extra["parents"], c.line_start, c.line_end)
+            for c in parsed.chunks
+        ]
+        assert rows == [
+            ("3.1.1(1)", "Orders", "3. MARKET CONDUCT", 4, 4),
+            ("3.1.1(2)", "Orders", "3. MARKET CONDUCT", 5, 7),
+            ("3.1.1 Guidance 1", "Orders", "3. MARKET CONDUCT", 9, 9),
+            ("3.1.1 Guidance 2", "Orders", "3. MARKET CONDUCT", 10, 10),
+            ("APP2.A2.1.1.1", "Application", "APP2 FEES > APP2.A2.1 Annual fees", 14, 14),
+        ]
+        _lines_match(source, parsed.chunks)
+        assert looks_like_regulation(source)
+
+
 def _pdf(pages: list[list[str]], *, title: str = "") -> bytes:
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4)
@@ -784,6 +995,68 @@ class TestLooksLikeRegulation:
 
     def test_one_article_is_not_enough(self) -> None:
         assert not looks_like_regulation("Article 1\nScope\nThis applies.\n")
+
+    def test_true_for_a_rulebook(self) -> None:
+        assert looks_like_regulation((DATA / RULEBOOK).read_text(encoding="utf-8"))
+
+    def test_true_for_two_rules_and_their_guidance(self) -> None:
+        text = (
+            "1.1.1 These Rules apply to every Widget Exchange.\n"
+            "1.1.2 A Widget Exchange must keep records.\n"
+            "Guidance\n"
+            "1. Records may be electronic.\n"
+        )
+        assert looks_like_regulation(text)
+        assert not looks_like_regulation(text.replace("Guidance\n", ""))
+
+    def test_false_for_a_changelog(self) -> None:
+        changelog = (
+            "# Changelog\n\n"
+            "## 1.2.3 - 2024-01-01\n\n### Fixed\n\n- No crash on empty files.\n\n"
+            "## 1.2.2 - 2023-11-20\n\n### Added\n\n- A `--quiet` flag for the command line.\n\n"
+            "## 1.2.1 - 2023-10-02\n\n- Faster start-up.\n\n"
+            "1.1.4 (2023-09-01) Security release.\n"
+            "1.1.3 Released 2023-08-01: support for Python 3.12.\n"
+        )
+        assert not looks_like_regulation(changelog)
+
+    def test_false_for_versions_newest_first(self) -> None:
+        # Sentences after the numbers, but a changelog counts down where rules count up.
+        changelog = (
+            "Release notes\n\n"
+            "2.3.4 Fixed a crash when the configuration file is empty.\n"
+            "2.3.3 Added a command that exports the settings as JSON.\n"
+            "2.2.1 Dropped support for the legacy storage format.\n"
+            "1.9.2 Documented the environment variables.\n"
+        )
+        assert not looks_like_regulation(changelog)
+        assert looks_like_regulation("\n".join(reversed(changelog.splitlines())))
+
+    def test_false_for_contents_and_questions(self) -> None:
+        manual = (
+            "Contents\n"
+            "3.5.1 Pages in other character sets ............................ 11\n"
+            "4.2.1 Stray pages .............................................. 14\n"
+            "6.1.1 Hierarchies with no index database ....................... 19\n"
+            "Frequently asked questions\n"
+            "3.3.3 Why does the tool not report path names for removed files on this system?\n"
+            "3.14.1 How do I ask the tool for the socket options and the states of a connection\n"
+            "3.18.3 Does the tool report registrations for the ports that a service listens on?\n"
+        )
+        assert not looks_like_regulation(manual)
+
+    def test_false_for_a_paper_with_numbered_sections(self) -> None:
+        paper = (
+            "# Learning to count widgets\n\n## Abstract\n\nWe count widgets.\n\n"
+            "## 3 Method\n\n### 3.1 Data\n\nWe use 1.2.3 million images.\n\n"
+            "#### 3.1.1 Collection\n\nImages were collected over a year.\n\n"
+            "#### 3.1.2 Annotation\n\nTwo annotators labelled each image.\n\n"
+            "#### 3.1.3 Splits of the data for training, validation and testing\n\nText.\n\n"
+            "### 3.2 Results\n\nTable 2 shows the results.\n"
+        )
+        assert not looks_like_regulation(paper)
+        engines = Path(__file__).parents[1] / "data" / "papers" / "engines.md"
+        assert not looks_like_regulation(engines.read_text(encoding="utf-8"))
 
 
 def test_unsupported_suffix_is_rejected() -> None:
