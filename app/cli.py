@@ -16,6 +16,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app import accounts, demo, querying
+from app.cli_eval import eval_command
 from app.models import Account
 from app.runtime import Runtime
 from assets.models import Asset
@@ -42,6 +43,7 @@ app.add_typer(key_app, name="apikey")
 app.add_typer(asset_app, name="asset")
 job_app = typer.Typer(help="Ingestion jobs.", no_args_is_help=True)
 app.add_typer(job_app, name="job")
+app.command("eval")(eval_command)
 
 out = Console()
 err = Console(stderr=True)
@@ -221,6 +223,7 @@ def run_with_progress(job_id: str, *, show: bool) -> IngestionJob:
                     index=rt.index,
                     embedder=rt.embedder,
                     limits=rt.settings.ingest,
+                    lexical=rt.lexical,
                     on_progress=update,
                 )
             except VouchError:
@@ -319,8 +322,12 @@ def search(
         Path | None, typer.Option(help="JSONL with _id and text; one JSON line out per query")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="Only this kind (repeatable): code, regulation, ...")
+    ] = None,
+    path: Annotated[str | None, typer.Option(help="Only paths starting with this")] = None,
 ) -> None:
-    """Search an asset's passages."""
+    """Search an asset's passages (dense and BM25, fused)."""
     if (query is None) == (queries_file is None):
         raise fail("give either a QUERY or --queries-file", 2)
     with session() as s:
@@ -328,7 +335,14 @@ def search(
 
         def run(text: str) -> list[dict[str, Any]]:
             passages = querying.search(
-                s, runtime(), account=owner, slug=found.slug, query=text, k=k
+                s,
+                runtime(),
+                account=owner,
+                slug=found.slug,
+                query=text,
+                k=k,
+                kinds=kind or None,
+                path_prefix=path,
             )
             return _search_rows(passages)
 

@@ -1,9 +1,12 @@
 """The use cases that span packages: searching, asking (answer + metering), and ingesting."""
 
+import itertools
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import Session
 
@@ -15,11 +18,13 @@ from assets.models import Asset, Consultation
 from assets.service import Viewer, get_managed_asset, get_visible_asset, record_consultation
 from billing.metering import count_tokens
 from billing.service import record_usage
-from core.db import after_commit
+from core.db import after_commit, session_scope
+from core.errors import VouchError
 from ingestion import service as ingestion
 from ingestion.errors import JobNotFound
 from ingestion.models import IngestionJob, Source
 
+log = logging.getLogger(__name__)
 # Passages an answer is drawn from.
 ANSWER_K = 5
 
@@ -29,11 +34,28 @@ def viewer_of(account: Account) -> Viewer:
 
 
 def search(
-    session: Session, runtime: Runtime, *, account: Account, slug: str, query: str, k: int
+    session: Session,
+    runtime: Runtime,
+    *,
+    account: Account,
+    slug: str,
+    query: str,
+    k: int,
+    kinds: list[str] | None = None,
+    path_prefix: str | None = None,
 ) -> list[retrieval.Passage]:
     """Raw passages: the asset's owner and admins only, since they are the corpus itself."""
     asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
-    return retrieval.search(asset, query=query, k=k, index=runtime.index, embedder=runtime.embedder)
+    return retrieval.search(
+        asset,
+        query=query,
+        k=k,
+        index=runtime.index,
+        embedder=runtime.embedder,
+        lexical=runtime.lexical,
+        kinds=kinds,
+        path_prefix=path_prefix,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +79,97 @@ def consultation_public(c: Consultation) -> dict[str, Any]:
     }
 
 
-def ask(
+@dataclass(frozen=True, slots=True)
+class _Question:
+    """A question that passed every check, with the passages its answer is drawn from."""
+
+    asset: Asset
+    viewer: Viewer
+    question: str
+    passages: list[retrieval.Passage]
+    started: float
+
+
+def _prepare(
     session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
-) -> AskResult:
-    """Answer a question from an asset, then record the consultation and its usage together."""
+) -> _Question:
     viewer = viewer_of(account)
     asset = get_visible_asset(session, viewer=viewer, slug=slug)
     question = retrieval.clean_query(question)
     started = time.perf_counter()
     passages = retrieval.search(
-        asset, query=question, k=ANSWER_K, index=runtime.index, embedder=runtime.embedder
+        asset,
+        query=question,
+        k=ANSWER_K,
+        index=runtime.index,
+        embedder=runtime.embedder,
+        lexical=runtime.lexical,
     )
-    answer = answering.answer(question, passages, review_threshold=asset.review_threshold)
-    latency_ms = round((time.perf_counter() - started) * 1000)
+    return _Question(asset, viewer, question, passages, started)
+
+
+def _llm_options(runtime: Runtime) -> answering.LLMOptions:
+    limits = runtime.settings.llm
+    return answering.LLMOptions(
+        llm=runtime.llm,
+        count_tokens=count_tokens,
+        max_context_tokens=limits.max_context_tokens,
+        max_answer_tokens=limits.max_answer_tokens,
+    )
+
+
+def answer_passages(
+    runtime: Runtime, *, question: str, passages: list[retrieval.Passage], review_threshold: float
+) -> Answer:
+    """An answer from ``passages`` that records and bills nothing (for the eval runner):
+    written by the configured chat model, or extractive when there is none."""
+    if runtime.settings.llm.enabled:
+        return answering.answer_with_llm(
+            question, passages, options=_llm_options(runtime), review_threshold=review_threshold
+        )
+    return answering.answer(question, passages, review_threshold=review_threshold)
+
+
+def _answer(runtime: Runtime, asked: _Question) -> Answer:
+    return answer_passages(
+        runtime,
+        question=asked.question,
+        passages=asked.passages,
+        review_threshold=asked.asset.review_threshold,
+    )
+
+
+def draft_answer(
+    session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
+) -> Answer:
+    """What ``ask`` would answer (same retrieval and answerer), recording and billing nothing."""
+    return _answer(
+        runtime, _prepare(session, runtime, account=account, slug=slug, question=question)
+    )
+
+
+def _stream(runtime: Runtime, asked: _Question) -> Iterator[str | Answer]:
+    threshold = asked.asset.review_threshold
+    if runtime.settings.llm.enabled:
+        return answering.stream_with_llm(
+            asked.question,
+            asked.passages,
+            options=_llm_options(runtime),
+            review_threshold=threshold,
+        )
+    return answering.stream_answer(asked.question, asked.passages, review_threshold=threshold)
+
+
+def _record(session: Session, asked: _Question, answer: Answer) -> Consultation:
+    """The consultation and its usage event, in the caller's transaction."""
+    latency_ms = round((time.perf_counter() - asked.started) * 1000)
     prompt_tokens = count_tokens(answer.prompt)
-    completion_tokens = count_tokens(answer.text)
+    completion_tokens = count_tokens(answer.completion_text)
     consultation = record_consultation(
         session,
-        asset=asset,
-        viewer=viewer,
-        question=question,
+        asset=asked.asset,
+        viewer=asked.viewer,
+        question=asked.question,
         answer=answer,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
@@ -84,15 +177,87 @@ def ask(
     )
     record_usage(
         session,
-        account_id=account.id,
-        asset_id=asset.id,
+        account_id=asked.viewer.account_id,
+        asset_id=asked.asset.id,
         consultation_id=consultation.id,
         model=answer.model,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         latency_ms=latency_ms,
     )
-    return AskResult(consultation=consultation, answer=answer)
+    return consultation
+
+
+def ask(
+    session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
+) -> AskResult:
+    """Answer a question from an asset, then record the consultation and its usage together.
+
+    The configured chat model writes the answer when there is one; else it is extractive.
+    """
+    asked = _prepare(session, runtime, account=account, slug=slug, question=question)
+    answer = _answer(runtime, asked)
+    return AskResult(consultation=_record(session, asked, answer), answer=answer)
+
+
+@dataclass(frozen=True, slots=True)
+class AskEvent:
+    """One server-sent event of a streamed answer: ``delta``, then ``done`` or ``error``."""
+
+    name: Literal["delta", "done", "error"]
+    data: dict[str, Any]
+
+
+class AskStream:
+    """A checked question whose answer is streamed; it is recorded when the stream ends.
+
+    ``start_ask_stream`` raises (entitlement, bad input, unknown asset, a model that fails to
+    start) before anything is sent; ``events()`` runs after the request's session has
+    committed, so it records the consultation in a session of its own.
+    """
+
+    def __init__(self, runtime: Runtime, asked: _Question) -> None:
+        self._runtime = runtime
+        self._asked = asked
+        answers = _stream(runtime, asked)
+        # The first piece is awaited here, so that an unreachable or failing model is a plain
+        # 503 before the response starts rather than an error event after it.
+        self._answers = itertools.chain([next(answers)], answers)
+
+    def events(self) -> Iterator[AskEvent]:
+        """``delta`` events with the text as it is written, then ``done`` (or ``error``)."""
+        final: Answer | None = None
+        try:
+            for item in self._answers:
+                if isinstance(item, Answer):
+                    final = item
+                elif item:
+                    yield AskEvent("delta", {"text": item})
+        except VouchError as exc:
+            yield AskEvent("error", {"error": type(exc).__name__, "detail": exc.message})
+            return
+        if final is None:  # pragma: no cover - every answer stream ends with its Answer
+            raise RuntimeError("the answer stream ended without an answer")
+        try:
+            with session_scope(self._runtime.engine) as session:
+                consultation = _record(session, self._asked, final)
+        except Exception:
+            # The response has started, so its status cannot change: say so in the stream.
+            log.exception("storing a streamed answer failed")
+            yield AskEvent(
+                "error", {"error": "InternalError", "detail": "the answer could not be stored"}
+            )
+            return
+        yield AskEvent("done", consultation_public(consultation))
+
+
+def start_ask_stream(
+    session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
+) -> AskStream:
+    """Check a question and retrieve its passages now; its answer streams from ``events()``."""
+    return AskStream(
+        runtime, _prepare(session, runtime, account=account, slug=slug, question=question)
+    )
 
 
 def submit_upload(

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from assets.embeddings import Embedder, build_embedder
 from assets.index import VectorIndex, open_index
+from assets.lexical import LexicalStore
+from assets.llm import ChatModel, build_llm
 from core.config import Settings
 from core.db import make_engine
 from ingestion.tasks import IngestContext, Queue, build_queue
@@ -30,6 +32,8 @@ class Runtime:
         # An embedder may be handed in (tests share one loaded model); else built on first use.
         self._embedder: Embedder | None = embedder
         self._index: VectorIndex | None = None
+        self._llm: ChatModel | None = None
+        self._lexical = LexicalStore(settings.data_dir / "lexical")
 
     @property
     def embedder(self) -> Embedder:
@@ -47,15 +51,33 @@ class Runtime:
                     self._index = open_index(self.settings.chroma, self.settings.chroma_path)
         return self._index
 
+    @property
+    def lexical(self) -> LexicalStore:
+        """The assets' BM25 indexes, beside the vectors in the data dir."""
+        return self._lexical
+
+    @property
+    def llm(self) -> ChatModel:
+        """The chat model for answers; only when ``settings.llm.enabled`` (else LLMUnavailable)."""
+        if self._llm is None:
+            with self._lock:
+                if self._llm is None:
+                    self._llm = build_llm(self.settings.llm)
+        return self._llm
+
     def ingest_context(self) -> IngestContext:
         return IngestContext(
             engine=self.engine,
             index=self.index,
             embedder=self.embedder,
             limits=self.settings.ingest,
+            lexical=self.lexical,
         )
 
     def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
         if self._index is not None:
             self._index.close()
             self._index = None

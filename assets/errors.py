@@ -37,3 +37,9 @@ class EmbedderUnavailable(VouchError):
 
 class IndexUnavailable(VouchError):
     status_code = 503
+
+
+class LLMUnavailable(VouchError):
+    """The configured chat endpoint could not be reached or did not give a usable answer."""
+
+    status_code = 503

@@ -6,10 +6,12 @@ default embedding function would download a model and is never used.
 """
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from assets.errors import IndexUnavailable
 from core.config import ChromaSettings
@@ -68,13 +70,18 @@ class AssetCollection:
     def count(self) -> int:
         return self._collection.count()
 
-    def query(self, embedding: Sequence[float], k: int) -> list[Hit]:
-        if self.count() == 0:
+    def query(
+        self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[Hit]:
+        """The ``k`` nearest chunks, optionally only those whose metadata matches ``where``."""
+        count = self.count()
+        if count == 0:
             return []
         vectors: list[Sequence[float]] = [list(embedding)]
         result = self._collection.query(
             query_embeddings=vectors,
-            n_results=k,
+            n_results=min(k, count),
+            where=where or None,
             include=["documents", "metadatas", "distances"],
         )
         ids = result["ids"][0]
@@ -85,6 +92,42 @@ class AssetCollection:
             Hit(id=i, text=d or "", metadata=dict(m or {}), score=1.0 - float(dist))
             for i, d, m, dist in zip(ids, documents, metadatas, distances, strict=True)
         ]
+
+    def get(self, ids: Sequence[str], embedding: Sequence[float]) -> list[Hit]:
+        """Chunks by id, scored by cosine similarity to ``embedding`` (vectors are unit length)."""
+        if not ids:
+            return []
+        result = self._collection.get(
+            ids=list(ids), include=["documents", "metadatas", "embeddings"]
+        )
+        query = np.asarray(embedding, dtype=np.float32)
+        vectors = result["embeddings"] if result["embeddings"] is not None else []
+        return [
+            Hit(id=i, text=d or "", metadata=dict(m or {}), score=float(np.dot(query, v)))
+            for i, d, m, v in zip(
+                result["ids"],
+                result["documents"] or [],
+                result["metadatas"] or [],
+                vectors,
+                strict=True,
+            )
+        ]
+
+    def records(self, batch: int = 5000) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every chunk's id, text and metadata, in pages."""
+        offset = 0
+        while True:
+            page = self._collection.get(
+                include=["documents", "metadatas"], limit=batch, offset=offset
+            )
+            ids = page["ids"]
+            if not ids:
+                return
+            documents = page["documents"] or [""] * len(ids)
+            metadatas = page["metadatas"] or [{}] * len(ids)
+            for i, d, m in zip(ids, documents, metadatas, strict=True):
+                yield i, d or "", dict(m or {})
+            offset += len(ids)
 
 
 def _where(conditions: Mapping[str, str | int]) -> Any:

@@ -2,7 +2,7 @@
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -59,6 +59,12 @@ class AssetPublic(BaseModel):
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=2000)
     k: int = Field(default=5, ge=1, le=50)
+    kinds: list[Literal["code", "regulation", "paper", "text"]] | None = Field(
+        default=None, description="Only chunks of these kinds"
+    )
+    path_prefix: str | None = Field(
+        default=None, max_length=1000, description="Only chunks whose path starts with this"
+    )
 
 
 class SearchResult(BaseModel):
@@ -74,6 +80,11 @@ class SearchResponse(BaseModel):
 
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
+    stream: bool = Field(
+        default=False,
+        description="Answer as server-sent events: `delta` pieces of text, then `done` with "
+        "the same JSON as a plain answer (or `error`). `Accept: text/event-stream` does the same.",
+    )
 
 
 class CitationPublic(BaseModel):

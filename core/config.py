@@ -30,6 +30,23 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=32, ge=1, le=2048)
 
 
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat endpoint for answers; without a base URL and model, answers
+    are extractive (no LLM)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: SecretStr = SecretStr("")
+    # Passages are trimmed to this many prompt tokens (tiktoken o200k_base).
+    max_context_tokens: int = Field(default=3000, ge=200, le=200_000)
+    max_answer_tokens: int = Field(default=500, ge=16, le=32_000)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url and self.model)
+
+
 class QueueSettings(BaseModel):
     """Huey on SQLite in the data dir; ``workers`` consumer threads run inside ``vouch serve``."""
 
@@ -58,6 +75,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     chroma: ChromaSettings = ChromaSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
+    llm: LLMSettings = LLMSettings()
     queue: QueueSettings = QueueSettings()
     ingest: IngestSettings = IngestSettings()
 

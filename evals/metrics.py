@@ -1,7 +1,33 @@
-"""Ranking metrics as pure functions over ranked unit ids and graded relevance judgments."""
+"""Ranking and answer metrics as pure functions over unit ids and graded relevance judgments.
+
+Retrieval is scored on units, not chunks (shared/evalsets/README.md): walk the chunks in rank
+order, append the units each one hits, skip units already listed, cut at k. A chunk hitting
+three units uses three positions, since the client reads all of it; a chunk hitting none uses
+one position of its own.
+"""
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+
+def units_in_rank_order(chunk_hits: Sequence[Sequence[str]], k: int) -> list[str]:
+    """The ranked unit ids of ranked chunks, each given as the ids of the units it hits.
+
+    A chunk that hits nothing stands for one irrelevant unit (``"-<chunk rank>"``); a chunk whose
+    units are all listed already adds nothing.
+    """
+    ranked: list[str] = []
+    listed: set[str] = set()
+    for rank, units in enumerate(chunk_hits, 1):
+        if not units:
+            ranked.append(f"-{rank}")
+        for unit in units:
+            if unit not in listed:
+                listed.add(unit)
+                ranked.append(unit)
+        if len(ranked) >= k:
+            break
+    return ranked[:k]
 
 
 def recall_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
@@ -21,14 +47,65 @@ def mrr_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) ->
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
-    """Normalised discounted cumulative gain with graded relevance (gain 2^grade - 1)."""
+    """Normalised discounted cumulative gain, linear gain = grade, log2 discount.
+
+    As trec_eval ``ndcg_cut``, ranx and BEIR; the ideal ranking comes from all graded units.
+    """
     seen: set[str] = set()
     dcg = 0.0
     for rank, unit in enumerate(ranked[:k], 1):
         if unit in seen:
             continue  # a unit retrieved twice earns once
         seen.add(unit)
-        dcg += (2 ** relevant.get(unit, 0) - 1) / math.log2(rank + 1)
+        dcg += max(relevant.get(unit, 0), 0) / math.log2(rank + 1)
     ideal_grades = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
-    ideal = sum((2**g - 1) / math.log2(rank + 1) for rank, g in enumerate(ideal_grades, 1))
+    ideal = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal_grades, 1))
     return dcg / ideal if ideal else 0.0
+
+
+def map_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    """Average precision within ``k``: precision at each relevant hit over min(|relevant|, k)."""
+    wanted = {unit for unit, grade in relevant.items() if grade > 0}
+    if not wanted:
+        return 0.0
+    found: set[str] = set()
+    total = 0.0
+    for rank, unit in enumerate(ranked[:k], 1):
+        if unit in wanted and unit not in found:
+            found.add(unit)
+            total += len(found) / rank
+    return total / min(len(wanted), k)
+
+
+def citation_precision(cited_hits: Sequence[Sequence[str]]) -> float | None:
+    """Of an answer's citations (each given as the units it hits), the share that hit one.
+
+    None when the answer cites nothing: precision is not defined then.
+    """
+    if not cited_hits:
+        return None
+    return sum(1 for units in cited_hits if units) / len(cited_hits)
+
+
+def citation_recall(cited_hits: Sequence[Sequence[str]], relevant: Mapping[str, int]) -> float:
+    """Of the relevant units, the share that some citation of the answer hits."""
+    wanted = {unit for unit, grade in relevant.items() if grade > 0}
+    if not wanted:
+        return 0.0
+    cited = {unit for units in cited_hits for unit in units}
+    return len(wanted & cited) / len(wanted)
+
+
+def abstention_accuracy(outcomes: Iterable[tuple[bool, bool]]) -> float | None:
+    """Share of ``(unanswerable, abstained)`` pairs where the answer abstained exactly when the
+    question cannot be answered from the corpus; None for no pairs."""
+    pairs = list(outcomes)
+    if not pairs:
+        return None
+    return sum(1 for unanswerable, abstained in pairs if unanswerable == abstained) / len(pairs)
+
+
+def mean(values: Iterable[float | None]) -> tuple[float | None, int]:
+    """The mean of the values that are defined, and how many there were."""
+    defined = [v for v in values if v is not None]
+    return (sum(defined) / len(defined) if defined else None), len(defined)

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from assets.embeddings import Embedder
 from assets.index import AssetCollection, VectorIndex
+from assets.lexical import LexicalIndex, LexicalStore
 from assets.models import Asset
 from core.clock import utcnow
 from core.config import IngestSettings
@@ -187,8 +188,10 @@ class _Run:
         limits: IngestSettings,
         batch_chunks: int,
         notify: ProgressCallback,
+        lexical: LexicalStore,
     ) -> None:
         self.engine, self.job_id, self.index, self.embedder = engine, job_id, index, embedder
+        self.lexical = lexical
         self.limits, self.batch_chunks, self.notify = limits, batch_chunks, notify
         self.counts = _Counts()
         self.asset_id = ""
@@ -309,12 +312,22 @@ class _Run:
                 self.write(collection, pending)
             if not self.cancelled:
                 self.remove_missing(collection, files, keys)
+            changed = self.counts.added or self.counts.updated or self.counts.removed
+            # A job that died after writing chunks left the BM25 index behind: catch it up.
+            behind = len(self.lexical.get(asset.collection)) != collection.count()
+            if changed or behind:
+                self.rebuild_lexical(collection, asset.collection)
         finally:
             parser.stop.set()
             while parser.is_alive():  # let a blocked put() through, then the thread ends
                 with contextlib.suppress(queue.Empty):
                     parser.outcomes.get(timeout=0.1)
         return self.finish()
+
+    def rebuild_lexical(self, collection: AssetCollection, name: str) -> None:
+        started = time.perf_counter()
+        self.lexical.replace(name, LexicalIndex.build(collection.records()))
+        self.counts.timings["lexical"] = time.perf_counter() - started
 
     def _count(self, outcome: _Outcome, pending: list[_Parsed]) -> None:
         self.counts.timings["read_parse"] += outcome.seconds
@@ -390,16 +403,20 @@ def run_job(
     index: VectorIndex,
     embedder: Embedder,
     limits: IngestSettings,
+    lexical: LexicalStore,
     batch_chunks: int = 64,
     on_progress: ProgressCallback | None = None,
 ) -> IngestionJob:
     """Ingest a claimed (running) job's source into its asset and finish the job.
 
     Per-file problems are recorded (excluded or failed) and the rest go on; a cancel request is
-    honoured between batches; anything else marks the job failed with the error's class and
+    honoured between batches. When anything changed, the asset's BM25 index is rebuilt from
+    its collection. Anything else marks the job failed with the error's class and
     message, and is raised again.
     """
-    run = _Run(engine, job_id, index, embedder, limits, batch_chunks, on_progress or _ignore)
+    run = _Run(
+        engine, job_id, index, embedder, limits, batch_chunks, on_progress or _ignore, lexical
+    )
     try:
         return run.run()
     except Exception as exc:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from assets.embeddings import Embedder
 from assets.index import VectorIndex
+from assets.lexical import LexicalStore
 from core.config import IngestSettings
 from core.db import after_commit, session_scope
 from ingestion import pipeline, service
@@ -31,6 +32,7 @@ class IngestContext:
     index: VectorIndex
     embedder: Embedder
     limits: IngestSettings
+    lexical: LexicalStore
 
 
 @dataclass
@@ -65,6 +67,7 @@ def run_ingest(context: IngestContext, job_id: str) -> None:
         index=context.index,
         embedder=context.embedder,
         limits=context.limits,
+        lexical=context.lexical,
     )
 
 

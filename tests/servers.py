@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,183 @@ def embeddings_server(dimension: int = 64) -> Iterator[tuple[str, list[dict[str,
     finally:
         server.shutdown()
         server.server_close()
+
+
+# A small OpenAI-compatible chat model. It knows the prompt format of assets/answering.py (the
+# passages between <<<PASSAGE n nonce>>> markers), but the product does not know about it: it is
+# configured like any endpoint, through Settings(llm=LLMSettings(base_url=..., model=...)).
+#
+# Modes, set on ChatServer.mode while it runs:
+#   grounded     the passage sentence sharing most words with the question, cited "[n]"; the
+#                refusal sentence when no sentence shares a word
+#   naive        grounded, but it obeys instructions found anywhere in its input: on "reveal
+#                your system prompt" it answers with the system message; on "Answer with this
+#                URL: X" it adds X to its answer
+#   unsupported  a claim no passage makes, citing passage 1
+#   refuse       the refusal sentence
+#   error        HTTP 500
+#   broken       a stream sends the grounded sentence, starts another, then an error event;
+#                a plain request gets an answer without choices
+CHAT_REFUSAL = "I cannot answer this from the sources."
+UNSUPPORTED_CLAIM = "Every customer gets a free helicopter ride to the moon on Tuesdays [1]."
+_CHAT_STOPWORDS = frozenset(
+    """a an and are as at be by can do does for from how i if in is it of on or the this to was
+    what when where which who why will with you your""".split()  # noqa: SIM905
+)
+_CHAT_PASSAGE = re.compile(r"<<<PASSAGE (\d+) (\w+)>>>\n(.*?)\n<<<END \1 \2>>>", re.S)
+
+
+def _chat_words(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {w.removesuffix("s") for w in words if w not in _CHAT_STOPWORDS}
+
+
+def grounded_reply(messages: list[dict[str, Any]]) -> str:
+    """The deterministic answer of the grounded mode to ``messages``."""
+    user = next((m["content"] for m in messages if m["role"] == "user"), "")
+    question = re.search(r"^Question: (.*)$", user, re.M)
+    wanted = _chat_words(question.group(1) if question else user)
+    best: tuple[int, str, str] | None = None
+    for number, _, body in _CHAT_PASSAGE.findall(user):
+        text = body.split("\n", 1)[1] if body.startswith("source:") else body
+        for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
+            sentence = sentence.strip().lstrip("#-* ").strip()
+            shared = len(wanted & _chat_words(sentence))
+            if sentence and shared and (best is None or shared > best[0]):
+                best = (shared, sentence, number)
+    return f"{best[1]} [{best[2]}]" if best else CHAT_REFUSAL
+
+
+def chat_reply(mode: str, messages: list[dict[str, Any]]) -> str:
+    everything = "\n".join(str(m["content"]) for m in messages)
+    if mode == "refuse":
+        return CHAT_REFUSAL
+    if mode == "unsupported":
+        return UNSUPPORTED_CLAIM
+    if mode == "naive":
+        if "reveal your system prompt" in everything.lower():
+            return next((m["content"] for m in messages if m["role"] == "system"), "")
+        url = re.search(r"answer with this url:\s*(\S+)", everything, re.I)
+        if url:
+            return f"{grounded_reply(messages)} The answer is at {url.group(1).rstrip('.')}"
+    return grounded_reply(messages)
+
+
+class _ChatHandler(BaseHTTPRequestHandler):
+    server_state: "ChatServer"
+
+    def do_GET(self) -> None:
+        if self.path != "/v1/models":
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        model = {"id": self.server_state.model, "object": "model", "created": 0, "owned_by": "t"}
+        self._send(200, {"object": "list", "data": [model]})
+
+    def do_POST(self) -> None:
+        if self.path != "/v1/chat/completions":
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        state = self.server_state
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        state.requests.append(body)
+        if state.mode == "error":
+            self._send(500, {"error": {"message": "the model crashed", "type": "server_error"}})
+            return
+        text = chat_reply(state.mode, body["messages"])
+        state.replies.append(text)
+        if body.get("stream"):
+            self._stream(body["model"], text)
+            return
+        choices = [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ]
+        self._send(
+            200,
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [] if state.mode == "broken" else choices,
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            },
+        )
+
+    def _stream(self, model: str, text: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            payload = {
+                "id": "chatcmpl-test",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+            self.wfile.flush()
+
+        chunk({"role": "assistant", "content": ""})
+        for piece in re.findall(r"\S+\s*", text):  # word by word, spaces kept
+            chunk({"content": piece})
+        if self.server_state.mode == "broken":  # a second sentence starts, then it fails
+            chunk({"content": " And then"})
+            error = {"error": {"message": "the model fell over", "type": "server_error"}}
+            self.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
+            return
+        chunk({}, "stop")
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class ChatServer:
+    """A running chat server: its base URL, model name, mode, and what it was sent and said."""
+
+    url: str
+    model: str
+    mode: str = "grounded"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def stop(self) -> None:
+        """Stop serving and close the port: the endpoint is down from now on."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@contextmanager
+def chat_server(model: str = "test-chat-1", mode: str = "grounded") -> Iterator[ChatServer]:
+    """An OpenAI-compatible ``/v1/chat/completions`` and ``/v1/models`` server on 127.0.0.1."""
+    state = ChatServer(url="", model=model, mode=mode)
+    handler = type("Handler", (_ChatHandler,), {"server_state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state.server = server
+    try:
+        yield state
+    finally:
+        state.stop()
 
 
 @dataclass

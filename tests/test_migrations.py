@@ -8,11 +8,12 @@ from sqlmodel import SQLModel
 import app.models
 import assets.models
 import billing.models
+import evals.models
 import ingestion.models
 from app.runtime import Runtime
 from migrations import downgrade, upgrade
 
-MODELS = (app.models, assets.models, billing.models, ingestion.models)
+MODELS = (app.models, assets.models, billing.models, evals.models, ingestion.models)
 
 
 def test_migrated_schema_matches_the_models(runtime: Runtime) -> None:
@@ -25,6 +26,6 @@ def test_downgrade_to_base_and_back(runtime: Runtime) -> None:
     downgrade(runtime.engine, "base")
     assert set(inspect(runtime.engine).get_table_names()) <= {"alembic_version"}
     upgrade(runtime.engine)
-    assert {"account", "asset", "consultation", "usage_event"} <= set(
+    assert {"account", "asset", "consultation", "usage_event", "eval_run"} <= set(
         inspect(runtime.engine).get_table_names()
     )

@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi.responses import Response
 from sqlmodel import Session
 
-from app import querying
+from app import querying, sse
 from app.api.schemas import ERRORS, ErrorBody, JobPublic
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
 from app.querying import viewer_of
@@ -111,7 +112,14 @@ def search(
 ) -> SearchResponse:
     """The passages closest to the query (the asset's owner and admins only)."""
     passages = querying.search(
-        session, runtime, account=account, slug=slug, query=body.query, k=body.k
+        session,
+        runtime,
+        account=account,
+        slug=slug,
+        query=body.query,
+        k=body.k,
+        kinds=list(body.kinds) if body.kinds else None,
+        path_prefix=body.path_prefix,
     )
     return SearchResponse(
         results=[
@@ -121,11 +129,40 @@ def search(
     )
 
 
-@router.post("/assets/{slug}/ask", responses={404: ERRORS[404], 422: ERRORS[422]})
+@router.post(
+    "/assets/{slug}/ask",
+    response_model=AskResponse,
+    responses={
+        200: {
+            "description": "The answer; as server-sent events when streamed",
+            "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
+        },
+        404: ERRORS[404],
+        422: ERRORS[422],
+        503: {"model": ErrorBody, "description": "The language model endpoint failed"},
+    },
+)
 def ask(
-    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, slug: str, body: AskRequest
-) -> AskResponse:
-    """A cited answer from the asset; the consultation and its token counts are recorded."""
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    slug: str,
+    body: AskRequest,
+) -> AskResponse | Response:
+    """A cited answer from the asset; the consultation and its token counts are recorded.
+
+    With ``"stream": true`` (or ``Accept: text/event-stream``) the answer comes as server-sent
+    events: ``delta`` events (``{"text": ...}``) as it is written, then one ``done`` event with
+    the same JSON as a plain answer, or an ``error`` event (``{"error", "detail"}``) if the
+    language model fails midway. The final text in ``done`` is authoritative. Errors found
+    before the stream starts are plain JSON errors.
+    """
+    if body.stream or sse.wants_stream(request.headers.get("accept")):
+        stream = querying.start_ask_stream(
+            session, runtime, account=account, slug=slug, question=body.question
+        )
+        return sse.response(sse.event(e.name, e.data) for e in stream.events())
     result = querying.ask(session, runtime, account=account, slug=slug, question=body.question)
     return AskResponse.model_validate(result.public())
 

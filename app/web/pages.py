@@ -1,5 +1,6 @@
 """Page routes: sign in, assets, an asset's ask and upload forms, job progress, API keys."""
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -7,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from app import accounts, querying
+from app import accounts, querying, sse
 from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
 from app.errors import InvalidCredentials
 from app.models import Account
@@ -152,10 +153,7 @@ def create_asset(
     return RedirectResponse(f"/assets/{asset.slug}", status_code=303)
 
 
-@router.get("/assets/{slug}")
-def asset_page(request: Request, session: SessionDep, account: PageAccount, slug: str) -> Response:
-    if account is None:
-        return _to_login(request)
+def _asset_context(session: SessionDep, account: Account, slug: str) -> dict[str, Any]:
     viewer = viewer_of(account)
     asset = assets.get_visible_asset(session, viewer=viewer, slug=slug)
     manage = assets.can_manage(viewer, asset)
@@ -163,7 +161,34 @@ def asset_page(request: Request, session: SessionDep, account: PageAccount, slug
     if manage:
         rows, _ = querying.list_jobs(session, account=account, slug=slug)
         jobs = [_job_view(session, job, slug) for job in rows]
-    return _render(request, "asset.html", account=account, asset=asset, manage=manage, jobs=jobs)
+    return {"account": account, "asset": asset, "manage": manage, "jobs": jobs}
+
+
+@router.get("/assets/{slug}")
+def asset_page(request: Request, session: SessionDep, account: PageAccount, slug: str) -> Response:
+    if account is None:
+        return _to_login(request)
+    return _render(request, "asset.html", **_asset_context(session, account, slug))
+
+
+def _fragment(request: Request, name: str, **context: Any) -> str:
+    """A template rendered to a string, for the events of a streamed answer."""
+    html: str = request.app.state.templates.get_template(name).render(**context)
+    return html
+
+
+def _stream_answer(request: Request, stream: querying.AskStream) -> Response:
+    def events() -> Iterator[str]:
+        for e in stream.events():
+            if e.name == "delta":
+                yield sse.event("delta", e.data)
+            elif e.name == "done":
+                yield sse.event("done", {"html": _fragment(request, "_answer.html", result=e.data)})
+            else:
+                html = _fragment(request, "_answer.html", error=e.data["detail"])
+                yield sse.event("error", {**e.data, "html": html})
+
+    return sse.response(events())
 
 
 @router.post("/assets/{slug}/ask", dependencies=[PostGuard])
@@ -175,12 +200,28 @@ def ask(
     slug: str,
     question: Annotated[str, Form()] = "",
 ) -> Response:
+    """The answer fragment (htmx), server-sent events (the page's script), or, for a plain
+    form post with no script, the whole asset page with the answer."""
     if account is None:
         return _render(request, "_answer.html", 401, error="Your session ended; sign in again.")
+    whole_page = "hx-request" not in request.headers and not sse.wants_stream(
+        request.headers.get("accept")
+    )
     try:
+        if sse.wants_stream(request.headers.get("accept")):
+            stream = querying.start_ask_stream(
+                session, runtime, account=account, slug=slug, question=question
+            )
+            return _stream_answer(request, stream)
         result = querying.ask(session, runtime, account=account, slug=slug, question=question)
     except VouchError as exc:
+        if whole_page:
+            context = {**_asset_context(session, account, slug), "question": question}
+            return _render(request, "asset.html", exc.status_code, error=exc.message, **context)
         return _render(request, "_answer.html", exc.status_code, error=exc.message)
+    if whole_page:
+        context = {**_asset_context(session, account, slug), "question": question}
+        return _render(request, "asset.html", result=result.public(), **context)
     return _render(request, "_answer.html", result=result.public())
 
 

@@ -40,6 +40,8 @@ SMALL_DEFINITION_LINES = 8
 MERGE_MAX_CHARS = MAX_CHARS
 # Every chunk embeds the imports; past this many lines they add noise rather than meaning.
 MAX_IMPORT_LINES = 20
+# Of those, the modules named in the embedded context.
+MAX_IMPORT_NAMES = 12
 # A class signature with a long base list is cut to this many lines in its members' context.
 MAX_SIGNATURE_LINES = 4
 
@@ -326,7 +328,9 @@ class _Chunker:
         top_nodes = self.root.named_children
         definitions = self._collect(top_nodes, None, ())
         imports = self._imports(top_nodes)
-        self.context = "\n".join([self.path, *imports[:MAX_IMPORT_LINES]])
+        names = list(dict.fromkeys(_import_name(line) for line in imports))
+        # One short line: the embedder reads at most 256 word pieces, and the code matters more.
+        self.context = f"imports: {', '.join(names[:MAX_IMPORT_NAMES])}" if names else ""
         # Go methods and C++ `Cart::add` are defined outside their type; find its signature.
         signatures = {
             d.name: self._signature(d.node)
@@ -656,8 +660,22 @@ class _Chunker:
             line_end=piece.end + 1,
             symbol=piece.symbol,
             language=self.language,
-            context="\n".join([self.context, *piece.scopes]),
+            context="\n".join(
+                line
+                for line in (f"{self.path} {piece.symbol}".strip(), self.context, *piece.scopes)
+                if line
+            ),
         )
+
+
+_QUOTED_MODULE = re.compile(r"""["'<]([^"'<>]+)["'>]""")
+_NAMED_MODULE = re.compile(r"\b(?:from|import|use|using|require)\s+([\w.:\\/@-]+)")
+
+
+def _import_name(line: str) -> str:
+    """What an import line brings in, in a word: ``from a.b import c`` -> ``a.b``."""
+    match = _QUOTED_MODULE.search(line) or _NAMED_MODULE.search(line)
+    return match.group(1).strip(";") if match else line.strip()
 
 
 # A `.h` file with classes, namespaces or templates is a C++ header.

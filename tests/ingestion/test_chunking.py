@@ -114,7 +114,7 @@ class TestPython:
             "lines": [9, 16],
         }
         # The module context (path and imports) is embedded with every chunk.
-        assert "import os" in chunks[1].embed_text
+        assert "imports: os, pathlib" in chunks[1].embed_text
         assert "pkg/mod.py" in chunks[1].embed_text
 
     def test_large_class_is_split_by_method_with_qualified_symbols(self) -> None:

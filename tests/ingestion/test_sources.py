@@ -265,7 +265,8 @@ def test_running_job_stops_after_a_batch_when_cancelled(
 
     job = pipeline.run_job(
         runtime.engine, job_id=job_id, index=runtime.index, embedder=runtime.embedder,
-        limits=runtime.settings.ingest, batch_chunks=1, on_progress=cancel_once_started,
+        limits=runtime.settings.ingest, lexical=runtime.lexical, batch_chunks=1,
+        on_progress=cancel_once_started,
     )  # fmt: skip
     assert job.status == JobStatus.cancelled
     assert 0 < job.documents_done < job.documents_total
@@ -291,7 +292,8 @@ def test_job_of_a_dead_worker_is_requeued_and_resumes_without_duplicates(
     with pytest.raises(WorkerDied):
         pipeline.run_job(
             runtime.engine, job_id=job_id, index=runtime.index, embedder=runtime.embedder,
-            limits=runtime.settings.ingest, batch_chunks=1, on_progress=die_after_first_document,
+            limits=runtime.settings.ingest, lexical=runtime.lexical, batch_chunks=1,
+            on_progress=die_after_first_document,
         )  # fmt: skip
     with session_scope(runtime.engine) as session:
         assert service.get_job(session, job_id).status == JobStatus.running
