@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -114,26 +115,32 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @cached_property
+    def _names(self) -> dict[str, list[str]]:
+        """Chunk ids by each symbol they define (whole, and its last part) and each citation."""
+        names: dict[str, list[str]] = {}
+        for chunk_id, symbol, section in zip(self.ids, self.symbols, self.sections, strict=True):
+            keys = set()
+            for name in (s.lower() for s in symbol.split(", ") if s):
+                keys |= {name, name.rsplit(".", 1)[-1]}
+            keys |= {f"cite:{c}" for c in _citations(section)[-1:]} if section else set()
+            for key in keys:
+                names.setdefault(key, []).append(chunk_id)
+        return names
+
     def exact(self, query: str) -> list[str]:
         """Chunks whose symbol or citation path the query names exactly."""
-        names = {m.group(0).lower() for m in _DOTTED.finditer(query)}
-        names |= {
+        keys = {m.group(0).lower() for m in _DOTTED.finditer(query)}
+        keys |= {
             m.group(0).lower()
             for m in _WORD.finditer(query)
             if "_" in m.group(0) or len(_CAMEL.findall(m.group(0))) > 1
         }
-        citations = set(_citations(query))
-        if not names and not citations:
-            return []
-        found = []
-        for i, (symbol, section) in enumerate(zip(self.symbols, self.sections, strict=True)):
-            symbols = {s.lower() for s in symbol.split(", ") if s}
-            short = {s.rsplit(".", 1)[-1] for s in symbols}
-            if names & (symbols | short) or (
-                citations and section and set(_citations(section)[-1:]) & citations
-            ):
-                found.append(self.ids[i])
-        return found
+        keys |= {f"cite:{c}" for c in _citations(query)}
+        found: dict[str, None] = {}
+        for key in keys:
+            found.update(dict.fromkeys(self._names.get(key, [])))
+        return list(found)
 
     def mask(self, kinds: Sequence[str] | None, path_prefix: str | None) -> np.ndarray | None:
         """Which chunks pass the filters (None: all of them)."""

@@ -143,10 +143,8 @@ def build_stock(corpus: Path, embedder: Embedder, work: Path) -> tuple[Any, dict
     LlamaSettings.embed_model = LlamaEmbedding(embedder)  # what the starter example sets
     documents = SimpleDirectoryReader(str(corpus), recursive=True, filename_as_id=True).load_data()
     texts = {}
-    for document in documents:
-        path = Path(document.metadata["file_path"]).resolve().relative_to(corpus.resolve())
-        document.metadata = {"path": path.as_posix()}
-        texts[path.as_posix()] = document.text
+    for document in documents:  # the reader's own metadata stays, as a user would have it
+        texts[_relative(corpus, document.metadata["file_path"])] = document.text
     client = chromadb.PersistentClient(path=str(work / "stock"))
     store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("stock"))
     started = time.perf_counter()
@@ -164,20 +162,24 @@ def build_stock(corpus: Path, embedder: Embedder, work: Path) -> tuple[Any, dict
     return index, texts
 
 
+def _relative(corpus: Path, file_path: str) -> str:
+    return Path(file_path).resolve().relative_to(corpus.resolve()).as_posix()
+
+
 def _line_span(text: str, start: int | None, end: int | None) -> list[int] | None:
     if start is None or end is None:
         return None
     return [text.count("\n", 0, start) + 1, text.count("\n", 0, max(start, end - 1)) + 1]
 
 
-def stock_searcher(index: Any, texts: dict[str, str], k: int) -> Searcher:
+def stock_searcher(corpus: Path, index: Any, texts: dict[str, str], k: int) -> Searcher:
     retriever = index.as_retriever(similarity_top_k=k)
 
     def search(query: str, _k: int) -> list[Result]:
         results = []
         for scored in retriever.retrieve(query):
             node = scored.node
-            path = node.metadata.get("path", "")
+            path = _relative(corpus, node.metadata.get("file_path", ""))
             locator: dict[str, Any] = {"path": path}
             lines = _line_span(texts.get(path, ""), node.start_char_idx, node.end_char_idx)
             if lines:
@@ -330,7 +332,7 @@ def main() -> None:
         runtime, asset = build_vouch(args.corpus, embedder, work)
         index, texts = build_stock(args.corpus, embedder, work)
         searchers = {
-            "stock": stock_searcher(index, texts, args.k),
+            "stock": stock_searcher(args.corpus, index, texts, args.k),
             **vouch_searchers(runtime, asset),
         }
         for search in searchers.values():  # warm up caches and lazy loads
