@@ -43,7 +43,22 @@ def hashed_vector(text: str, dimension: int) -> list[float]:
     return vector
 
 
-class _EmbeddingsHandler(BaseHTTPRequestHandler):
+class _JSONHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON."""
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _EmbeddingsHandler(_JSONHandler):
     dimension = 64
     requests: list[dict[str, Any]]
 
@@ -67,17 +82,6 @@ class _EmbeddingsHandler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 0, "total_tokens": 0},
             },
         )
-
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @contextmanager
@@ -155,7 +159,7 @@ def chat_reply(mode: str, messages: list[dict[str, Any]]) -> str:
     return grounded_reply(messages)
 
 
-class _ChatHandler(BaseHTTPRequestHandler):
+class _ChatHandler(_JSONHandler):
     server_state: "ChatServer"
 
     def do_GET(self) -> None:
@@ -225,17 +229,6 @@ class _ChatHandler(BaseHTTPRequestHandler):
             return
         chunk({}, "stop")
         self.wfile.write(b"data: [DONE]\n\n")
-
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @dataclass

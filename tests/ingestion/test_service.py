@@ -13,19 +13,7 @@ from core.db import session_scope
 from ingestion import service
 from ingestion.errors import InvalidSource
 from ingestion.models import Document
-from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
-
-
-@pytest.fixture
-def asset(runtime: Runtime, expert: Actor) -> Asset:
-    return create_test_asset(runtime, owner=expert.account, slug="garden")
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    target = tmp_path / "corpus"
-    shutil.copytree(HANDBOOK, target)
-    return target
+from tests.factories import HANDBOOK, Actor, ingest_path
 
 
 def _chunks_by_path(runtime: Runtime, asset: Asset, session: Session) -> dict[str, int]:

@@ -1,7 +1,6 @@
 """Sources end to end: git work trees, tar archives, what is left out, re-ingest, cancel, crash."""
 
 import io
-import shutil
 import subprocess
 import tarfile
 import zipfile
@@ -23,19 +22,7 @@ from ingestion.errors import InvalidUpload, JobFinished
 from ingestion.files import local_source_files
 from ingestion.models import Document, IngestionJob, JobStatus
 from ingestion.readers import read_document
-from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
-
-
-@pytest.fixture
-def asset(runtime: Runtime, expert: Actor) -> Asset:
-    return create_test_asset(runtime, owner=expert.account, slug="garden")
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    target = tmp_path / "corpus"
-    shutil.copytree(HANDBOOK, target)
-    return target
+from tests.factories import HANDBOOK, Actor, ingest_path
 
 
 def _expected_ids(runtime: Runtime, root: Path) -> set[str]:

@@ -11,12 +11,7 @@ from sqlmodel import Session, select
 from app.runtime import Runtime
 from assets.models import Asset
 from ingestion.models import Document, IngestionJob, Source
-from tests.factories import HANDBOOK, Actor, create_test_asset
-
-
-@pytest.fixture
-def asset(runtime: Runtime, expert: Actor) -> Asset:
-    return create_test_asset(runtime, owner=expert.account, slug="garden")
+from tests.factories import HANDBOOK, Actor
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
