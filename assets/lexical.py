@@ -160,7 +160,7 @@ class LexicalIndex:
         k = min(k, len(self.ids))
         weights = mask.astype(np.float32) if mask is not None else None
         documents, scores = self._bm25.retrieve(
-            [tokens], k=k, show_progress=False, n_threads=1, weight_mask=weights
+            [tokens], k=k, show_progress=False, n_threads=0, weight_mask=weights
         )
         return [
             LexicalHit(self.ids[int(d)], float(s))

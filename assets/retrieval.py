@@ -1,6 +1,7 @@
 """Dense top-k retrieval over an asset's collection, with locators a person can follow."""
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,13 +69,14 @@ RRF_K = 10
 # Prose (regulations, papers, text): a weighted sum of the cosine and the BM25 score relative to
 # the best BM25 hit. The dense weight falls from DENSE_MAX to DENSE_MIN as the best BM25 hit
 # covers more of the question's words: a question worded like its answer is best found by BM25.
-DENSE_MAX = 0.8
-DENSE_MIN = 0.3
+DENSE_MAX = 0.5
+DENSE_MIN = 0.15
 # Exact hits on a symbol or citation path go to the top, unless the name is so common (the same
 # rule number in forty rulebooks, ``__init__`` in every class) that it says little.
 EXACT_BONUS = 1.0
 EXACT_MAX = 3
 CANDIDATES = 50
+_LEXICAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 
 
 @dataclass
@@ -228,7 +230,6 @@ def search(
             f"asset {asset.slug} was embedded with {asset.embed_model}; the configured embedder "
             f"is {embedder.name}. Configure {asset.embed_model} or re-ingest into a new asset."
         )
-    (vector,) = embedder.embed([query])
     collection = index.collection(asset.collection)
     words = lexical.get(asset.collection) if lexical else LexicalIndex.empty()
     mask = words.mask(kinds, path_prefix)
@@ -237,10 +238,17 @@ def search(
         paths = sorted({p for p in words.paths if p.startswith(path_prefix)})
         if not paths:
             return []
-    dense = collection.query(vector, max(CANDIDATES, k), where=_where(kinds, paths))
-    lexical_hits = words.search(query, max(CANDIDATES, k), mask)
     allowed = set(np.array(words.ids)[mask]) if mask is not None else None
-    exact = [i for i in words.exact(query) if allowed is None or i in allowed]
+
+    def lexical_side() -> tuple[list[LexicalHit], list[str]]:
+        hits = words.search(query, max(CANDIDATES, k), mask)
+        return hits, [i for i in words.exact(query) if allowed is None or i in allowed]
+
+    # BM25 runs while the query is embedded (onnxruntime releases the GIL).
+    pending = _LEXICAL_POOL.submit(lexical_side)
+    (vector,) = embedder.embed([query])
+    dense = collection.query(vector, max(CANDIDATES, k), where=_where(kinds, paths))
+    lexical_hits, exact = pending.result()
     fetched: dict[str, Hit] = {}
 
     def fetch(ids: list[str]) -> dict[str, Hit]:

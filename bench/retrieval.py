@@ -36,11 +36,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import chromadb
+from chromadb.config import Settings as ChromaClientSettings
 from llama_index.core import Settings as LlamaSettings
 from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
 from llama_index.core.embeddings import BaseEmbedding
 from llama_index.core.node_parser import SentenceSplitter
-from llama_index.core.schema import TextNode
+from llama_index.core.schema import BaseNode, TextNode
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from pydantic import PrivateAttr
 
@@ -255,7 +256,10 @@ def print_table(title: str, rows: dict[str, dict[str, float]], base: str = "stoc
 def latency_at_scale(runtime: Runtime, asset: Any, embedder: Embedder, work: Path,
                      size: int, queries: list[str]) -> None:  # fmt: skip
     """Both retrievers over the same ``size`` chunks (real chunks, repeated, vectors jittered)."""
-    chroma = chromadb.PersistentClient(path=str(runtime.settings.chroma_path))
+    chroma = chromadb.PersistentClient(
+        path=str(runtime.settings.chroma_path),
+        settings=ChromaClientSettings(anonymized_telemetry=False, allow_reset=False),
+    )
     got = chroma.get_collection(asset.collection).get(
         include=["embeddings", "documents", "metadatas"]
     )
@@ -281,10 +285,12 @@ def latency_at_scale(runtime: Runtime, asset: Any, embedder: Embedder, work: Pat
         metadata = [{**(m or {}), "path": f"copy{copy}/{(m or {}).get('path', '')}"}
                     for m in metas[:n]]  # fmt: skip
         collection.upsert(new_ids, jitter.tolist(), [d or "" for d in docs[:n]], metadata)  # type: ignore[arg-type]
-        store.add([
+        nodes: list[BaseNode] = [
             TextNode(id_=i, text=d or "", embedding=v.tolist(), metadata={"path": m["path"]})
             for i, d, v, m in zip(new_ids, docs[:n], jitter, metadata, strict=True)
-        ])  # fmt: skip
+        ]
+        for start in range(0, len(nodes), 5000):  # Chroma's largest batch is 5461
+            store.add(nodes[start : start + 5000])
         written += n
         copy += 1
     big.lexical.replace(big_asset.collection, LexicalIndex.build(collection.records()))
@@ -320,6 +326,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/vouch-bench-cache/vectors.db"))
     parser.add_argument("--latency-chunks", type=int, default=0)
     parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--latency-only", action="store_true", help="skip the quality table")
     args = parser.parse_args()
 
     golden = load_golden(args.golden)
@@ -337,8 +344,9 @@ def main() -> None:
         }
         for search in searchers.values():  # warm up caches and lazy loads
             search(items[0].question, args.k)
-        rows = {name: score(items, search, args.k) for name, search in searchers.items()}
-        print_table(f"{args.golden.name}: {len(items)} questions, k={args.k}", rows)
+        if not args.latency_only:
+            rows = {name: score(items, search, args.k) for name, search in searchers.items()}
+            print_table(f"{args.golden.name}: {len(items)} questions, k={args.k}", rows)
         if args.latency_chunks:
             queries = [item.question for item in items[: args.latency_queries]]
             latency_at_scale(runtime, asset, embedder, work, args.latency_chunks, queries)

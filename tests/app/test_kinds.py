@@ -69,7 +69,7 @@ async def test_each_kind_is_cited_by_its_own_locator(
     assert locator == {"path": "gdpr.xml", "section": "Art. 17(1)", "heading": ERASURE}
 
     # A paper: by page and section.
-    locator = await _top(client, expert, "how large were the rounding errors of the programs")
+    locator = await _top(client, expert, "what bound did the rounding errors stay below")
     assert locator == {"path": "engines.pdf", "page": 4, "section": "3.2 Error Analysis"}
 
     # Code: by path, lines and symbol.
