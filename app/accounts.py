@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, or_, select
 
 from app.errors import (
     AccountNotFound,
@@ -104,8 +105,12 @@ def create_api_key(session: Session, *, account: Account, label: str = "") -> tu
     return key, secret
 
 
-def authenticate_api_key(session: Session, secret: str) -> Account:
-    """The account of a live key; unknown, malformed and revoked keys are all refused."""
+def authenticate_api_key(session: Session, secret: str) -> tuple[Account, ApiKey]:
+    """The account of a live key, and the key; unknown, malformed and revoked keys are refused.
+
+    The key's ``last_used_at`` is not written here (see ``touch_api_key``): a write would hold
+    a lock on the key for the whole request.
+    """
     prefix, _, rest = secret.strip().rpartition("_")
     if not prefix.startswith(KEY_PREFIX) or not rest:
         raise InvalidCredentials("malformed API key; keys look like vch_xxxxxxxxxx_...")
@@ -117,9 +122,27 @@ def authenticate_api_key(session: Session, secret: str) -> Account:
     account = session.get(Account, key.account_id)
     if account is None:
         raise InvalidCredentials("unknown API key")
-    key.last_used_at = utcnow()
-    session.add(key)
-    return account
+    return account, key
+
+
+# last_used_at is for people reading their key list: a minute's precision is plenty.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def touch_api_key(engine: Engine, key_id: str) -> None:
+    """Stamp the key's last use, in a short transaction of its own, at most once a minute."""
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            update(ApiKey)
+            .where(col(ApiKey.id) == key_id)
+            .where(
+                or_(
+                    col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < now - TOUCH_EVERY
+                )
+            )
+            .values(last_used_at=now)
+        )
 
 
 def list_api_keys(session: Session, *, account: Account) -> list[ApiKey]:

@@ -16,16 +16,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
-from app import accounts, demo, querying
+from app import accounting, accounts, demo, querying
 from app.cli_eval import eval_command
 from app.models import Account
 from app.runtime import Runtime
 from assets.models import Asset
 from assets.schemas import AssetCreate
 from assets.service import Viewer, create_asset, get_visible_asset
+from billing.models import Plan
+from billing.service import PlanTerms, money
 from core.config import Settings
 from core.db import session_scope
 from core.errors import InvalidInput, VouchError
+from core.ids import new_id
 from ingestion import pipeline
 from ingestion import service as ingestion
 from ingestion.models import FINISHED, IngestionJob, JobStatus
@@ -45,6 +48,12 @@ app.add_typer(asset_app, name="asset")
 job_app = typer.Typer(help="Ingestion jobs.", no_args_is_help=True)
 app.add_typer(job_app, name="job")
 app.command("eval")(eval_command)
+plan_app = typer.Typer(help="Prices of assets.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+credits_app = typer.Typer(help="Clients' credits (without Stripe).", no_args_is_help=True)
+app.add_typer(credits_app, name="credits")
+payouts_app = typer.Typer(help="Experts' payouts.", no_args_is_help=True)
+app.add_typer(payouts_app, name="payouts")
 
 out = Console()
 err = Console(stderr=True)
@@ -415,6 +424,130 @@ def ask(
     )
     for c in report["citations"]:
         out.print(f"[{c['n']}] {_where(c['locator'])}", highlight=False)
+
+
+@plan_app.command("set")
+def plan_set(
+    asset: Annotated[str, typer.Argument(help="The asset's slug")],
+    per_query: Annotated[int | None, typer.Option(help="Price of a question, in cents")] = None,
+    monthly: Annotated[int | None, typer.Option(help="Monthly subscription, in cents")] = None,
+    included: Annotated[int, typer.Option(help="Questions a month includes")] = 0,
+    overage: Annotated[
+        int | None, typer.Option(help="Cents per question past those (default: a hard cap)")
+    ] = None,
+    trial: Annotated[int, typer.Option(help="Free questions per client")] = 0,
+    currency: Annotated[str, typer.Option(help="ISO code")] = "usd",
+    window_hours: Annotated[
+        int, typer.Option(help="Hours a client has to dispute before money is released")
+    ] = 72,
+) -> None:
+    """Set an asset's prices; they apply to new purchases, not to periods already paid."""
+    terms = PlanTerms(
+        currency=currency,
+        per_query=per_query,
+        monthly=monthly,
+        included=included,
+        overage=overage,
+        trial=trial,
+        acceptance_hours=window_hours,
+    )
+    with session() as s:
+        found, owner = _owner_of(s, asset)
+        _, plan = accounting.set_plan(s, account=owner, slug=found.slug, terms=terms)
+        out.print(_describe_plan(found.slug, plan), highlight=False)
+
+
+def _describe_plan(slug: str, plan: Plan | None) -> str:
+    if plan is None:
+        return f"{slug}: free to ask (no plan set)"
+    parts = []
+    if plan.per_query is not None:
+        parts.append(f"{money(plan.per_query, plan.currency)} a question")
+    if plan.monthly is not None:
+        extra = (
+            f", then {money(plan.overage, plan.currency)} each"
+            if plan.overage is not None
+            else ", then stop"
+        )
+        parts.append(f"{money(plan.monthly, plan.currency)} a month for {plan.included}{extra}")
+    if plan.trial:
+        parts.append(f"{plan.trial} free question(s)")
+    parts.append(f"money released {plan.acceptance_hours} h after an answer unless disputed")
+    return f"{slug}: " + "; ".join(parts)
+
+
+@plan_app.command("show")
+def plan_show(asset: Annotated[str, typer.Argument(help="The asset's slug")]) -> None:
+    """An asset's current prices."""
+    with session() as s:
+        found, owner = _owner_of(s, asset)
+        _, plan = accounting.get_plan(s, account=owner, slug=found.slug)
+        out.print(_describe_plan(found.slug, plan), highlight=False)
+
+
+@credits_app.command("grant")
+def credits_grant(
+    email: Annotated[str, typer.Argument(help="The client's e-mail")],
+    amount: Annotated[int, typer.Argument(help="Cents")],
+    currency: Annotated[str, typer.Option(help="ISO code")] = "usd",
+    key: Annotated[
+        str | None, typer.Option(help="Idempotency key: the same key grants once (default: new)")
+    ] = None,
+    memo: Annotated[str, typer.Option(help="Shown on the client's statement")] = "",
+) -> None:
+    """Add credits to a client through the ledger (no Stripe needed)."""
+    with session() as s:
+        account = accounts.get_account_by_email(s, email)
+        balance = accounting.grant_credits(
+            s,
+            account=account,
+            amount=amount,
+            currency=currency,
+            key=f"grant:{key or new_id('cli')}",
+            memo=memo,
+        )
+    out.print(f"{account.email} now has {money(balance, currency.lower())} in credits")
+
+
+@credits_app.command("show")
+def credits_show(email: Annotated[str, typer.Argument(help="The client's e-mail")]) -> None:
+    """A client's credits and subscriptions."""
+    with session() as s:
+        account = accounts.get_account_by_email(s, email)
+        summary = accounting.client_summary(s, account=account)
+    credits = summary["credits"] or {runtime().settings.billing.currency: 0}
+    for currency, amount in credits.items():
+        out.print(f"credits: {money(amount, currency)}")
+    for sub in summary["subscriptions"]:
+        out.print(
+            f"subscription to {sub['asset']}: {sub['status']}, {sub['used']}/{sub['included']} "
+            f"questions, until {sub['period_end']}",
+            highlight=False,
+        )
+
+
+@payouts_app.command("run")
+def payouts_run() -> None:
+    """Pay experts their available earnings above the minimum; pending without Stripe."""
+    done = accounting.run_payouts(runtime())
+    if not done:
+        out.print("no earnings to pay out")
+    for payout in done:
+        out.print(
+            f"{payout.id} {money(payout.amount, payout.currency)} to {payout.expert_id}: "
+            f"{payout.status}" + (f" ({payout.failure})" if payout.failure else ""),
+            highlight=False,
+        )
+
+
+@app.command("settle")
+def settle() -> None:
+    """Release the holds whose acceptance window has passed and settle ended subscription
+    periods now (the server does it every minute)."""
+    released, periods = accounting.settle(
+        runtime().engine, fee_bps=runtime().settings.billing.platform_fee_bps
+    )
+    out.print(f"released {released} hold(s); settled {periods} subscription period(s)")
 
 
 @app.command("demo")

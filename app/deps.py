@@ -1,6 +1,7 @@
 """FastAPI dependencies as Annotated aliases: the runtime, a session, and who is calling."""
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +12,7 @@ from app import accounts
 from app.errors import InvalidCredentials, RoleRequired
 from app.models import Account, Role
 from app.runtime import Runtime
-from core.db import session_scope
+from core.db import after_commit, session_scope
 
 SESSION_COOKIE = "vouch_session"
 
@@ -36,12 +37,17 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 def current_account(
+    request: Request,
     session: SessionDep,
+    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Account:
     if credentials is None:
         raise InvalidCredentials("send an API key as 'Authorization: Bearer vch_...'")
-    return accounts.authenticate_api_key(session, credentials.credentials)
+    account, key = accounts.authenticate_api_key(session, credentials.credentials)
+    request.state.api_key_id = key.id
+    after_commit(session, partial(accounts.touch_api_key, runtime.engine, key.id))
+    return account
 
 
 CurrentAccount = Annotated[Account, Depends(current_account)]
@@ -54,6 +60,15 @@ def admin_account(account: CurrentAccount) -> Account:
 
 
 AdminAccount = Annotated[Account, Depends(admin_account)]
+
+
+def rate_limited_account(request: Request, account: CurrentAccount, runtime: RuntimeDep) -> Account:
+    """The caller, after taking one question from its API key's per-minute allowance."""
+    runtime.rate_limiter.check(request.state.api_key_id)
+    return account
+
+
+RateLimitedAccount = Annotated[Account, Depends(rate_limited_account)]
 
 
 def page_account(request: Request, session: SessionDep) -> Account | None:

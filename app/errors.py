@@ -38,6 +38,14 @@ class RoleRequired(Forbidden):
     pass
 
 
+class RateLimited(VouchError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 _STATUS_NAMES = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -55,7 +63,9 @@ def _wants_html(request: Request) -> bool:
     )
 
 
-def _render(request: Request, status: int, error: str, detail: str) -> Response:
+def _render(
+    request: Request, status: int, error: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     if _wants_html(request):
         templates = request.app.state.templates
         return templates.TemplateResponse(  # type: ignore[no-any-return]
@@ -63,8 +73,10 @@ def _render(request: Request, status: int, error: str, detail: str) -> Response:
             "error.html",
             {"status": status, "error": error, "detail": detail},
             status_code=status,
+            headers=headers,
         )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -82,7 +94,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(VouchError)
     async def vouch_error(request: Request, exc: VouchError) -> Response:
-        return _render(request, exc.status_code, type(exc).__name__, exc.message)
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return _render(request, exc.status_code, type(exc).__name__, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -12,8 +12,10 @@ from fastapi.templating import Jinja2Templates
 from app import errors
 from app.api import accounts as accounts_api
 from app.api import assets as assets_api
+from app.api import billing as billing_api
+from app.api import stripe as stripe_api
 from app.runtime import Runtime
-from app.web import pages
+from app.web import billing_pages, pages
 from core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     errors.install(app)
     app.include_router(accounts_api.router, prefix="/v1")
     app.include_router(assets_api.router, prefix="/v1")
+    app.include_router(billing_api.router, prefix="/v1")
+    app.include_router(stripe_api.router, prefix="/v1")
     app.include_router(pages.router)
+    billing_pages.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     return app

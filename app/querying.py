@@ -15,9 +15,17 @@ from app.runtime import Runtime
 from assets import answering, retrieval
 from assets.answering import Answer
 from assets.models import Asset, Consultation
-from assets.service import Viewer, get_managed_asset, get_visible_asset, record_consultation
+from assets.service import (
+    Viewer,
+    can_manage,
+    get_managed_asset,
+    get_visible_asset,
+    record_consultation,
+)
+from billing import service as billing
 from billing.metering import count_tokens
-from billing.service import record_usage
+from billing.models import Charge
+from core.clock import utcnow
 from core.db import after_commit, session_scope
 from core.errors import VouchError
 from ingestion import service as ingestion
@@ -61,13 +69,26 @@ def search(
 @dataclass(frozen=True, slots=True)
 class AskResult:
     consultation: Consultation
-    answer: Answer
+    charge: Charge
+    # True when an Idempotency-Key matched an earlier request: nothing new was charged.
+    replayed: bool = False
 
     def public(self) -> dict[str, Any]:
-        return consultation_public(self.consultation)
+        return consultation_public(self.consultation, self.charge)
 
 
-def consultation_public(c: Consultation) -> dict[str, Any]:
+def charge_public(charge: Charge) -> dict[str, Any]:
+    return {
+        "id": charge.id,
+        "amount": charge.amount,
+        "currency": charge.currency,
+        "source": charge.source,
+        "status": charge.status,
+        "release_after": charge.release_after.isoformat(),
+    }
+
+
+def consultation_public(c: Consultation, charge: Charge | None) -> dict[str, Any]:
     """The ask JSON shape shared by the API, the pages and the CLI."""
     return {
         "answer": c.answer,
@@ -76,6 +97,7 @@ def consultation_public(c: Consultation) -> dict[str, Any]:
         "status": c.status,
         "consultation_id": c.id,
         "tokens": {"prompt": c.prompt_tokens, "completion": c.completion_tokens},
+        "charge": charge_public(charge) if charge else None,
     }
 
 
@@ -88,14 +110,51 @@ class _Question:
     question: str
     passages: list[retrieval.Passage]
     started: float
+    idempotency_key: str | None
+    fingerprint: str
+
+
+def _replay(session: Session, charge: Charge) -> AskResult:
+    consultation = session.get(Consultation, charge.consultation_id)
+    assert consultation is not None
+    return AskResult(consultation=consultation, charge=charge, replayed=True)
+
+
+def _quote(session: Session, runtime: Runtime, asset: Asset, viewer: Viewer) -> billing.Price:
+    """What the question costs the viewer; an asset's owner (and admins) ask it for free."""
+    if can_manage(viewer, asset):
+        return billing.Price("free", 0, runtime.settings.billing.currency)
+    return billing.quote(
+        session,
+        account_id=viewer.account_id,
+        asset_id=asset.id,
+        now=utcnow(),
+        currency=runtime.settings.billing.currency,
+    )
 
 
 def _prepare(
-    session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
-) -> _Question:
+    session: Session,
+    runtime: Runtime,
+    *,
+    account: Account,
+    slug: str,
+    question: str,
+    idempotency_key: str | None,
+) -> _Question | AskResult:
+    """Check the question and the caller's entitlement (402/403 before any work is done), then
+    retrieve its passages; a known Idempotency-Key returns the earlier result instead."""
     viewer = viewer_of(account)
     asset = get_visible_asset(session, viewer=viewer, slug=slug)
     question = retrieval.clean_query(question)
+    fingerprint = billing.request_hash(asset.id, question)
+    if idempotency_key is not None:
+        earlier = billing.find_idempotent(
+            session, account_id=account.id, key=idempotency_key, fingerprint=fingerprint
+        )
+        if earlier is not None:
+            return _replay(session, earlier)
+    _quote(session, runtime, asset, viewer)
     started = time.perf_counter()
     passages = retrieval.search(
         asset,
@@ -105,7 +164,7 @@ def _prepare(
         embedder=runtime.embedder,
         lexical=runtime.lexical,
     )
-    return _Question(asset, viewer, question, passages, started)
+    return _Question(asset, viewer, question, passages, started, idempotency_key, fingerprint)
 
 
 def _llm_options(runtime: Runtime) -> answering.LLMOptions:
@@ -143,8 +202,19 @@ def draft_answer(
     session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
 ) -> Answer:
     """What ``ask`` would answer (same retrieval and answerer), recording and billing nothing."""
-    return _answer(
-        runtime, _prepare(session, runtime, account=account, slug=slug, question=question)
+    viewer = viewer_of(account)
+    asset = get_visible_asset(session, viewer=viewer, slug=slug)
+    question = retrieval.clean_query(question)
+    passages = retrieval.search(
+        asset,
+        query=question,
+        k=ANSWER_K,
+        index=runtime.index,
+        embedder=runtime.embedder,
+        lexical=runtime.lexical,
+    )
+    return answer_passages(
+        runtime, question=question, passages=passages, review_threshold=asset.review_threshold
     )
 
 
@@ -160,9 +230,31 @@ def _stream(runtime: Runtime, asked: _Question) -> Iterator[str | Answer]:
     return answering.stream_answer(asked.question, asked.passages, review_threshold=threshold)
 
 
-def _record(session: Session, asked: _Question, answer: Answer) -> Consultation:
-    """The consultation and its usage event, in the caller's transaction."""
+def _record(runtime: Runtime, asked: _Question, answer: Answer) -> AskResult:
+    """Charge and record an answer in one short transaction of its own: under the client's
+    wallet lock, the entitlement is checked again, then the consultation, its usage event and
+    its escrow hold are written together. A concurrent request with the same Idempotency-Key
+    that got there first wins, and this one returns its result.
+
+    Its own transaction, committed in the same thread that took the lock: a lock held until
+    the request's session commits would wait on a free worker thread, and under load every
+    worker thread could be waiting for that lock.
+    """
+    with session_scope(runtime.engine) as session:
+        return _record_in(session, runtime, asked, answer)
+
+
+def _record_in(session: Session, runtime: Runtime, asked: _Question, answer: Answer) -> AskResult:
     latency_ms = round((time.perf_counter() - asked.started) * 1000)
+    account_id = asked.viewer.account_id
+    billing.lock_wallet(session, account_id)
+    if asked.idempotency_key is not None:
+        earlier = billing.find_idempotent(
+            session, account_id=account_id, key=asked.idempotency_key, fingerprint=asked.fingerprint
+        )
+        if earlier is not None:
+            return _replay(session, earlier)
+    price = _quote(session, runtime, asked.asset, asked.viewer)
     prompt_tokens = count_tokens(answer.prompt)
     completion_tokens = count_tokens(answer.completion_text)
     consultation = record_consultation(
@@ -175,9 +267,9 @@ def _record(session: Session, asked: _Question, answer: Answer) -> Consultation:
         completion_tokens=completion_tokens,
         latency_ms=latency_ms,
     )
-    record_usage(
+    billing.record_usage(
         session,
-        account_id=asked.viewer.account_id,
+        account_id=account_id,
         asset_id=asked.asset.id,
         consultation_id=consultation.id,
         model=answer.model,
@@ -185,19 +277,47 @@ def _record(session: Session, asked: _Question, answer: Answer) -> Consultation:
         completion_tokens=completion_tokens,
         latency_ms=latency_ms,
     )
-    return consultation
+    charge = billing.hold(
+        session,
+        price=price,
+        account_id=account_id,
+        asset_id=asked.asset.id,
+        expert_id=asked.asset.owner_id,
+        consultation_id=consultation.id,
+        now=utcnow(),
+        idempotency_key=asked.idempotency_key,
+        fingerprint=asked.fingerprint,
+    )
+    return AskResult(consultation=consultation, charge=charge)
 
 
 def ask(
-    session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
+    session: Session,
+    runtime: Runtime,
+    *,
+    account: Account,
+    slug: str,
+    question: str,
+    idempotency_key: str | None = None,
 ) -> AskResult:
-    """Answer a question from an asset, then record the consultation and its usage together.
+    """Answer a question from an asset, charge it and record it (see ``_record``).
 
     The configured chat model writes the answer when there is one; else it is extractive.
     """
-    asked = _prepare(session, runtime, account=account, slug=slug, question=question)
-    answer = _answer(runtime, asked)
-    return AskResult(consultation=_record(session, asked, answer), answer=answer)
+    asked = _prepare(
+        session,
+        runtime,
+        account=account,
+        slug=slug,
+        question=question,
+        idempotency_key=idempotency_key,
+    )
+    if isinstance(asked, AskResult):
+        return asked
+    # Only reads so far: end them, so that no database connection is held while the answer is
+    # written (a chat model can take seconds) and ``_record`` needs just one of its own.
+    session.commit()
+    return _record(runtime, asked, _answer(runtime, asked))
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +359,10 @@ class AskStream:
         if final is None:  # pragma: no cover - every answer stream ends with its Answer
             raise RuntimeError("the answer stream ended without an answer")
         try:
-            with session_scope(self._runtime.engine) as session:
-                consultation = _record(session, self._asked, final)
+            result = _record(self._runtime, self._asked, final)
+        except VouchError as exc:  # the credits ran out while the answer was being written
+            yield AskEvent("error", {"error": type(exc).__name__, "detail": exc.message})
+            return
         except Exception:
             # The response has started, so its status cannot change: say so in the stream.
             log.exception("storing a streamed answer failed")
@@ -248,16 +370,29 @@ class AskStream:
                 "error", {"error": "InternalError", "detail": "the answer could not be stored"}
             )
             return
-        yield AskEvent("done", consultation_public(consultation))
+        yield AskEvent("done", result.public())
 
 
 def start_ask_stream(
-    session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
-) -> AskStream:
-    """Check a question and retrieve its passages now; its answer streams from ``events()``."""
-    return AskStream(
-        runtime, _prepare(session, runtime, account=account, slug=slug, question=question)
+    session: Session,
+    runtime: Runtime,
+    *,
+    account: Account,
+    slug: str,
+    question: str,
+    idempotency_key: str | None = None,
+) -> AskStream | AskResult:
+    """Check a question and retrieve its passages now; its answer streams from ``events()``.
+    A known Idempotency-Key returns the earlier result instead of a stream."""
+    asked = _prepare(
+        session,
+        runtime,
+        account=account,
+        slug=slug,
+        question=question,
+        idempotency_key=idempotency_key,
     )
+    return asked if isinstance(asked, AskResult) else AskStream(runtime, asked)
 
 
 def submit_upload(

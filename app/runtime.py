@@ -8,17 +8,25 @@ import threading
 
 from sqlalchemy import Engine
 
+from app.ratelimit import RateLimiter
 from assets.embeddings import Embedder, build_embedder
 from assets.index import VectorIndex, open_index
 from assets.lexical import LexicalStore
 from assets.llm import ChatModel, build_llm
+from billing.gateway import Gateway, build_gateway
 from core.config import Settings
 from core.db import make_engine
 from ingestion.tasks import IngestContext, Queue, build_queue
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        gateway: Gateway | None = None,
+    ) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = make_engine(settings.sqlalchemy_url)
@@ -34,6 +42,14 @@ class Runtime:
         self._index: VectorIndex | None = None
         self._llm: ChatModel | None = None
         self._lexical = LexicalStore(settings.data_dir / "lexical")
+        # A gateway may be handed in (tests use an in-memory one); else built from the settings.
+        self._gateway: Gateway | None = gateway
+        self._gateway_built = gateway is not None
+        self.rate_limiter = RateLimiter(settings.billing.asks_per_minute)
+        # Imported here: the task calls back into app.accounting, which needs this module.
+        from app import tasks
+
+        tasks.register(self.queue.huey, self.engine, fee_bps=settings.billing.platform_fee_bps)
 
     @property
     def embedder(self) -> Embedder:
@@ -50,6 +66,16 @@ class Runtime:
                 if self._index is None:
                     self._index = open_index(self.settings.chroma, self.settings.chroma_path)
         return self._index
+
+    @property
+    def gateway(self) -> Gateway | None:
+        """Stripe, or None when no secret key is configured (payments are off)."""
+        if not self._gateway_built:
+            with self._lock:
+                if not self._gateway_built:
+                    self._gateway = build_gateway(self.settings.billing)
+                    self._gateway_built = True
+        return self._gateway
 
     @property
     def lexical(self) -> LexicalStore:

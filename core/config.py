@@ -62,6 +62,29 @@ class IngestSettings(BaseModel):
     max_file_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
 
 
+class BillingSettings(BaseModel):
+    """Fees, payouts and Stripe. Without a Stripe secret key the ledger still runs: an admin
+    grants credits (``vouch credits grant``) and payouts are recorded as pending."""
+
+    # Basis points of each released answer that go to platform revenue (2000 = 20%).
+    platform_fee_bps: int = Field(default=2000, ge=0, le=10_000)
+    # Available earnings below this (minor units) wait for the next payout run.
+    payout_minimum: int = Field(default=1000, ge=1)
+    currency: str = Field(default="usd", pattern="^[a-z]{3}$")
+    # Questions per minute per API key; past it an ask gets 429 with Retry-After.
+    asks_per_minute: int = Field(default=60, ge=1)
+    stripe_secret_key: SecretStr = SecretStr("")
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    # Where Stripe's API is (a local Stripe-compatible server in tests); None is Stripe's own.
+    stripe_api_base: str | None = None
+    # This site's address, for Checkout's return links and Connect onboarding links.
+    public_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def stripe_enabled(self) -> bool:
+        return bool(self.stripe_secret_key.get_secret_value())
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VOUCH_",
@@ -78,6 +101,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     queue: QueueSettings = QueueSettings()
     ingest: IngestSettings = IngestSettings()
+    billing: BillingSettings = BillingSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

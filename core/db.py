@@ -47,13 +47,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A request may hold a connection while it waits for a worker thread (anyio runs 40), so the
+# pool must be larger than the thread pool or the two can wait on each other. SQLite
+# connections are cheap: no limit. PostgreSQL: 80, under its default max_connections of 100.
+SQLITE_POOL = {"pool_size": 10, "max_overflow": -1}
+POSTGRES_POOL = {"pool_size": 10, "max_overflow": 70}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
+        kwargs = {**SQLITE_POOL, **kwargs}
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, **{**POSTGRES_POOL, **kwargs})
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

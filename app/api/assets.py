@@ -2,26 +2,26 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile, status
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from app import querying, sse
-from app.api.schemas import ERRORS, ErrorBody, JobPublic
-from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from app.api.schemas import ERRORS, AskPublic, ErrorBody, JobPublic
+from app.deps import CurrentAccount, RateLimitedAccount, RuntimeDep, SessionDep
 from app.querying import viewer_of
 from app.uploads import read_uploads
 from assets import service as assets
 from assets.models import Asset
 from assets.schemas import (
     AskRequest,
-    AskResponse,
     AssetCreate,
     AssetPublic,
     SearchRequest,
     SearchResponse,
     SearchResult,
 )
+from billing import service as billing
 from ingestion.models import IngestionJob
 
 router = APIRouter(tags=["assets"], responses={401: ERRORS[401]})
@@ -131,14 +131,18 @@ def search(
 
 @router.post(
     "/assets/{slug}/ask",
-    response_model=AskResponse,
+    response_model=AskPublic,
     responses={
         200: {
             "description": "The answer; as server-sent events when streamed",
             "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
         },
+        402: {"model": ErrorBody, "description": "Not enough credits for the price"},
+        403: {"model": ErrorBody, "description": "Subscription needed, or its questions used"},
         404: ERRORS[404],
+        409: {"model": ErrorBody, "description": "Idempotency-Key reused for another question"},
         422: ERRORS[422],
+        429: {"model": ErrorBody, "description": "Too many questions; see Retry-After"},
         503: {"model": ErrorBody, "description": "The language model endpoint failed"},
     },
 )
@@ -146,13 +150,24 @@ def ask(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: CurrentAccount,
+    account: RateLimitedAccount,
     slug: str,
     body: AskRequest,
-) -> AskResponse | Response:
-    """A cited answer from the asset; the consultation and its token counts are recorded.
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Retrying with the same key returns the first answer, charged once",
+        ),
+    ] = None,
+) -> AskPublic | Response:
+    """A cited answer from the asset, charged and recorded with its token counts.
 
-    With ``"stream": true`` (or ``Accept: text/event-stream``) the answer comes as server-sent
+    The price (per question, from a subscription's quota, or a trial question) is checked
+    before answering (402 or 403 when the caller is not entitled) and held in escrow with the
+    answer; ``charge`` says how much, from where, and until when it is held. With
+    ``"stream": true`` (or ``Accept: text/event-stream``) the answer comes as server-sent
     events: ``delta`` events (``{"text": ...}``) as it is written, then one ``done`` event with
     the same JSON as a plain answer, or an ``error`` event (``{"error", "detail"}``) if the
     language model fails midway. The final text in ``done`` is authoritative. Errors found
@@ -160,18 +175,33 @@ def ask(
     """
     if body.stream or sse.wants_stream(request.headers.get("accept")):
         stream = querying.start_ask_stream(
-            session, runtime, account=account, slug=slug, question=body.question
+            session,
+            runtime,
+            account=account,
+            slug=slug,
+            question=body.question,
+            idempotency_key=idempotency_key,
         )
-        return sse.response(sse.event(e.name, e.data) for e in stream.events())
-    result = querying.ask(session, runtime, account=account, slug=slug, question=body.question)
-    return AskResponse.model_validate(result.public())
+        if isinstance(stream, querying.AskStream):
+            return sse.response(sse.event(e.name, e.data) for e in stream.events())
+        return AskPublic.model_validate(stream.public())
+    result = querying.ask(
+        session,
+        runtime,
+        account=account,
+        slug=slug,
+        question=body.question,
+        idempotency_key=idempotency_key,
+    )
+    return AskPublic.model_validate(result.public())
 
 
 @router.get("/consultations/{consultation_id}", responses={404: ERRORS[404]})
 def get_consultation(
     session: SessionDep, account: CurrentAccount, consultation_id: str
-) -> AskResponse:
+) -> AskPublic:
     consultation = assets.get_consultation(
         session, viewer=viewer_of(account), consultation_id=consultation_id
     )
-    return AskResponse.model_validate(querying.consultation_public(consultation))
+    charge = billing.charge_for_consultation(session, consultation.id)
+    return AskPublic.model_validate(querying.consultation_public(consultation, charge))

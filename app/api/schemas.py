@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.models import Account, ApiKey
+from assets.schemas import AskResponse
 
 
 class ErrorBody(BaseModel):
@@ -87,3 +88,19 @@ class JobPublic(BaseModel):
     timings: dict[str, float] = Field(description="Seconds reading+parsing, embedding, writing")
     commit: str | None = Field(description="The git commit ingested, for a local work tree")
     error: str | None
+
+
+class ChargePublic(BaseModel):
+    """What an answer cost and where its money is: ``held`` in escrow until the client accepts
+    it or its window passes, ``disputed``, ``released`` to the expert, or ``refunded``."""
+
+    id: str
+    amount: int = Field(description="Minor units (cents)")
+    currency: str
+    source: str = Field(examples=["credits", "subscription", "overage", "trial", "free"])
+    status: str = Field(examples=["held", "disputed", "released", "refunded"])
+    release_after: datetime
+
+
+class AskPublic(AskResponse):
+    charge: ChargePublic | None

@@ -212,6 +212,7 @@ def ask(
             stream = querying.start_ask_stream(
                 session, runtime, account=account, slug=slug, question=question
             )
+            assert isinstance(stream, querying.AskStream)  # no Idempotency-Key: never a replay
             return _stream_answer(request, stream)
         result = querying.ask(session, runtime, account=account, slug=slug, question=question)
     except VouchError as exc:

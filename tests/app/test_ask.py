@@ -43,7 +43,11 @@ async def test_ask_returns_answer_citing_path_and_lines(
         "status",
         "consultation_id",
         "tokens",
+        "charge",
     }
+    # The asset has no plan: free to ask, and the answer still has its (empty) escrow hold.
+    assert body["charge"]["amount"] == 0
+    assert body["charge"]["source"] == "free"
     assert "14 days" in body["answer"]
     assert body["status"] in ("final", "pending_review")
     cited = body["citations"][0]

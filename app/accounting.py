@@ -1,0 +1,430 @@
+"""Billing use cases that need assets or accounts: plans, escrow decisions, balances,
+statements, payouts and the scheduled settlement."""
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, or_, select
+
+from app.models import Account, Role
+from app.querying import viewer_of
+from app.runtime import Runtime
+from assets.errors import ConsultationNotFound
+from assets.models import Asset
+from assets.service import can_manage, get_managed_asset, get_visible_asset
+from billing import ledger, payouts
+from billing import service as billing
+from billing.errors import GatewayError, InvalidAmount
+from billing.models import Charge, LedgerEntry, LedgerTransaction, Payout, Plan, Subscription
+from core.clock import utcnow
+from core.db import session_scope
+from core.errors import Forbidden
+
+log = logging.getLogger(__name__)
+
+
+def plan_public(plan: Plan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {
+        "id": plan.id,
+        "currency": plan.currency,
+        "per_query": plan.per_query,
+        "monthly": plan.monthly,
+        "included": plan.included,
+        "overage": plan.overage,
+        "trial": plan.trial,
+        "acceptance_hours": plan.acceptance_hours,
+        "created_at": plan.created_at.isoformat(),
+    }
+
+
+def set_plan(
+    session: Session, *, account: Account, slug: str, terms: billing.PlanTerms
+) -> tuple[Asset, Plan]:
+    """A new plan version for an asset the account manages."""
+    asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
+    return asset, billing.set_plan(session, asset_id=asset.id, terms=terms)
+
+
+def get_plan(session: Session, *, account: Account, slug: str) -> tuple[Asset, Plan | None]:
+    asset = get_visible_asset(session, viewer=viewer_of(account), slug=slug)
+    return asset, billing.current_plan(session, asset.id)
+
+
+def _own_charge(session: Session, account: Account, consultation_id: str) -> Charge:
+    charge = billing.charge_for_consultation(session, consultation_id)
+    if charge is None or charge.account_id != account.id:
+        raise ConsultationNotFound(f"no consultation {consultation_id}")
+    return charge
+
+
+def accept(session: Session, runtime: Runtime, *, account: Account, consultation_id: str) -> Charge:
+    """The client accepts an answer: its hold is released to the expert now."""
+    charge = _own_charge(session, account, consultation_id)
+    return billing.accept(
+        session,
+        charge,
+        account_id=account.id,
+        fee_bps=runtime.settings.billing.platform_fee_bps,
+        now=utcnow(),
+    )
+
+
+def dispute(session: Session, *, account: Account, consultation_id: str) -> Charge:
+    """The client disputes an answer: its hold stays in escrow until the expert or an admin
+    settles it."""
+    return billing.dispute(
+        session, _own_charge(session, account, consultation_id), account_id=account.id
+    )
+
+
+def _managed_charge(session: Session, account: Account, consultation_id: str) -> Charge:
+    """A charge on an asset the account manages (its expert, or an admin)."""
+    charge = billing.charge_for_consultation(session, consultation_id)
+    asset = session.get(Asset, charge.asset_id) if charge else None
+    if charge is None or asset is None:
+        raise ConsultationNotFound(f"no consultation {consultation_id}")
+    if not can_manage(viewer_of(account), asset):
+        if charge.account_id == account.id:
+            raise Forbidden("only the asset's expert or an admin can settle this answer")
+        raise ConsultationNotFound(f"no consultation {consultation_id}")
+    return charge
+
+
+def refund(session: Session, *, account: Account, consultation_id: str) -> Charge:
+    """Return the answer's money to the client (the expert or an admin decides)."""
+    charge = _managed_charge(session, account, consultation_id)
+    return billing.refund(session, charge, now=utcnow())
+
+
+def release(
+    session: Session, runtime: Runtime, *, account: Account, consultation_id: str
+) -> Charge:
+    """Release a held or disputed answer to the expert (an admin settling a dispute)."""
+    if account.role != Role.admin:
+        raise Forbidden("only an admin releases a disputed answer; the client accepts it")
+    charge = _managed_charge(session, account, consultation_id)
+    return billing.release(
+        session,
+        charge,
+        fee_bps=runtime.settings.billing.platform_fee_bps,
+        now=utcnow(),
+        allowed=("held", "disputed"),
+    )
+
+
+def subscribe_with_credits(session: Session, *, account: Account, slug: str) -> Subscription:
+    asset = get_visible_asset(session, viewer=viewer_of(account), slug=slug)
+    if account.role != Role.client:
+        raise Forbidden("only client accounts subscribe")
+    return billing.subscribe_with_credits(
+        session, account_id=account.id, asset_id=asset.id, expert_id=asset.owner_id, now=utcnow()
+    )
+
+
+def grant_credits(
+    session: Session, *, account: Account, amount: int, currency: str, key: str, memo: str = ""
+) -> int:
+    if account.role != Role.client:
+        raise InvalidAmount(f"{account.email} is not a client account; credits are for clients")
+    return billing.grant_credits(
+        session, account_id=account.id, amount=amount, currency=currency, key=key, memo=memo
+    )
+
+
+# What each role sees
+
+
+def _by_currency(balances: dict[tuple[str, str], int], account: str) -> dict[str, int]:
+    return {c: v for (a, c), v in balances.items() if a == account and v}
+
+
+def client_summary(session: Session, *, account: Account) -> dict[str, Any]:
+    """Credits, subscriptions and the latest charges of a client."""
+    balances = ledger.balances(session, prefix=ledger.credits(account.id))
+    subs = session.exec(
+        select(Subscription)
+        .where(Subscription.account_id == account.id)
+        .order_by(col(Subscription.created_at).desc())
+    ).all()
+    return {
+        "credits": _by_currency(balances, ledger.credits(account.id)),
+        "subscriptions": [subscription_public(session, s) for s in subs],
+        "charges": [charge_row(session, c) for c in charges_of(session, account_id=account.id)],
+    }
+
+
+def subscription_public(session: Session, sub: Subscription) -> dict[str, Any]:
+    plan = session.get(Plan, sub.plan_id)
+    asset = session.get(Asset, sub.asset_id)
+    assert plan is not None
+    assert asset is not None
+    return {
+        "id": sub.id,
+        "asset": asset.slug,
+        "status": sub.status,
+        "period_start": sub.period_start.isoformat() if sub.period_start else None,
+        "period_end": sub.period_end.isoformat() if sub.period_end else None,
+        "included": plan.included,
+        "used": billing.quota_used(session, sub),
+        "monthly": plan.monthly,
+        "overage": plan.overage,
+        "currency": plan.currency,
+    }
+
+
+def charges_of(
+    session: Session,
+    *,
+    account_id: str | None = None,
+    expert_id: str | None = None,
+    limit: int = 50,
+) -> list[Charge]:
+    statement = select(Charge).order_by(col(Charge.created_at).desc(), col(Charge.id)).limit(limit)
+    if account_id is not None:
+        statement = statement.where(Charge.account_id == account_id)
+    if expert_id is not None:
+        statement = statement.where(Charge.expert_id == expert_id)
+    return list(session.exec(statement).all())
+
+
+def charge_row(session: Session, charge: Charge) -> dict[str, Any]:
+    asset = session.get(Asset, charge.asset_id)
+    return {
+        "consultation_id": charge.consultation_id,
+        "asset": asset.slug if asset else None,
+        "amount": charge.amount,
+        "fee": charge.fee,
+        "currency": charge.currency,
+        "source": charge.source,
+        "status": charge.status,
+        "created_at": charge.created_at.isoformat(),
+        "release_after": charge.release_after.isoformat(),
+    }
+
+
+def expert_summary(session: Session, *, account: Account) -> dict[str, Any]:
+    """Earnings held in escrow, available, on their way, and paid out; and payouts."""
+    held: dict[str, int] = {}
+    for charge in session.exec(
+        select(Charge).where(
+            Charge.expert_id == account.id, col(Charge.status).in_(("held", "disputed"))
+        )
+    ).all():
+        held[charge.currency] = held.get(charge.currency, 0) + charge.amount
+    balances = ledger.balances(session, prefix=f"expert:{account.id}:")
+    recent = session.exec(
+        select(Payout)
+        .where(Payout.expert_id == account.id)
+        .order_by(col(Payout.created_at).desc())
+        .limit(20)
+    ).all()
+    return {
+        "held": held,
+        "available": _by_currency(balances, ledger.available(account.id)),
+        "payout_pending": _by_currency(balances, ledger.payout_pending(account.id)),
+        "paid_out": _by_currency(balances, ledger.paid_out(account.id)),
+        "payouts": [
+            {
+                "id": p.id,
+                "amount": p.amount,
+                "currency": p.currency,
+                "status": p.status,
+                "transfer_id": p.transfer_id,
+                "failure": p.failure,
+                "created_at": p.created_at.isoformat(),
+            }
+            for p in recent
+        ],
+        "charges": [charge_row(session, c) for c in charges_of(session, expert_id=account.id)],
+    }
+
+
+def platform_summary(session: Session) -> dict[str, Any]:
+    """Revenue, and where all the money received is now (the admin's view)."""
+    totals: dict[str, dict[str, int]] = {}
+    for (name, currency), amount in ledger.balances(session).items():
+        group = name.split(":")[0] if ":" in name else name
+        if name in ledger.SOURCES or name in (ledger.REVENUE, ledger.REFUNDS):
+            group = name
+        bucket = totals.setdefault(currency, {})
+        bucket[group] = bucket.get(group, 0) + amount
+    return {
+        "revenue": {c: t.get(ledger.REVENUE, 0) for c, t in totals.items()},
+        "accounts": totals,
+        "unbalanced_transactions": ledger.unbalanced_transactions(session),
+    }
+
+
+# Statements
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    at: datetime
+    kind: str
+    memo: str
+    account: str
+    currency: str
+    amount: int
+    balance: int
+
+
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    try:
+        first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidAmount(f"month {month!r} is not YYYY-MM, e.g. 2026-11") from exc
+    end = billing.add_month(first)
+    return first, end
+
+
+def _statement_accounts(session: Session, account: Account) -> list[str]:
+    """Ledger account names, or prefixes ending in ':', that are the account's own."""
+    if account.role == Role.expert:
+        return [
+            ledger.available(account.id),
+            ledger.payout_pending(account.id),
+            ledger.paid_out(account.id),
+        ]
+    subs = session.exec(select(Subscription.id).where(Subscription.account_id == account.id)).all()
+    return [ledger.credits(account.id), *(f"subscription:{s}:" for s in subs)]
+
+
+def _owned(names: list[str]) -> Any:
+    column = col(LedgerEntry.account)
+    return or_(*(column.startswith(n) if n.endswith(":") else column == n for n in names))
+
+
+def statement(session: Session, *, account: Account, month: str) -> list[StatementLine]:
+    """Every ledger entry on the account's own ledger accounts in ``month`` (YYYY-MM), with the
+    running balance of that ledger account and currency."""
+    start, end = _month_bounds(month)
+    names = _statement_accounts(session, account)
+    opening: dict[tuple[str, str], int] = {}
+    for name, currency, amount in session.exec(
+        select(LedgerEntry.account, LedgerEntry.currency, LedgerEntry.amount).where(
+            _owned(names), col(LedgerEntry.created_at) < start
+        )
+    ).all():
+        opening[(name, currency)] = opening.get((name, currency), 0) + amount
+    rows = session.exec(
+        select(LedgerEntry, LedgerTransaction)
+        .join(LedgerTransaction, col(LedgerTransaction.id) == LedgerEntry.transaction_id)
+        .where(
+            _owned(names),
+            col(LedgerEntry.created_at) >= start,
+            col(LedgerEntry.created_at) < end,
+        )
+        .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
+    ).all()
+    lines = []
+    for entry, txn in rows:
+        key = (entry.account, entry.currency)
+        opening[key] = opening.get(key, 0) + entry.amount
+        lines.append(
+            StatementLine(
+                at=entry.created_at,
+                kind=txn.kind,
+                memo=txn.memo,
+                account=_short(entry.account),
+                currency=entry.currency,
+                amount=entry.amount,
+                balance=opening[key],
+            )
+        )
+    return lines
+
+
+def _short(account: str) -> str:
+    """``client:acc_x:credits`` -> ``credits``; ``subscription:sub_x:...`` -> ``subscription``."""
+    parts = account.split(":")
+    return parts[0] if parts[0] == "subscription" else parts[-1]
+
+
+def statement_csv(lines: list[StatementLine]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["date", "kind", "memo", "account", "currency", "amount", "balance"])
+    for line in lines:
+        writer.writerow(
+            [
+                line.at.isoformat(),
+                line.kind,
+                line.memo,
+                line.account,
+                line.currency,
+                f"{line.amount / 100:.2f}",
+                f"{line.balance / 100:.2f}",
+            ]
+        )
+    return out.getvalue()
+
+
+def this_month() -> str:
+    today: date = utcnow().date()
+    return f"{today.year:04d}-{today.month:02d}"
+
+
+# Scheduled work and payouts
+
+
+def settle(engine: Engine, *, fee_bps: int) -> tuple[int, int]:
+    """Release holds whose acceptance window passed and settle ended subscription periods."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        released = billing.release_due(session, fee_bps=fee_bps, now=now)
+        periods = billing.settle_periods(session, fee_bps=fee_bps, now=now)
+    if released or periods:
+        log.info("released %d hold(s), settled %d subscription period(s)", released, periods)
+    return released, periods
+
+
+def run_payouts(runtime: Runtime, *, expert_id: str | None = None) -> list[Payout]:
+    """Start payouts of available earnings, then transfer each pending one through Stripe.
+
+    Without Stripe, or for an expert who has not finished onboarding, a payout stays pending
+    (its money set aside) and the next run tries it again.
+    """
+    settings = runtime.settings.billing
+    with session_scope(runtime.engine) as session:
+        payouts.start_payouts(
+            session, minimum=settings.payout_minimum, now=utcnow(), expert_id=expert_id
+        )
+        pending = [
+            p
+            for p in payouts.pending_payouts(session)
+            if expert_id is None or p.expert_id == expert_id
+        ]
+        targets = {p.id: payouts.destination(session, p.expert_id) for p in pending}
+    gateway = runtime.gateway
+    for payout in pending:
+        target = targets[payout.id]
+        if gateway is None or target is None:
+            continue
+        try:
+            transfer_id = gateway.create_transfer(
+                amount=payout.amount,
+                currency=payout.currency,
+                destination=target,
+                idempotency_key=f"payout-{payout.id}",
+            )
+        except GatewayError as exc:
+            with session_scope(runtime.engine) as session:
+                found = session.get(Payout, payout.id)
+                assert found is not None
+                payouts.fail_payout(session, found, reason=exc.message, now=utcnow())
+            continue
+        with session_scope(runtime.engine) as session:
+            found = session.get(Payout, payout.id)
+            assert found is not None
+            payouts.complete_payout(session, found, transfer_id=transfer_id, now=utcnow())
+    with session_scope(runtime.engine) as session:
+        ids = [p.id for p in pending]
+        return list(session.exec(select(Payout).where(col(Payout.id).in_(ids))).all())

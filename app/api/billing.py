@@ -1,0 +1,215 @@
+"""Billing: plans, escrow decisions on answers, balances, statements, credits and payouts."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from app import accounting, accounts
+from app.api.schemas import ERRORS, ChargePublic, ErrorBody
+from app.deps import AdminAccount, CurrentAccount, RuntimeDep, SessionDep
+from app.querying import charge_public
+from billing.models import Charge
+from billing.service import PlanTerms
+from core.errors import Forbidden
+
+router = APIRouter(tags=["billing"], responses={401: ERRORS[401]})
+CONFLICT = {"model": ErrorBody, "description": "Already settled"}
+
+
+class PlanIn(BaseModel):
+    """Prices in minor units (cents). Set ``per_query``, ``monthly`` (with ``included``), or
+    both; without ``overage`` a subscription stops at its included questions."""
+
+    currency: str = Field(default="usd", min_length=3, max_length=3)
+    per_query: int | None = Field(default=None, ge=0)
+    monthly: int | None = Field(default=None, ge=0)
+    included: int = Field(default=0, ge=0)
+    overage: int | None = Field(default=None, ge=0)
+    trial: int = Field(default=0, ge=0, le=1000)
+    acceptance_hours: int = Field(default=72, ge=1, le=24 * 90)
+
+
+class PlanPublic(PlanIn):
+    id: str
+    asset: str
+
+
+class CreditGrant(BaseModel):
+    email: str
+    amount: int = Field(gt=0, description="Minor units (cents)")
+    currency: str = Field(default="usd", min_length=3, max_length=3)
+    memo: str = Field(default="", max_length=200)
+
+
+def _plan(slug: str, plan: Any) -> PlanPublic | None:
+    data = accounting.plan_public(plan)
+    return PlanPublic(asset=slug, **data) if data else None
+
+
+def _charge(charge: Charge) -> ChargePublic:
+    return ChargePublic.model_validate(charge_public(charge))
+
+
+@router.get("/assets/{slug}/plan", responses={404: ERRORS[404]})
+def get_plan(session: SessionDep, account: CurrentAccount, slug: str) -> PlanPublic | None:
+    """The asset's current prices; null when it is free to ask."""
+    asset, plan = accounting.get_plan(session, account=account, slug=slug)
+    return _plan(asset.slug, plan)
+
+
+@router.put("/assets/{slug}/plan", responses={403: ERRORS[403], 404: ERRORS[404], 422: ERRORS[422]})
+def set_plan(session: SessionDep, account: CurrentAccount, slug: str, body: PlanIn) -> PlanPublic:
+    """Set the asset's prices; they apply to new purchases, not to subscriptions already paid."""
+    asset, plan = accounting.set_plan(
+        session, account=account, slug=slug, terms=PlanTerms(**body.model_dump())
+    )
+    result = _plan(asset.slug, plan)
+    assert result is not None
+    return result
+
+
+@router.post(
+    "/assets/{slug}/subscribe",
+    responses={402: {"model": ErrorBody, "description": "Not enough credits"}, 409: CONFLICT},
+)
+def subscribe(session: SessionDep, account: CurrentAccount, slug: str) -> dict[str, Any]:
+    """Buy a month of the asset's subscription from your credits (Stripe: see /checkout)."""
+    sub = accounting.subscribe_with_credits(session, account=account, slug=slug)
+    return accounting.subscription_public(session, sub)
+
+
+@router.post("/consultations/{consultation_id}/accept", responses={404: ERRORS[404], 409: CONFLICT})
+def accept(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, consultation_id: str
+) -> ChargePublic:
+    """Accept an answer you asked: its money goes to the expert now."""
+    return _charge(
+        accounting.accept(session, runtime, account=account, consultation_id=consultation_id)
+    )
+
+
+@router.post(
+    "/consultations/{consultation_id}/dispute", responses={404: ERRORS[404], 409: CONFLICT}
+)
+def dispute(session: SessionDep, account: CurrentAccount, consultation_id: str) -> ChargePublic:
+    """Dispute an answer you asked: its money stays in escrow until it is settled."""
+    return _charge(accounting.dispute(session, account=account, consultation_id=consultation_id))
+
+
+@router.post(
+    "/consultations/{consultation_id}/refund",
+    responses={403: ERRORS[403], 404: ERRORS[404], 409: CONFLICT},
+)
+def refund(session: SessionDep, account: CurrentAccount, consultation_id: str) -> ChargePublic:
+    """Return an answer's money to the client (the asset's expert or an admin)."""
+    return _charge(accounting.refund(session, account=account, consultation_id=consultation_id))
+
+
+@router.post(
+    "/consultations/{consultation_id}/release",
+    responses={403: ERRORS[403], 404: ERRORS[404], 409: CONFLICT},
+)
+def release(
+    session: SessionDep, runtime: RuntimeDep, account: AdminAccount, consultation_id: str
+) -> ChargePublic:
+    """Settle a dispute for the expert: the money is released (admins)."""
+    return _charge(
+        accounting.release(session, runtime, account=account, consultation_id=consultation_id)
+    )
+
+
+@router.get("/billing/balance")
+def balance(session: SessionDep, account: CurrentAccount) -> dict[str, Any]:
+    """A client's credits, subscriptions and latest charges."""
+    return accounting.client_summary(session, account=account)
+
+
+@router.get("/billing/earnings", responses={403: ERRORS[403]})
+def earnings(session: SessionDep, account: CurrentAccount) -> dict[str, Any]:
+    """An expert's earnings: held in escrow, available, on the way, paid out; and payouts."""
+    if account.role == "client":
+        raise Forbidden("earnings are for expert accounts")
+    return accounting.expert_summary(session, account=account)
+
+
+@router.get(
+    "/billing/statement",
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV"}, **ERRORS},
+)
+def statement(
+    session: SessionDep,
+    account: CurrentAccount,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"])] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Any:
+    """Your ledger lines for a month (default: this one), as JSON or CSV."""
+    month = month or accounting.this_month()
+    lines = accounting.statement(session, account=account, month=month)
+    if format == "csv":
+        return PlainTextResponse(
+            accounting.statement_csv(lines),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="vouch-statement-{month}.csv"'},
+        )
+    return {
+        "month": month,
+        "lines": [
+            {
+                "date": line.at.isoformat(),
+                "kind": line.kind,
+                "memo": line.memo,
+                "account": line.account,
+                "currency": line.currency,
+                "amount": line.amount,
+                "balance": line.balance,
+            }
+            for line in lines
+        ],
+    }
+
+
+@router.post("/admin/credits", responses={403: ERRORS[403], 404: ERRORS[404], 422: ERRORS[422]})
+def grant_credits(
+    session: SessionDep,
+    _admin: AdminAccount,
+    body: CreditGrant,
+    idempotency_key: Annotated[
+        str, Header(min_length=1, max_length=200, description="Grants once per key")
+    ],
+) -> dict[str, Any]:
+    """Grant a client credits without Stripe; the Idempotency-Key makes a retry grant once."""
+    client = accounts.get_account_by_email(session, body.email)
+    balance = accounting.grant_credits(
+        session,
+        account=client,
+        amount=body.amount,
+        currency=body.currency,
+        key=f"grant:{idempotency_key}",
+        memo=body.memo,
+    )
+    return {"email": client.email, "currency": body.currency.lower(), "credits": balance}
+
+
+@router.get("/admin/revenue", responses={403: ERRORS[403]})
+def revenue(session: SessionDep, _admin: AdminAccount) -> dict[str, Any]:
+    """Platform revenue, and the balance of every group of ledger accounts."""
+    return accounting.platform_summary(session)
+
+
+@router.post("/admin/payouts", responses={403: ERRORS[403]})
+def run_payouts(_admin: AdminAccount, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """Pay experts their available earnings above the minimum (pending without Stripe)."""
+    return [
+        {
+            "id": p.id,
+            "expert_id": p.expert_id,
+            "amount": p.amount,
+            "currency": p.currency,
+            "status": p.status,
+            "transfer_id": p.transfer_id,
+            "failure": p.failure,
+        }
+        for p in accounting.run_payouts(runtime)
+    ]

@@ -1,0 +1,623 @@
+"""Billing pages: a client's credits and answers, an expert's earnings and prices, the
+platform's revenue, and monthly statements."""
+
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app import accounting, payments
+from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.models import Account, Role
+from app.querying import viewer_of
+from app.runtime import Runtime
+from app.web.pages import PostGuard, _render, _to_login
+from assets import service as assets
+from billing import service as billing
+from billing.errors import InvalidAmount, InvalidPlan
+from billing.models import Plan
+from core.clock import utcnow
+from core.errors import VouchError
+
+router = APIRouter(include_in_schema=False)
+
+# What a ledger account group holds, for the admin's revenue page.
+GROUPS = {
+    "platform:cash": "Paid in through Stripe (a source: negative)",
+    "platform:grants": "Credits granted by admins (a source: negative)",
+    "platform:losses": "Covered by the platform (a source: negative)",
+    "platform:revenue": "Platform revenue (fees)",
+    "platform:refunds": "Refunded through Stripe",
+    "client": "Clients' credits",
+    "subscription": "Subscriptions paid, not yet spent",
+    "escrow": "Held in escrow for answers",
+    "expert": "Experts: available, payout pending and paid out",
+}
+
+
+def _hours_until(moment: str | datetime) -> int:
+    """Whole hours from now until ``moment`` (rounded up, never below zero)."""
+    at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return max(0, math.ceil((at - utcnow()).total_seconds() / 3600))
+
+
+def install(app: FastAPI) -> None:
+    """Add the billing pages, and the template filters they and the answer fragment use."""
+    filters = app.state.templates.env.filters
+    filters["money"] = billing.money
+    filters["hours_until"] = _hours_until
+    app.include_router(router)
+
+
+def _refused(request: Request, account: Account, message: str) -> HTMLResponse:
+    return _render(
+        request, "error.html", 403, account=account, status=403, error="Forbidden", detail=message
+    )
+
+
+def _wants_fragment(request: Request) -> bool:
+    return "hx-request" in request.headers
+
+
+# The client
+
+
+def _subscribable(session: SessionDep, account: Account) -> list[dict[str, Any]]:
+    """Published assets with a price, and what they cost."""
+    priced = []
+    for asset in assets.list_assets(session, viewer=viewer_of(account)):
+        plan = billing.current_plan(session, asset.id)
+        if plan is not None:
+            priced.append({"slug": asset.slug, "title": asset.title, "plan": plan})
+    return priced
+
+
+def _client_page(
+    request: Request,
+    session: SessionDep,
+    runtime: Runtime,
+    account: Account,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    return _render(
+        request,
+        "billing.html",
+        status_code,
+        account=account,
+        summary=accounting.client_summary(session, account=account),
+        priced=_subscribable(session, account),
+        stripe_enabled=runtime.settings.billing.stripe_enabled,
+        month=accounting.this_month(),
+        **extra,
+    )
+
+
+CHECKOUT_NOTICES = {
+    "done": "Payment received: your credits are added as soon as Stripe confirms it.",
+    "canceled": "Checkout canceled: nothing was charged.",
+}
+
+
+@router.get("/billing")
+def billing_page(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    checkout: str = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role != Role.client:
+        # Experts land here from Stripe's onboarding (payments.CONNECT_RETURN).
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/earnings{query}", status_code=303)
+    notice = CHECKOUT_NOTICES.get(checkout)
+    return _client_page(request, session, runtime, account, notice=notice)
+
+
+@router.post("/billing/credits", dependencies=[PostGuard])
+def buy_credits(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    amount: Annotated[str, Form()] = "",
+    currency: Annotated[str, Form()] = "",
+) -> Response:
+    """Send the client to Stripe Checkout for ``amount`` (currency units) of credits."""
+    if account is None:
+        return _to_login(request)
+    form = {"amount": amount, "currency": currency}
+    try:
+        cents = _parse_amount(amount, "Amount")
+        if cents is None:
+            raise InvalidAmount("Amount: how much to buy, e.g. 20.00")
+        url = payments.checkout_credits(
+            session, runtime, account=account, amount=cents, currency=currency.strip() or None
+        )
+    except VouchError as exc:
+        return _client_page(
+            request, session, runtime, account, exc.status_code, error=exc.message, form=form
+        )
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/billing/subscribe", dependencies=[PostGuard])
+def subscribe(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    slug: Annotated[str, Form()] = "",
+    pay: Annotated[str, Form()] = "credits",
+) -> Response:
+    """A month from credits now, or (``pay=card``) a monthly subscription through Stripe."""
+    if account is None:
+        return _to_login(request)
+    try:
+        if pay == "card":
+            url = payments.checkout_subscription(session, runtime, account=account, slug=slug)
+            return RedirectResponse(url, status_code=303)
+        sub = accounting.subscribe_with_credits(session, account=account, slug=slug)
+    except VouchError as exc:
+        return _client_page(request, session, runtime, account, exc.status_code, error=exc.message)
+    asset = accounting.subscription_public(session, sub)["asset"]
+    return _client_page(request, session, runtime, account, notice=f"Subscribed to {asset}.")
+
+
+def _charge_view(
+    session: SessionDep, account: Account, consultation_id: str
+) -> tuple[dict[str, Any], str]:
+    """The row of a charge the account paid (viewer "client") or earned or, for an admin,
+    settles (viewer "expert"); an empty row when there is none."""
+    charge = billing.charge_for_consultation(session, consultation_id)
+    if charge is None:
+        return {}, "client"
+    if charge.account_id == account.id:
+        return accounting.charge_row(session, charge), "client"
+    if charge.expert_id == account.id or account.role == Role.admin:
+        return accounting.charge_row(session, charge), "expert"
+    return {}, "client"
+
+
+def _charge_fragment(
+    request: Request,
+    session: SessionDep,
+    account: Account,
+    consultation_id: str,
+    *,
+    view: str,
+    status_code: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
+    """The charge again after a decision: its history row, or its line under an answer."""
+    row, viewer = _charge_view(session, account, consultation_id)
+    name = "_charge_line.html" if view == "line" else "_charge_row.html"
+    return _render(
+        request,
+        name,
+        status_code,
+        charge=row or None,
+        consultation_id=consultation_id,
+        viewer=viewer,
+        charge_error=error,
+    )
+
+
+def _decided(
+    request: Request,
+    session: SessionDep,
+    runtime: Runtime,
+    account: Account,
+    consultation_id: str,
+    view: str,
+    decide: Callable[[], object],
+) -> Response:
+    """The client's decision on an answer; then its row (or answer line) again for htmx, or
+    the billing page for a plain form post."""
+    try:
+        decide()
+    except VouchError as exc:
+        if _wants_fragment(request):
+            return _charge_fragment(
+                request,
+                session,
+                account,
+                consultation_id,
+                view=view,
+                status_code=exc.status_code,
+                error=exc.message,
+            )
+        return _client_page(request, session, runtime, account, exc.status_code, error=exc.message)
+    if _wants_fragment(request):
+        return _charge_fragment(request, session, account, consultation_id, view=view)
+    return RedirectResponse("/billing", status_code=303)
+
+
+@router.post("/billing/answers/{consultation_id}/accept", dependencies=[PostGuard])
+def accept(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    consultation_id: str,
+    view: Annotated[str, Form()] = "row",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    return _decided(
+        request,
+        session,
+        runtime,
+        account,
+        consultation_id,
+        view,
+        lambda: accounting.accept(
+            session, runtime, account=account, consultation_id=consultation_id
+        ),
+    )
+
+
+@router.post("/billing/answers/{consultation_id}/dispute", dependencies=[PostGuard])
+def dispute(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    consultation_id: str,
+    view: Annotated[str, Form()] = "row",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    return _decided(
+        request,
+        session,
+        runtime,
+        account,
+        consultation_id,
+        view,
+        lambda: accounting.dispute(session, account=account, consultation_id=consultation_id),
+    )
+
+
+# The expert
+
+PLAN_FIELDS = {
+    "currency": "Currency",
+    "per_query": "Price per question",
+    "monthly": "Monthly price",
+    "included": "Questions included a month",
+    "overage": "Price per question past those",
+    "trial": "Free trial questions",
+    "acceptance_hours": "Hours a client has to accept",
+}
+_AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?")
+_COUNT = re.compile(r"\d{1,9}")
+
+
+def _cents(value: int | None) -> str:
+    return "" if value is None else f"{value // 100}.{value % 100:02d}"
+
+
+def _plan_form(plan: Plan | None, currency: str) -> dict[str, str]:
+    if plan is None:
+        return {"currency": currency, "included": "0", "trial": "0", "acceptance_hours": "72"}
+    return {
+        "currency": plan.currency,
+        "per_query": _cents(plan.per_query),
+        "monthly": _cents(plan.monthly),
+        "included": str(plan.included),
+        "overage": _cents(plan.overage),
+        "trial": str(plan.trial),
+        "acceptance_hours": str(plan.acceptance_hours),
+    }
+
+
+def _parse_amount(text: str, label: str) -> int | None:
+    """``"0.25"`` -> 25 (minor units); None when empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if not _AMOUNT.fullmatch(text):
+        raise InvalidAmount(f"{label}: {text!r} is not an amount; write e.g. 0.25")
+    whole, _, cents = text.partition(".")
+    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
+
+
+def _amount(form: dict[str, str], name: str) -> int | None:
+    try:
+        return _parse_amount(form.get(name, ""), PLAN_FIELDS[name])
+    except InvalidAmount as exc:
+        raise InvalidPlan(f"{exc.message} (or leave it empty)") from exc
+
+
+def _count(form: dict[str, str], name: str, default: int) -> int:
+    text = form.get(name, "").strip()
+    if not text:
+        return default
+    if not _COUNT.fullmatch(text):
+        raise InvalidPlan(f"{PLAN_FIELDS[name]}: {text!r} is not a whole number")
+    return int(text)
+
+
+def plan_terms(form: dict[str, str]) -> billing.PlanTerms:
+    """The plan an expert typed: amounts in currency units (``0.25``), counts as integers.
+
+    Only the typing is checked here; ``PlanTerms.check`` judges the terms when they are set.
+    """
+    return billing.PlanTerms(
+        currency=form.get("currency", "").strip().lower(),
+        per_query=_amount(form, "per_query"),
+        monthly=_amount(form, "monthly"),
+        included=_count(form, "included", 0),
+        overage=_amount(form, "overage"),
+        trial=_count(form, "trial", 0),
+        acceptance_hours=_count(form, "acceptance_hours", 72),
+    )
+
+
+def _plan_summary(plan: Plan | None) -> str:
+    if plan is None:
+        return "Free to ask: no plan yet."
+    parts = []
+    if plan.per_query is not None:
+        parts.append(f"{billing.money(plan.per_query, plan.currency)} a question")
+    if plan.monthly is not None:
+        monthly = (
+            f"{billing.money(plan.monthly, plan.currency)} a month for "
+            f"{plan.included} question{'s' if plan.included != 1 else ''}"
+        )
+        if plan.overage is not None:
+            monthly += f", then {billing.money(plan.overage, plan.currency)} each"
+        parts.append(monthly)
+    if plan.trial:
+        parts.append(f"{plan.trial} free trial question{'s' if plan.trial != 1 else ''}")
+    parts.append(f"{plan.acceptance_hours} h to accept")
+    return "; ".join(parts) + "."
+
+
+def _earnings_page(
+    request: Request,
+    session: SessionDep,
+    runtime: Runtime,
+    account: Account,
+    status_code: int = 200,
+    *,
+    typed: tuple[str, dict[str, str]] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    owned = []
+    for asset in assets.list_assets(session, viewer=viewer_of(account), mine=True):
+        plan = billing.current_plan(session, asset.id)
+        form = _plan_form(plan, runtime.settings.billing.currency)
+        if typed is not None and typed[0] == asset.slug:
+            form = typed[1]
+        owned.append(
+            {
+                "slug": asset.slug,
+                "title": asset.title,
+                "summary": _plan_summary(plan),
+                "form": form,
+            }
+        )
+    return _render(
+        request,
+        "earnings.html",
+        status_code,
+        account=account,
+        summary=accounting.expert_summary(session, account=account),
+        owned=owned,
+        fields=PLAN_FIELDS,
+        month=accounting.this_month(),
+        stripe_enabled=runtime.settings.billing.stripe_enabled,
+        **extra,
+    )
+
+
+@router.get("/earnings")
+def earnings_page(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    saved: str = "",
+    connect: str = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role == Role.client:
+        return _refused(request, account, "earnings are for expert accounts")
+    notice = CONNECT_NOTICES.get(connect)
+    return _earnings_page(request, session, runtime, account, saved=saved, notice=notice)
+
+
+CONNECT_NOTICES = {
+    "done": "Stripe has your payout details; payouts start once Stripe enables your account.",
+    "refresh": "The Stripe setup link expired: start the setup again.",
+}
+
+
+@router.post("/earnings/connect", dependencies=[PostGuard])
+def connect(
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount
+) -> Response:
+    """Send the expert to Stripe to set up the account their payouts go to."""
+    if account is None:
+        return _to_login(request)
+    if account.role == Role.client:
+        return _refused(request, account, "only experts are paid out")
+    try:
+        url = payments.connect_onboarding(session, runtime, account=account)
+    except VouchError as exc:
+        return _earnings_page(
+            request, session, runtime, account, exc.status_code, error=exc.message
+        )
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/earnings/plans/{slug}", dependencies=[PostGuard])
+def set_plan(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    slug: str,
+    currency: Annotated[str, Form()] = "",
+    per_query: Annotated[str, Form()] = "",
+    monthly: Annotated[str, Form()] = "",
+    included: Annotated[str, Form()] = "",
+    overage: Annotated[str, Form()] = "",
+    trial: Annotated[str, Form()] = "",
+    acceptance_hours: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role == Role.client:
+        return _refused(request, account, "only an asset's expert sets its prices")
+    form = {
+        "currency": currency,
+        "per_query": per_query,
+        "monthly": monthly,
+        "included": included,
+        "overage": overage,
+        "trial": trial,
+        "acceptance_hours": acceptance_hours,
+    }
+    try:
+        accounting.set_plan(session, account=account, slug=slug, terms=plan_terms(form))
+    except VouchError as exc:
+        return _earnings_page(
+            request,
+            session,
+            runtime,
+            account,
+            exc.status_code,
+            typed=(slug, form),
+            error=exc.message,
+            error_slug=slug,
+        )
+    return RedirectResponse(f"/earnings?saved={slug}#plan-{slug}", status_code=303)
+
+
+@router.post("/earnings/answers/{consultation_id}/refund", dependencies=[PostGuard])
+def refund(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    consultation_id: str,
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role == Role.client:
+        return _refused(request, account, "only an asset's expert or an admin refunds an answer")
+    try:
+        accounting.refund(session, account=account, consultation_id=consultation_id)
+    except VouchError as exc:
+        if _wants_fragment(request):
+            return _charge_fragment(
+                request,
+                session,
+                account,
+                consultation_id,
+                view="row",
+                status_code=exc.status_code,
+                error=exc.message,
+            )
+        return _earnings_page(
+            request, session, runtime, account, exc.status_code, error=exc.message
+        )
+    if _wants_fragment(request):
+        return _charge_fragment(request, session, account, consultation_id, view="row")
+    return RedirectResponse("/earnings", status_code=303)
+
+
+# The platform
+
+
+@router.get("/admin/revenue")
+def revenue_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role != Role.admin:
+        return _refused(request, account, "the revenue page is for admins")
+    return _render(
+        request,
+        "revenue.html",
+        account=account,
+        summary=accounting.platform_summary(session),
+        groups=GROUPS,
+    )
+
+
+# Statements
+
+
+def _months_around(month: str) -> tuple[str, str]:
+    year, number = (int(part) for part in month.split("-"))
+    before = f"{year - 1:04d}-12" if number == 1 else f"{year:04d}-{number - 1:02d}"
+    after = f"{year + 1:04d}-01" if number == 12 else f"{year:04d}-{number + 1:02d}"
+    return before, after
+
+
+@router.get("/statement")
+def statement_page(
+    request: Request, session: SessionDep, account: PageAccount, month: str = ""
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    month = month.strip() or accounting.this_month()
+    try:
+        lines = accounting.statement(session, account=account, month=month)
+    except VouchError as exc:
+        return _render(
+            request,
+            "statement.html",
+            exc.status_code,
+            account=account,
+            month=month,
+            lines=[],
+            error=exc.message,
+        )
+    before, after = _months_around(month)
+    return _render(
+        request,
+        "statement.html",
+        account=account,
+        month=month,
+        lines=lines,
+        before=before,
+        after=after,
+    )
+
+
+@router.get("/statement.csv")
+def statement_csv(
+    request: Request, session: SessionDep, account: PageAccount, month: str = ""
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    month = month.strip() or accounting.this_month()
+    try:
+        lines = accounting.statement(session, account=account, month=month)
+    except VouchError as exc:
+        return _render(
+            request,
+            "error.html",
+            exc.status_code,
+            account=account,
+            status=exc.status_code,
+            error="Bad month",
+            detail=exc.message,
+        )
+    return Response(
+        accounting.statement_csv(lines),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="vouch-statement-{month}.csv"'},
+    )
