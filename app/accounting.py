@@ -19,7 +19,7 @@ from assets.models import Asset
 from assets.service import can_manage, get_managed_asset, get_visible_asset
 from billing import ledger, payouts
 from billing import service as billing
-from billing.errors import GatewayError, InvalidAmount
+from billing.errors import GatewayError, GatewayUnavailable, InvalidAmount
 from billing.models import Charge, LedgerEntry, LedgerTransaction, Payout, Plan, Subscription
 from core.clock import utcnow
 from core.db import session_scope
@@ -42,6 +42,28 @@ def plan_public(plan: Plan | None) -> dict[str, Any] | None:
         "acceptance_hours": plan.acceptance_hours,
         "created_at": plan.created_at.isoformat(),
     }
+
+
+def describe_plan(slug: str, plan: Plan | None) -> str:
+    """An asset's prices in one line, as the CLI and the demo print them."""
+    if plan is None:
+        return f"{slug}: free to ask (no plan set)"
+    parts = []
+    if plan.per_query is not None:
+        parts.append(f"{billing.money(plan.per_query, plan.currency)} a question")
+    if plan.monthly is not None:
+        extra = (
+            f", then {billing.money(plan.overage, plan.currency)} each"
+            if plan.overage is not None
+            else ", then stop"
+        )
+        parts.append(
+            f"{billing.money(plan.monthly, plan.currency)} a month for {plan.included}{extra}"
+        )
+    if plan.trial:
+        parts.append(f"{plan.trial} free question(s)")
+    parts.append(f"money released {plan.acceptance_hours} h after an answer unless disputed")
+    return f"{slug}: " + "; ".join(parts)
 
 
 def set_plan(
@@ -389,8 +411,8 @@ def settle(engine: Engine, *, fee_bps: int) -> tuple[int, int]:
 def run_payouts(runtime: Runtime, *, expert_id: str | None = None) -> list[Payout]:
     """Start payouts of available earnings, then transfer each pending one through Stripe.
 
-    Without Stripe, or for an expert who has not finished onboarding, a payout stays pending
-    (its money set aside) and the next run tries it again.
+    Without Stripe, for an expert who has not finished onboarding, or when Stripe could not be
+    reached, a payout stays pending (its money set aside) and the next run tries it again.
     """
     settings = runtime.settings.billing
     with session_scope(runtime.engine) as session:
@@ -415,6 +437,14 @@ def run_payouts(runtime: Runtime, *, expert_id: str | None = None) -> list[Payou
                 destination=target,
                 idempotency_key=f"payout-{payout.id}",
             )
+        except GatewayUnavailable as exc:
+            # Stripe may have made the transfer: only a retry under the same key can tell.
+            log.warning("payout %s stays pending: %s", payout.id, exc.message)
+            with session_scope(runtime.engine) as session:
+                found = session.get(Payout, payout.id)
+                assert found is not None
+                payouts.retry_later(session, found, reason=exc.message)
+            continue
         except GatewayError as exc:
             with session_scope(runtime.engine) as session:
                 found = session.get(Payout, payout.id)

@@ -18,12 +18,13 @@ from sqlmodel import Session
 
 from app import accounting, accounts, demo, querying
 from app.cli_eval import eval_command
-from app.models import Account
+from app.models import Account, Role
 from app.runtime import Runtime
 from assets.models import Asset
 from assets.schemas import AssetCreate
 from assets.service import Viewer, create_asset, get_visible_asset
-from billing.models import Plan
+from billing import ledger
+from billing.models import PayoutStatus
 from billing.service import PlanTerms, money
 from core.config import Settings
 from core.db import session_scope
@@ -424,6 +425,16 @@ def ask(
     )
     for c in report["citations"]:
         out.print(f"[{c['n']}] {_where(c['locator'])}", highlight=False)
+    charge = report["charge"]
+    if charge["amount"]:
+        out.print(
+            f"[dim]charged {money(charge['amount'], charge['currency'])} from "
+            f"{charge['source']}; held in escrow, released to the expert on "
+            f"{charge['release_after'][:16].replace('T', ' ')} UTC unless disputed[/dim]",
+            highlight=False,
+        )
+    elif charge["source"] == "trial":
+        out.print("[dim]a free trial question[/dim]")
 
 
 @plan_app.command("set")
@@ -454,26 +465,7 @@ def plan_set(
     with session() as s:
         found, owner = _owner_of(s, asset)
         _, plan = accounting.set_plan(s, account=owner, slug=found.slug, terms=terms)
-        out.print(_describe_plan(found.slug, plan), highlight=False)
-
-
-def _describe_plan(slug: str, plan: Plan | None) -> str:
-    if plan is None:
-        return f"{slug}: free to ask (no plan set)"
-    parts = []
-    if plan.per_query is not None:
-        parts.append(f"{money(plan.per_query, plan.currency)} a question")
-    if plan.monthly is not None:
-        extra = (
-            f", then {money(plan.overage, plan.currency)} each"
-            if plan.overage is not None
-            else ", then stop"
-        )
-        parts.append(f"{money(plan.monthly, plan.currency)} a month for {plan.included}{extra}")
-    if plan.trial:
-        parts.append(f"{plan.trial} free question(s)")
-    parts.append(f"money released {plan.acceptance_hours} h after an answer unless disputed")
-    return f"{slug}: " + "; ".join(parts)
+        out.print(accounting.describe_plan(found.slug, plan), highlight=False, soft_wrap=True)
 
 
 @plan_app.command("show")
@@ -482,7 +474,7 @@ def plan_show(asset: Annotated[str, typer.Argument(help="The asset's slug")]) ->
     with session() as s:
         found, owner = _owner_of(s, asset)
         _, plan = accounting.get_plan(s, account=owner, slug=found.slug)
-        out.print(_describe_plan(found.slug, plan), highlight=False)
+        out.print(accounting.describe_plan(found.slug, plan), highlight=False, soft_wrap=True)
 
 
 @credits_app.command("grant")
@@ -496,17 +488,20 @@ def credits_grant(
     memo: Annotated[str, typer.Option(help="Shown on the client's statement")] = "",
 ) -> None:
     """Add credits to a client through the ledger (no Stripe needed)."""
+    ledger_key = f"grant:{key or new_id('cli')}"
     with session() as s:
         account = accounts.get_account_by_email(s, email)
+        granted_before = ledger.find(s, ledger_key) is not None
         balance = accounting.grant_credits(
-            s,
-            account=account,
-            amount=amount,
-            currency=currency,
-            key=f"grant:{key or new_id('cli')}",
-            memo=memo,
+            s, account=account, amount=amount, currency=currency, key=ledger_key, memo=memo
         )
-    out.print(f"{account.email} now has {money(balance, currency.lower())} in credits")
+    if granted_before:
+        out.print(f"key {key!r} was used before: nothing granted", highlight=False, soft_wrap=True)
+    out.print(
+        f"{account.email} now has {money(balance, currency.lower())} in credits",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @credits_app.command("show")
@@ -514,6 +509,8 @@ def credits_show(email: Annotated[str, typer.Argument(help="The client's e-mail"
     """A client's credits and subscriptions."""
     with session() as s:
         account = accounts.get_account_by_email(s, email)
+        if account.role != Role.client:
+            raise fail(f"{account.email} is not a client account; credits are for clients")
         summary = accounting.client_summary(s, account=account)
     credits = summary["credits"] or {runtime().settings.billing.currency: 0}
     for currency, amount in credits.items():
@@ -523,6 +520,7 @@ def credits_show(email: Annotated[str, typer.Argument(help="The client's e-mail"
             f"subscription to {sub['asset']}: {sub['status']}, {sub['used']}/{sub['included']} "
             f"questions, until {sub['period_end']}",
             highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -531,12 +529,27 @@ def payouts_run() -> None:
     """Pay experts their available earnings above the minimum; pending without Stripe."""
     done = accounting.run_payouts(runtime())
     if not done:
-        out.print("no earnings to pay out")
+        settings = runtime().settings.billing
+        minimum = money(settings.payout_minimum, settings.currency)
+        out.print(f"no earnings to pay out (the minimum is {minimum})")
+        return
+    waiting = (
+        "Stripe is not configured"
+        if runtime().gateway is None
+        else "the expert has not finished Stripe onboarding"
+    )
+    with session() as s:
+        experts = {p.expert_id: s.get(Account, p.expert_id) for p in done}
+        emails = {i: a.email if a else i for i, a in experts.items()}
     for payout in done:
+        why = payout.failure
+        if payout.status == PayoutStatus.pending:
+            why = f"last attempt: {payout.failure}" if payout.failure else waiting
         out.print(
-            f"{payout.id} {money(payout.amount, payout.currency)} to {payout.expert_id}: "
-            f"{payout.status}" + (f" ({payout.failure})" if payout.failure else ""),
+            f"{payout.id} {money(payout.amount, payout.currency)} to {emails[payout.expert_id]}: "
+            f"{payout.status}" + (f" ({why})" if why else ""),
             highlight=False,
+            soft_wrap=True,
         )
 
 

@@ -1,7 +1,8 @@
-"""Demo data for `make run`: three accounts, an asset built from Vouch's own docs, a client key."""
+"""Demo data for `make run`: three accounts, an asset built from Vouch's own docs and priced,
+a client key and credits."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +10,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, select
 
-from app import accounts, querying
+from app import accounting, accounts, querying
 from app.models import Account, ApiKey
 from app.runtime import Runtime
 from assets.models import Asset
 from assets.schemas import AssetCreate
 from assets.service import Viewer, create_asset
+from billing import service as billing
 from core.config import Settings
 from core.db import session_scope
 from ingestion.errors import InvalidSource
@@ -23,6 +25,11 @@ from ingestion.models import IngestionJob
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SLUG = "vouch-handbook"
 KEY_LABEL = "demo"
+# 25 cents a question, or 5.00 a month for 30; a client without credits gets 3 questions free.
+PLAN = billing.PlanTerms(per_query=25, monthly=500, included=30, trial=3)
+CREDITS = 1000
+# One grant per data dir, however often `vouch demo` runs.
+CREDITS_KEY = "demo:client-credits"
 # Demo passwords are printed on purpose: they only ever exist in a local demo data dir.
 LOGINS = [
     ("expert@vouch.demo", "Ada Expert", "expert", "vouch-demo-expert"),
@@ -37,6 +44,8 @@ class Summary:
     slug: str
     client_key: str
     job: dict[str, Any]
+    plan: str
+    credits: str
 
 
 def _account(session: Session, email: str, name: str, role: str, password: str) -> Account:
@@ -50,10 +59,12 @@ def load(runtime: Runtime, *, corpus: Path, run_job: Callable[[str], IngestionJo
     """Create what is missing, give the client a fresh key, and (re-)ingest the corpus."""
     if not corpus.is_dir():
         raise InvalidSource(f"the demo corpus {corpus} is not a directory")
+    currency = runtime.settings.billing.currency
     with session_scope(runtime.engine) as session:
         expert, client, _ = (_account(session, *login) for login in LOGINS)
-        if session.exec(select(Asset).where(Asset.slug == SLUG)).first() is None:
-            create_asset(
+        asset = session.exec(select(Asset).where(Asset.slug == SLUG)).first()
+        if asset is None:
+            asset = create_asset(
                 session,
                 owner=Viewer(expert.id, expert.role),
                 data=AssetCreate(
@@ -65,6 +76,20 @@ def load(runtime: Runtime, *, corpus: Path, run_job: Callable[[str], IngestionJo
                 ),
                 embedder=runtime.embedder,
             )
+        # Priced once: a plan the expert changed since is theirs to keep.
+        plan = billing.current_plan(session, asset.id)
+        if plan is None:
+            plan = billing.set_plan(
+                session, asset_id=asset.id, terms=replace(PLAN, currency=currency)
+            )
+        credits = billing.grant_credits(
+            session,
+            account_id=client.id,
+            amount=CREDITS,
+            currency=currency,
+            key=CREDITS_KEY,
+            memo="demo credits",
+        )
         # Keys are stored hashed and cannot be shown again: each demo start issues a new one.
         for key in session.exec(
             select(ApiKey).where(ApiKey.account_id == client.id, ApiKey.label == KEY_LABEL)
@@ -82,6 +107,8 @@ def load(runtime: Runtime, *, corpus: Path, run_job: Callable[[str], IngestionJo
         slug=SLUG,
         client_key=client_key,
         job=report,
+        plan=accounting.describe_plan(SLUG, plan),
+        credits=billing.money(credits, currency),
     )
 
 
@@ -96,6 +123,13 @@ def print_summary(console: Console, settings: Settings, summary: Summary) -> Non
     for email, password, role in summary.logins:
         table.add_row(role, email, password)
     console.print(table)
+    console.print(f"Demo prices: {summary.plan}", highlight=False, soft_wrap=True)
+    console.print(
+        f"Demo client credits: {summary.credits} (`vouch credits grant client@vouch.demo CENTS` "
+        "adds more)",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"Demo client API key (new on every start): [bold]{summary.client_key}[/bold]")
     console.print(
         f'Try: curl -H "Authorization: Bearer {summary.client_key}" '

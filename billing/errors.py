@@ -53,5 +53,10 @@ class GatewayError(VouchError):
     status_code = 502
 
 
+class GatewayUnavailable(GatewayError):
+    """Stripe could not be reached or failed on its side, so whether the request took effect is
+    unknown: retry it with the same idempotency key rather than treat it as refused."""
+
+
 class LedgerUnbalanced(VouchError):
     """A bug: a movement that does not balance is never written."""

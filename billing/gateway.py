@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 import stripe
 
-from billing.errors import GatewayError, WebhookInvalid
+from billing.errors import GatewayError, GatewayUnavailable, WebhookInvalid
 from core.config import BillingSettings
 
 CheckoutMode = Literal["payment", "subscription"]
@@ -117,17 +117,23 @@ class StripeGateway:
                 "VOUCH_BILLING__STRIPE_SECRET_KEY"
             ) from exc
         except stripe.APIConnectionError as exc:
-            raise GatewayError(
+            # The request may have reached Stripe and taken effect before the connection failed.
+            raise GatewayUnavailable(
                 f"could not reach Stripe at {self._where} to {action}; try again in a moment, "
                 "and check the network (or VOUCH_BILLING__STRIPE_API_BASE) if it persists"
             ) from exc
         except stripe.RateLimitError as exc:
-            raise GatewayError(
+            raise GatewayUnavailable(
                 f"Stripe is rate limiting requests ({action}); try again in a minute"
             ) from exc
         except stripe.StripeError as exc:
             detail = exc.user_message or str(exc) or type(exc).__name__
             code = f", code {exc.code}" if exc.code else ""
+            if exc.http_status is None or exc.http_status >= 500:
+                # Stripe's own failure: its outcome is indeterminate (Stripe's advice).
+                raise GatewayUnavailable(
+                    f"Stripe failed to {action}: {detail} (HTTP {exc.http_status}{code})"
+                ) from exc
             raise GatewayError(
                 f"Stripe refused to {action}: {detail} (HTTP {exc.http_status}{code})"
             ) from exc

@@ -5,8 +5,10 @@
 2. The caller asks Stripe for a transfer to the expert's connected account, keyed by the
    payout id, outside any database transaction.
 3. ``complete_payout`` moves the money on to paid_out, or ``fail_payout`` returns it to
-   available. Without Stripe, or before the expert has onboarded, payouts stay pending and
-   the next run retries them.
+   available when Stripe refused the transfer. Without Stripe, before the expert has onboarded,
+   or when the transfer's outcome is unknown (``retry_later``: Stripe unreachable or failing on
+   its side), payouts stay pending and the next run retries them under the same key, so that a
+   transfer Stripe did make is found again rather than made twice.
 """
 
 from datetime import datetime
@@ -101,6 +103,7 @@ def complete_payout(session: Session, payout: Payout, *, transfer_id: str, now: 
     )
     payout.status = PayoutStatus.paid
     payout.transfer_id = transfer_id
+    payout.failure = None
     payout.settled_at = now
     session.add(payout)
     session.flush()
@@ -127,5 +130,15 @@ def fail_payout(session: Session, payout: Payout, *, reason: str, now: datetime)
     payout.status = PayoutStatus.failed
     payout.failure = reason[:500]
     payout.settled_at = now
+    session.add(payout)
+    session.flush()
+
+
+def retry_later(session: Session, payout: Payout, *, reason: str) -> None:
+    """The transfer's outcome is unknown: the payout stays pending, its money set aside, and
+    ``reason`` says why until the next attempt."""
+    if payout.status != PayoutStatus.pending:
+        return
+    payout.failure = reason[:500]
     session.add(payout)
     session.flush()

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from billing.errors import GatewayError
+from billing.errors import GatewayError, GatewayUnavailable
 from billing.gateway import CheckoutLink, CheckoutMode, verify_event
 from core.config import BillingSettings, Settings
 from tests.servers import free_port, wait_for
@@ -58,11 +58,14 @@ class Call:
 @dataclass
 class FakeGateway:
     """The Gateway protocol in memory. Set ``failures[method] = message`` to make a method raise
-    GatewayError (e.g. ``failures["create_transfer"] = "insufficient funds"``)."""
+    GatewayError (e.g. ``failures["create_transfer"] = "insufficient funds"``). Add a method to
+    ``lost_responses`` to make it do its work and then raise GatewayUnavailable, as when the
+    connection drops before Stripe's answer arrives."""
 
     webhook_secret: str = WEBHOOK_SECRET
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    lost_responses: set[str] = field(default_factory=set)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkouts: dict[str, dict[str, Any]] = field(default_factory=dict)
     connect_accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -164,7 +167,7 @@ class FakeGateway:
             destination=destination,
             idempotency_key=idempotency_key,
         )
-        return self._create(
+        transfer = self._create(
             self.transfers,
             "tr",
             idempotency_key,
@@ -172,6 +175,9 @@ class FakeGateway:
             currency=currency,
             destination=destination,
         )
+        if "create_transfer" in self.lost_responses:
+            raise GatewayUnavailable("could not reach Stripe to create_transfer; try again")
+        return transfer
 
     def parse_event(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         return verify_event(payload, signature, self.webhook_secret)

@@ -4,10 +4,17 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
+from billing.models import Charge
+from core.clock import utcnow
+from core.config import Settings
+from core.db import make_engine, session_scope
 from tests.factories import HANDBOOK
 
 VOUCH = str(Path(sys.executable).parent / "vouch")
@@ -126,7 +133,10 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
         "status",
         "consultation_id",
         "tokens",
+        "charge",
     }
+    # No plan: free to ask.
+    assert (answer["charge"]["source"], answer["charge"]["amount"]) == ("free", 0)
     assert "14 days" in answer["answer"]
     assert answer["citations"][0]["locator"]["path"] == "policies.md"
     assert answer["citations"][0]["locator"]["lines"] == [5, 8]
@@ -186,3 +196,144 @@ def test_bad_input_gets_one_clear_line_and_exit_1(shell: Shell, folder: Path) ->
         assert result.returncode == 1, args
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+# Billing commands
+
+
+def _charge_window_passed(shell: Shell, charge_id: str) -> None:
+    """Move a hold's release time into the past, as if its acceptance window had run out."""
+    settings = Settings(
+        data_dir=Path(shell.env["VOUCH_DATA_DIR"]),
+        database_url=shell.env.get("VOUCH_DATABASE_URL"),
+    )
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with session_scope(engine) as session:
+            session.execute(
+                update(Charge)
+                .where(col(Charge.id) == charge_id)
+                .values(release_after=utcnow() - timedelta(minutes=1))
+            )
+    finally:
+        engine.dispose()
+
+
+def test_plan_set_then_show_prints_the_prices(shell: Shell) -> None:
+    _setup(shell)
+    assert shell.run("plan", "show", "garden").stdout.strip() == (
+        "garden: free to ask (no plan set)"
+    )
+    plan = [
+        *("--per-query", "25", "--monthly", "500", "--included", "30"),
+        *("--overage", "40", "--trial", "3", "--window-hours", "48"),
+    ]
+    printed = shell.run("plan", "set", "garden", *plan).stdout
+    shown = shell.run("plan", "show", "garden").stdout
+    assert shown == printed
+    assert shown.strip() == (
+        "garden: 0.25 USD a question; 5.00 USD a month for 30, then 0.40 USD each; "
+        "3 free question(s); money released 48 h after an answer unless disputed"
+    )
+    shell.run("plan", "set", "garden", "--monthly", "900", "--included", "10", "--currency", "EUR")
+    assert "9.00 EUR a month for 10, then stop" in shell.run("plan", "show", "garden").stdout
+
+
+def test_credits_grant_once_per_key_and_show_the_balance(shell: Shell) -> None:
+    _setup(shell)
+    assert shell.run("credits", "show", "cleo@example.com").stdout.strip() == "credits: 0.00 USD"
+    first = shell.run("credits", "grant", "cleo@example.com", "1000", "--key", "welcome")
+    assert first.stdout.strip() == "cleo@example.com now has 10.00 USD in credits"
+    again = shell.run("credits", "grant", "cleo@example.com", "1000", "--key", "welcome")
+    assert "'welcome' was used before: nothing granted" in again.stdout
+    assert "now has 10.00 USD" in again.stdout
+    # Without --key every grant is a new one.
+    shell.run("credits", "grant", "cleo@example.com", "250", "--memo", "apology")
+    assert "now has 15.00 USD" in shell.run("credits", "grant", "cleo@example.com", "250").stdout
+    assert shell.run("credits", "show", "cleo@example.com").stdout.strip() == "credits: 15.00 USD"
+
+
+def test_settle_releases_after_the_window_and_payouts_run_records_a_pending_payout(
+    shell: Shell, folder: Path
+) -> None:
+    _setup(shell)
+    shell.run("ingest", "garden", str(folder), "--wait", "--json")
+    # 15.00 a question: 12.00 to the expert after the 20% fee, above the 10.00 payout minimum.
+    shell.run("plan", "set", "garden", "--per-query", "1500", "--window-hours", "1")
+    shell.run("credits", "grant", "cleo@example.com", "3000")
+    asked = shell.run("ask", "garden", "How long do refunds take?", "--as", "cleo@example.com")
+    assert "charged 15.00 USD from credits; held in escrow, released to the expert on" in (
+        asked.stdout
+    )
+    charge = json.loads(
+        shell.run(
+            "ask", "garden", "Do refunds go to the card?", "--as", "cleo@example.com", "--json"
+        ).stdout
+    )["charge"]
+    assert (charge["amount"], charge["source"], charge["status"]) == (1500, "credits", "held")
+    assert shell.run("credits", "show", "cleo@example.com").stdout.strip() == "credits: 0.00 USD"
+    broke = shell.run("ask", "garden", "And exchanges?", "--as", "cleo@example.com", ok=False)
+    assert broke.returncode == 1
+    assert "a question costs 15.00 USD and you have 0.00 USD in credits" in broke.stderr
+
+    # Within the window nothing is released, so there is nothing to pay out.
+    settled = shell.run("settle").stdout.strip()
+    assert settled == "released 0 hold(s); settled 0 subscription period(s)"
+    nothing = shell.run("payouts", "run").stdout.strip()
+    assert nothing == "no earnings to pay out (the minimum is 10.00 USD)"
+
+    _charge_window_passed(shell, charge["id"])
+    settled = shell.run("settle").stdout.strip()
+    assert settled == "released 1 hold(s); settled 0 subscription period(s)"
+    run = shell.run("payouts", "run").stdout.strip()
+    payout_id, line = run.split(" ", 1)
+    assert payout_id.startswith("pay_")
+    assert line == "12.00 USD to ada@example.com: pending (Stripe is not configured)"
+    # A second run retries the same pending payout; it does not start another one.
+    assert shell.run("payouts", "run").stdout.strip() == run
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bad_billing_input_gets_one_clear_line_and_changes_nothing(shell: Shell) -> None:
+    _setup(shell)
+    shell.run("plan", "set", "garden", "--per-query", "25")
+    shell.run("credits", "grant", "cleo@example.com", "100", "--key", "k1")
+    cases = [
+        (["plan", "set", "garden", "--monthly", "100"], "at least one included question"),
+        (["plan", "set", "garden", "--per-query", "10", "--overage", "5"], "need a monthly price"),
+        (["plan", "set", "garden", "--per-query", "10", "--currency", "u$d"], "three-letter"),
+        (["plan", "set", "garden", "--trial", "3"], "a per-query price, a monthly price"),
+        (["plan", "set", "garden", "--per-query", "10", "--window-hours", "0"], "1 hour"),
+        (["plan", "set", "nope", "--per-query", "10"], "no asset 'nope'"),
+        (["credits", "grant", "ada@example.com", "100"], "ada@example.com is not a client"),
+        (["credits", "grant", "cleo@example.com", "0"], "positive number of cents"),
+        (["credits", "grant", "nobody@example.com", "100"], "no account"),
+        (["credits", "show", "ada@example.com"], "ada@example.com is not a client"),
+    ]
+    for args, message in cases:
+        result = shell.run(*args, ok=False)
+        assert result.returncode == 1, args
+        assert message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        assert result.stdout == "", args
+    shown = shell.run("plan", "show", "garden").stdout
+    assert shown.startswith("garden: 0.25 USD a question; money released 72 h")
+    assert shell.run("credits", "show", "cleo@example.com").stdout.strip() == "credits: 1.00 USD"
+
+
+def test_demo_prices_its_asset_and_grants_the_client_credits_once(
+    shell: Shell, folder: Path
+) -> None:
+    first = shell.run("demo", "--corpus", str(folder)).stdout
+    prices = (
+        "Demo prices: vouch-handbook: 0.25 USD a question; 5.00 USD a month for 30, then stop; "
+        "3 free question(s)"
+    )
+    assert prices in first
+    assert "Demo client credits: 10.00 USD" in first
+    shell.run("credits", "grant", "client@vouch.demo", "500")
+    shell.run("plan", "set", "vouch-handbook", "--per-query", "40")
+    again = shell.run("demo", "--corpus", str(folder)).stdout
+    # Loading it again grants nothing more and keeps the expert's own prices.
+    assert "Demo client credits: 15.00 USD" in again
+    assert "Demo prices: vouch-handbook: 0.40 USD a question;" in again

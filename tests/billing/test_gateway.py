@@ -8,7 +8,7 @@ import pytest
 import stripe
 from pydantic import SecretStr
 
-from billing.errors import GatewayError, WebhookInvalid
+from billing.errors import GatewayError, GatewayUnavailable, WebhookInvalid
 from billing.gateway import StripeGateway, build_gateway, verify_event
 from core.config import BillingSettings
 from tests.servers import free_port
@@ -93,6 +93,8 @@ class TestErrors:
         assert caught.value.status_code == 502
         assert "Stripe refused to cancel subscription sub_missing" in caught.value.message
         assert "HTTP 404" in caught.value.message
+        # A refusal is final: nothing was done, unlike an unreachable Stripe.
+        assert not isinstance(caught.value, GatewayUnavailable)
 
     def test_unsupported_endpoint_becomes_gateway_error(self, gateway: StripeGateway) -> None:
         # localstripe has no Connect: Stripe's error path all the same.
@@ -108,7 +110,10 @@ class TestErrors:
 
     def test_unreachable_stripe_says_so(self) -> None:
         gateway = StripeGateway(_settings(f"http://127.0.0.1:{free_port()}"))
-        with pytest.raises(GatewayError, match=r"could not reach Stripe at http://127\.0\.0\.1"):
+        # Unavailable, not refused: the request's outcome is unknown, so it is retried.
+        with pytest.raises(
+            GatewayUnavailable, match=r"could not reach Stripe at http://127\.0\.0\.1"
+        ):
             gateway.create_customer(email="d@example.com", name="D", account_id="acc_d")
 
 
