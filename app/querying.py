@@ -255,6 +255,9 @@ def _record_in(session: Session, runtime: Runtime, asked: _Question, answer: Ans
         if earlier is not None:
             return _replay(session, earlier)
     price = _quote(session, runtime, asked.asset, asked.viewer)
+    if answer.status == "abstained":
+        # "The sources do not answer this" costs nothing, and uses no quota or trial question.
+        price = billing.Price("free", 0, price.currency)
     prompt_tokens = count_tokens(answer.prompt)
     completion_tokens = count_tokens(answer.completion_text)
     consultation = record_consultation(

@@ -588,6 +588,14 @@ def grant_credits(
     if len(currency) != 3 or not currency.isalpha():
         raise InvalidAmount(f"currency {currency!r} is not a three-letter ISO code")
     currency = currency.lower()
+    earlier = ledger.find(session, key)
+    if earlier is not None:
+        entries = session.exec(
+            select(LedgerEntry).where(LedgerEntry.transaction_id == earlier.id)
+        ).all()
+        wanted = {(ledger.credits(account_id), amount), (ledger.GRANTS, -amount)}
+        if {(e.account, e.amount) for e in entries} != wanted or entries[0].currency != currency:
+            raise IdempotencyKeyReused(f"the key {key!r} was used for another grant; use a new key")
     ledger.post(
         session,
         key=key,

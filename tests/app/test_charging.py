@@ -428,3 +428,36 @@ async def test_rate_limit_per_key_is_429_with_retry_after(
     assert "2 questions in a minute" in limited.json()["detail"]
     # Another key has its own allowance.
     assert (await ask(client, client_second, handbook)).status_code == 200
+
+
+async def test_an_abstained_answer_costs_nothing(
+    client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, handbook: str
+) -> None:
+    await set_plan(client, expert, handbook, per_query=25)
+    grant(runtime, client_user, 25)
+    response = await client.post(
+        f"/v1/assets/{handbook}/ask",
+        json={"question": "Which quantum chromodynamics gauge group describes gluons?"},
+        headers=client_user.headers,
+    )
+    assert response.json()["status"] == "abstained"
+    assert (response.json()["charge"]["amount"], response.json()["charge"]["source"]) == (0, "free")
+    assert credits(runtime, client_user) == 25
+
+
+async def test_admin_grant_once_per_key_and_refused_for_another_grant(
+    client: httpx.AsyncClient, runtime: Runtime, admin: Actor, client_user: Actor
+) -> None:
+    body = {"email": client_user.account.email, "amount": 500}
+    headers = {**admin.headers, "Idempotency-Key": "welcome"}
+    first = await client.post("/v1/admin/credits", json=body, headers=headers)
+    again = await client.post("/v1/admin/credits", json=body, headers=headers)
+    assert (first.json()["credits"], again.json()["credits"]) == (500, 500)
+    other = await client.post("/v1/admin/credits", json={**body, "amount": 900}, headers=headers)
+    assert other.status_code == 409
+    assert "another grant" in other.json()["detail"]
+    assert credits(runtime, client_user) == 500
+    refused = await client.post(
+        "/v1/admin/credits", json=body, headers={**client_user.headers, "Idempotency-Key": "x"}
+    )
+    assert refused.status_code == 403
