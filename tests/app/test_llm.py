@@ -191,7 +191,15 @@ async def test_streamed_answer_sends_deltas_then_done_and_is_stored(
     assert names[-1] == "done"
     assert set(names[:-1]) == {"delta"}
     done = events[-1][1]
-    assert set(done) == {"answer", "citations", "confidence", "status", "consultation_id", "tokens"}
+    assert set(done) == {
+        "answer",
+        "citations",
+        "confidence",
+        "status",
+        "consultation_id",
+        "tokens",
+        "charge",
+    }
     assert "".join(data["text"] for name, data in events if name == "delta") == done["answer"]
     assert "14 days" in done["answer"]
     assert done["citations"][0]["locator"] == REFUNDS
