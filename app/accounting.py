@@ -11,11 +11,12 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
+from app import reviewing
 from app.models import Account, Role
 from app.querying import viewer_of
 from app.runtime import Runtime
 from assets.errors import ConsultationNotFound
-from assets.models import Asset
+from assets.models import Asset, Consultation
 from assets.service import can_manage, get_managed_asset, get_visible_asset
 from billing import ledger, payouts
 from billing import service as billing
@@ -98,12 +99,13 @@ def accept(session: Session, runtime: Runtime, *, account: Account, consultation
     )
 
 
-def dispute(session: Session, *, account: Account, consultation_id: str) -> Charge:
-    """The client disputes an answer: its hold stays in escrow until the expert or an admin
-    settles it."""
-    return billing.dispute(
-        session, _own_charge(session, account, consultation_id), account_id=account.id
-    )
+def dispute(
+    session: Session, runtime: Runtime, *, account: Account, consultation_id: str, note: str = ""
+) -> Charge:
+    """The client disputes an answer within its window: it goes to the expert's review queue
+    and its hold stays in escrow until the expert (or an admin) settles it."""
+    reviewing.flag(session, runtime, account=account, consultation_id=consultation_id, note=note)
+    return _own_charge(session, account, consultation_id)
 
 
 def _managed_charge(session: Session, account: Account, consultation_id: str) -> Charge:
@@ -137,7 +139,7 @@ def release(
         charge,
         fee_bps=runtime.settings.billing.platform_fee_bps,
         now=utcnow(),
-        allowed=("held", "disputed"),
+        allowed=billing.UNSETTLED,
     )
 
 
@@ -218,9 +220,12 @@ def charges_of(
 
 def charge_row(session: Session, charge: Charge) -> dict[str, Any]:
     asset = session.get(Asset, charge.asset_id)
+    consultation = session.get(Consultation, charge.consultation_id)
     return {
         "consultation_id": charge.consultation_id,
         "asset": asset.slug if asset else None,
+        # final, abstained, pending_review, corrected or rejected
+        "answer_status": consultation.status if consultation else None,
         "amount": charge.amount,
         "fee": charge.fee,
         "currency": charge.currency,
@@ -236,7 +241,7 @@ def expert_summary(session: Session, *, account: Account) -> dict[str, Any]:
     held: dict[str, int] = {}
     for charge in session.exec(
         select(Charge).where(
-            Charge.expert_id == account.id, col(Charge.status).in_(("held", "disputed"))
+            Charge.expert_id == account.id, col(Charge.status).in_(billing.UNSETTLED)
         )
     ).all():
         held[charge.currency] = held.get(charge.currency, 0) + charge.amount

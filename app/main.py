@@ -13,9 +13,11 @@ from app import errors
 from app.api import accounts as accounts_api
 from app.api import assets as assets_api
 from app.api import billing as billing_api
+from app.api import notifications as notifications_api
+from app.api import review as review_api
 from app.api import stripe as stripe_api
 from app.runtime import Runtime
-from app.web import billing_pages, pages
+from app.web import billing_pages, notification_pages, pages, review_pages
 from core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(accounts_api.router, prefix="/v1")
     app.include_router(assets_api.router, prefix="/v1")
     app.include_router(billing_api.router, prefix="/v1")
+    app.include_router(notifications_api.router, prefix="/v1")
+    app.include_router(review_api.router, prefix="/v1")
     app.include_router(stripe_api.router, prefix="/v1")
     app.include_router(pages.router)
     billing_pages.install(app)
+    review_pages.install(app)
+    notification_pages.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     return app

@@ -2,8 +2,9 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column, String
+from sqlalchemy import JSON, Column, String
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -49,3 +50,43 @@ class WebSession(SQLModel, table=True):
     account_id: str = Field(foreign_key="account.id", index=True, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Notification(SQLModel, table=True):
+    """An in-app message to an account; clients with a webhook also get it by POST."""
+
+    id: str = Field(default_factory=lambda: new_id("ntf"), primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    kind: str = Field(max_length=40)
+    message: str = Field(max_length=1000)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a client's notifications are POSTed, signed with HMAC-SHA256 and its secret."""
+
+    __tablename__ = "webhook_endpoint"
+
+    account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=40)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One notification's delivery to a webhook, with every attempt's outcome."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: str = Field(default_factory=lambda: new_id("whd"), primary_key=True, max_length=40)
+    notification_id: str = Field(foreign_key="notification.id", index=True, max_length=40)
+    url: str = Field(max_length=2000)
+    # pending, delivered or failed (gave up)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

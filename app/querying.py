@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from app.models import Account
 from app.runtime import Runtime
-from assets import answering, retrieval
+from assets import answering, retrieval, review
 from assets.answering import Answer
-from assets.models import Asset, Consultation
+from assets.models import Asset, Consultation, VerifiedAnswer
 from assets.service import (
     Viewer,
     can_manage,
@@ -84,7 +84,8 @@ def charge_public(charge: Charge) -> dict[str, Any]:
         "currency": charge.currency,
         "source": charge.source,
         "status": charge.status,
-        "release_after": charge.release_after.isoformat(),
+        # As the API's models write it (UTC as "Z"), so a streamed answer equals a fetched one.
+        "release_after": charge.release_after.isoformat().replace("+00:00", "Z"),
     }
 
 
@@ -112,6 +113,9 @@ class _Question:
     started: float
     idempotency_key: str | None
     fingerprint: str
+    # An expert's verified answer to a question that means the same, served instead.
+    verified: VerifiedAnswer | None = None
+    verified_by: str = ""
 
 
 def _replay(session: Session, charge: Charge) -> AskResult:
@@ -156,6 +160,15 @@ def _prepare(
             return _replay(session, earlier)
     _quote(session, runtime, asset, viewer)
     started = time.perf_counter()
+    verified = review.match_verified(
+        session, asset=asset, question=question, index=runtime.index, embedder=runtime.embedder
+    )
+    if verified is not None:
+        expert = session.get(Account, verified.expert_id)
+        name = expert.name if expert else "the expert"
+        return _Question(
+            asset, viewer, question, [], started, idempotency_key, fingerprint, verified, name
+        )
     passages = retrieval.search(
         asset,
         query=question,
@@ -189,7 +202,16 @@ def answer_passages(
     return answering.answer(question, passages, review_threshold=review_threshold)
 
 
+def _from_verified(asked: _Question) -> Answer:
+    assert asked.verified is not None
+    return review.verified_answer(
+        asked.verified, question=asked.question, expert_name=asked.verified_by
+    )
+
+
 def _answer(runtime: Runtime, asked: _Question) -> Answer:
+    if asked.verified is not None:
+        return _from_verified(asked)
     return answer_passages(
         runtime,
         question=asked.question,
@@ -219,6 +241,9 @@ def draft_answer(
 
 
 def _stream(runtime: Runtime, asked: _Question) -> Iterator[str | Answer]:
+    if asked.verified is not None:
+        answer = _from_verified(asked)
+        return iter([answer.text, answer])
     threshold = asked.asset.review_threshold
     if runtime.settings.llm.enabled:
         return answering.stream_with_llm(
@@ -280,6 +305,9 @@ def _record_in(session: Session, runtime: Runtime, asked: _Question, answer: Ans
         completion_tokens=completion_tokens,
         latency_ms=latency_ms,
     )
+    if asked.verified is not None:
+        consultation.verified_answer_id = asked.verified.id
+        session.add(consultation)
     charge = billing.hold(
         session,
         price=price,
@@ -291,6 +319,13 @@ def _record_in(session: Session, runtime: Runtime, asked: _Question, answer: Ans
         idempotency_key=asked.idempotency_key,
         fingerprint=asked.fingerprint,
     )
+    # Imported here: reviewing builds on this module's shapes.
+    from app import reviewing
+
+    reviewing.after_answer(
+        session, runtime, consultation=consultation, asset=asked.asset, charge=charge
+    )
+    session.refresh(charge)
     return AskResult(consultation=consultation, charge=charge)
 
 

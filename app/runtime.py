@@ -49,7 +49,16 @@ class Runtime:
         # Imported here: the task calls back into app.accounting, which needs this module.
         from app import tasks
 
-        tasks.register(self.queue.huey, self.engine, fee_bps=settings.billing.platform_fee_bps)
+        self._deliver_webhook = tasks.register(
+            self.queue.huey,
+            self.engine,
+            fee_bps=settings.billing.platform_fee_bps,
+            notify=settings.notifications,
+        )
+
+    def deliver_webhook(self, delivery_id: str) -> None:
+        """Queue a webhook delivery (run inline when the queue is immediate)."""
+        self._deliver_webhook(delivery_id)
 
     @property
     def embedder(self) -> Embedder:

@@ -1,14 +1,40 @@
-"""Scheduled billing work, registered on the queue that ``vouch serve`` and ``vouch worker`` run:
-every minute, holds past their acceptance window are released and ended subscription periods
-are settled."""
+"""Scheduled and queued app work, registered on the queue that ``vouch serve`` and ``vouch
+worker`` run: every minute, holds past their acceptance window are released and ended
+subscription periods are settled; webhook deliveries run when queued and retry on a schedule."""
+
+import time
+from collections.abc import Callable
 
 from huey import SqliteHuey, crontab
 from sqlalchemy import Engine
 
-from app import accounting
+from app import accounting, notifications
+from core.config import NotificationSettings
 
 
-def register(huey: SqliteHuey, engine: Engine, *, fee_bps: int) -> None:
+def register(
+    huey: SqliteHuey, engine: Engine, *, fee_bps: int, notify: NotificationSettings
+) -> Callable[[str], None]:
+    """Register the tasks on ``huey``; returns the function that queues a webhook delivery."""
+
     @huey.periodic_task(crontab(minute="*"), name="settle-escrow")  # type: ignore[untyped-decorator]
     def settle_escrow() -> None:
         accounting.settle(engine, fee_bps=fee_bps)
+
+    # Not huey's own retries: each attempt is recorded on the row, and the delay doubles.
+    @huey.task(name="deliver-webhook")  # type: ignore[untyped-decorator]
+    def deliver_webhook(delivery_id: str) -> None:
+        notifications.deliver(engine, delivery_id=delivery_id, settings=notify, retry=retry)
+
+    def retry(delivery_id: str, delay: float) -> None:
+        if huey.immediate:
+            # An immediate queue has no consumer to run its schedule: wait, then run inline.
+            time.sleep(delay)
+            deliver_webhook(delivery_id)
+        else:
+            deliver_webhook.schedule((delivery_id,), delay=delay)
+
+    def enqueue(delivery_id: str) -> None:
+        deliver_webhook(delivery_id)
+
+    return enqueue

@@ -43,3 +43,23 @@ class LLMUnavailable(VouchError):
     """The configured chat endpoint could not be reached or did not give a usable answer."""
 
     status_code = 503
+
+
+class ReviewItemNotFound(NotFound):
+    pass
+
+
+class VerifiedAnswerNotFound(NotFound):
+    pass
+
+
+class AlreadyInReview(Conflict):
+    pass
+
+
+class ReviewItemActed(Conflict):
+    """The item was approved, corrected or rejected already."""
+
+
+class InvalidCorrection(InvalidInput):
+    pass

@@ -1,6 +1,7 @@
 """Knowledge assets and consultations (a question, its answer and citations)."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, String, Text
@@ -25,6 +26,9 @@ class Asset(SQLModel, table=True):
     embed_dimension: int
     # Answers below this confidence are marked pending review.
     review_threshold: float = 0.4
+    # Share of other answers sent to review at random, and the expert's target response time.
+    sample_rate: float = 0.0
+    review_hours: int = 48
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -44,4 +48,57 @@ class Consultation(SQLModel, table=True):
     prompt_tokens: int
     completion_tokens: int
     latency_ms: int
+    # Answered from, or corrected into, this verified answer.
+    verified_answer_id: str | None = Field(default=None, foreign_key="verified_answer.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReviewStatus(StrEnum):
+    open = "open"
+    approved = "approved"
+    corrected = "corrected"
+    rejected = "rejected"
+
+
+class ReviewItem(SQLModel, table=True):
+    """A consultation waiting for (or given) the expert's judgment."""
+
+    __tablename__ = "review_item"
+
+    id: str = Field(default_factory=lambda: new_id("rev"), primary_key=True, max_length=40)
+    consultation_id: str = Field(foreign_key="consultation.id", unique=True, max_length=40)
+    asset_id: str = Field(foreign_key="asset.id", index=True, max_length=40)
+    expert_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    # low_confidence, client_flag or sampled
+    reason: str = Field(sa_column=Column(String(16), nullable=False))
+    detail: str = Field(default="", max_length=500)
+    client_note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # What the answer cost (minor units), to sort the queue by value.
+    value: int = 0
+    currency: str = Field(default="usd", max_length=3)
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    # The answer as first given, kept when a correction replaces it.
+    original_answer: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    acted_by: str | None = Field(default=None, foreign_key="account.id", max_length=40)
+    acted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class VerifiedAnswer(SQLModel, table=True):
+    """An expert's answer to a question, served to later questions that mean the same."""
+
+    __tablename__ = "verified_answer"
+
+    id: str = Field(default_factory=lambda: new_id("ver"), primary_key=True, max_length=40)
+    asset_id: str = Field(foreign_key="asset.id", index=True, max_length=40)
+    expert_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    answer: str = Field(sa_column=Column(Text, nullable=False))
+    citations: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    source_consultation_id: str | None = Field(default=None, max_length=40)
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

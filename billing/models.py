@@ -111,6 +111,7 @@ class Wallet(SQLModel, table=True):
 class ChargeStatus(StrEnum):
     held = "held"  # in escrow until accepted, undisputed past the window, or refunded
     disputed = "disputed"  # held until the expert or an admin settles it
+    in_review = "in_review"  # held while the expert reviews the answer
     released = "released"
     refunded = "refunded"
 

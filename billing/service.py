@@ -346,6 +346,10 @@ def charge_for_consultation(session: Session, consultation_id: str) -> Charge | 
     return session.exec(select(Charge).where(Charge.consultation_id == consultation_id)).first()
 
 
+# Still in escrow: held, disputed by the client, or in the expert's review.
+UNSETTLED = ("held", "disputed", "in_review")
+
+
 def _settle(
     session: Session,
     charge: Charge,
@@ -399,12 +403,12 @@ def release(
 
 
 def refund(session: Session, charge: Charge, *, now: datetime) -> Charge:
-    """Return a held or disputed charge to where it came from; used quota is given back."""
+    """Return an unsettled charge to where it came from; used quota is given back."""
     lock_wallet(session, charge.account_id)  # against a concurrent settle_periods
     if not _settle(
         session,
         charge,
-        allowed=(ChargeStatus.held, ChargeStatus.disputed),
+        allowed=UNSETTLED,
         to=ChargeStatus.refunded,
         now=now,
     ):
@@ -436,7 +440,7 @@ def accept(
         charge,
         fee_bps=fee_bps,
         now=now,
-        allowed=(ChargeStatus.held, ChargeStatus.disputed),
+        allowed=UNSETTLED,
     )
 
 
@@ -448,6 +452,12 @@ def dispute(session: Session, charge: Charge, *, account_id: str) -> Charge:
         session, charge, allowed=(ChargeStatus.held,), to=ChargeStatus.disputed, now=None
     ):
         raise ChargeSettled(f"charge {charge.id} is {charge.status}; it cannot be disputed")
+    return charge
+
+
+def send_to_review(session: Session, charge: Charge) -> Charge:
+    """A held charge waits for the expert's review: the window does not release it."""
+    _settle(session, charge, allowed=(ChargeStatus.held,), to=ChargeStatus.in_review, now=None)
     return charge
 
 

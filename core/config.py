@@ -85,6 +85,15 @@ class BillingSettings(BaseModel):
         return bool(self.stripe_secret_key.get_secret_value())
 
 
+class NotificationSettings(BaseModel):
+    """Webhook deliveries: a failed POST is tried again after ``webhook_backoff_seconds``, then
+    twice as long each time, until ``webhook_attempts`` attempts have failed."""
+
+    webhook_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=2.0, ge=0, le=3600)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VOUCH_",
@@ -102,6 +111,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     ingest: IngestSettings = IngestSettings()
     billing: BillingSettings = BillingSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -325,3 +325,44 @@ def make_run(workdir: Path) -> Iterator[MakeRun]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@dataclass
+class WebhookReceiver:
+    """A running webhook receiver: its URL, the requests it got (headers and raw body), and the
+    statuses it answers with, one per request, then 200 once they run out."""
+
+    url: str
+    statuses: list[int] = field(default_factory=list)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    state: WebhookReceiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.state.received.append((dict(self.headers.items()), body))
+        status = self.state.statuses.pop(0) if self.state.statuses else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def webhook_receiver(statuses: list[int] | None = None) -> Iterator[WebhookReceiver]:
+    """An HTTP server on 127.0.0.1 that records the webhooks POSTed to it."""
+    state = WebhookReceiver(url="", statuses=list(statuses or []))
+    handler = type("Handler", (_WebhookHandler,), {"state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/vouch"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

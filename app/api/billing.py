@@ -93,9 +93,14 @@ def accept(
 @router.post(
     "/consultations/{consultation_id}/dispute", responses={404: ERRORS[404], 409: CONFLICT}
 )
-def dispute(session: SessionDep, account: CurrentAccount, consultation_id: str) -> ChargePublic:
-    """Dispute an answer you asked: its money stays in escrow until it is settled."""
-    return _charge(accounting.dispute(session, account=account, consultation_id=consultation_id))
+def dispute(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, consultation_id: str
+) -> ChargePublic:
+    """Dispute an answer you asked, within its window: the expert reviews it, and its money
+    stays in escrow until then (``/flag`` does the same with a note for the expert)."""
+    return _charge(
+        accounting.dispute(session, runtime, account=account, consultation_id=consultation_id)
+    )
 
 
 @router.post(

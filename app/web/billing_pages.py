@@ -272,7 +272,9 @@ def dispute(
     account: PageAccount,
     consultation_id: str,
     view: Annotated[str, Form()] = "row",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
+    """Flag an answer for the expert's review (its money stays in escrow), with a note."""
     if account is None:
         return _to_login(request)
     return _decided(
@@ -282,7 +284,9 @@ def dispute(
         account,
         consultation_id,
         view,
-        lambda: accounting.dispute(session, account=account, consultation_id=consultation_id),
+        lambda: accounting.dispute(
+            session, runtime, account=account, consultation_id=consultation_id, note=note.strip()
+        ),
     )
 
 

@@ -137,7 +137,7 @@ async def test_client_accepts_a_held_answer_from_the_history(
         f"/billing/answers/{consultation_id}/dispute", data={"view": "row"}, headers=HTMX
     )
     assert again.status_code == 409
-    assert "cannot be disputed" in again.text
+    assert "cannot be flagged" in again.text
     assert 'data-status="released"' in again.text
 
     # Without htmx the form posts and comes back to the page.
@@ -168,8 +168,9 @@ async def test_answer_shows_its_charge_and_can_be_disputed_there(
         f"/billing/answers/{consultation_id}/dispute", data={"view": "line"}, headers=HTMX
     )
     assert disputed.status_code == 200
-    assert "disputed: held until the expert or an admin settles it" in disputed.text
-    assert "Dispute</button>" not in disputed.text
+    text = " ".join(disputed.text.split())
+    assert "flagged for review</strong>: held until the expert reviews it" in text
+    assert "Flag for review</button>" not in text
 
 
 async def test_expert_sets_a_plan_through_the_form_and_sees_it(

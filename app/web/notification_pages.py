@@ -1,0 +1,95 @@
+"""The notifications page: the signed-in account's notifications, marking them read, and its
+webhook (set a URL, see the secret once, recent deliveries); and the unread count in the nav."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app import notifications
+from app.deps import PageAccount, SessionDep
+from app.models import Account
+from app.web.pages import PostGuard, _render, _to_login
+from core.errors import VouchError
+
+router = APIRouter(include_in_schema=False)
+
+
+def install(app: FastAPI) -> None:
+    """Add the page, and the nav's unread count as a template global."""
+    engine: Engine = app.state.runtime.engine
+
+    def unread_notifications(account: Account) -> int:
+        # Its own short session: base.html asks for it on every page, whatever the route.
+        with Session(engine) as session:
+            return notifications.unread_count(session, account_id=account.id)
+
+    app.state.templates.env.globals["unread_notifications"] = unread_notifications
+    app.include_router(router)
+
+
+def _page(
+    request: Request, session: SessionDep, account: Account, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    try:
+        webhook = notifications.get_webhook(session, account=account)
+    except notifications.WebhookNotFound:
+        webhook = None
+    return _render(
+        request,
+        "notifications.html",
+        status_code,
+        account=account,
+        notes=notifications.list_notifications(session, account=account, limit=100),
+        webhook=webhook,
+        deliveries=notifications.recent_deliveries(session, account=account) if webhook else [],
+        **extra,
+    )
+
+
+@router.get("/notifications")
+def notifications_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    return _page(request, session, account)
+
+
+@router.post("/notifications/read-all", dependencies=[PostGuard])
+def read_all(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    notifications.mark_all_read(session, account=account)
+    return RedirectResponse("/notifications", status_code=303)
+
+
+@router.post("/notifications/{notification_id}/read", dependencies=[PostGuard])
+def read_one(
+    request: Request, session: SessionDep, account: PageAccount, notification_id: str
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    notifications.mark_read(session, account=account, notification_id=notification_id)
+    return RedirectResponse("/notifications", status_code=303)
+
+
+@router.post("/notifications/webhook", dependencies=[PostGuard])
+def set_webhook(
+    request: Request, session: SessionDep, account: PageAccount, url: Annotated[str, Form()]
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    try:
+        _, secret = notifications.set_webhook(session, account=account, url=url)
+    except VouchError as exc:
+        return _page(request, session, account, exc.status_code, error=exc.message, url=url)
+    return _page(request, session, account, 201, secret=secret)
+
+
+@router.post("/notifications/webhook/delete", dependencies=[PostGuard])
+def delete_webhook(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    notifications.delete_webhook(session, account=account)
+    return RedirectResponse("/notifications", status_code=303)

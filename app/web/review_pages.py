@@ -1,0 +1,453 @@
+"""Review pages: the expert's queue and its items (approve, correct, reject), an asset's
+verified answers and review settings, and its quality figures."""
+
+import math
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from app import reviewing
+from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.models import Account, Role
+from app.querying import viewer_of
+from app.web.pages import PostGuard, _render, _to_login
+from assets import service as assets
+from core.errors import InvalidInput, VouchError
+
+router = APIRouter(include_in_schema=False)
+
+STATUSES = ("open", "approved", "corrected", "rejected")
+REASONS = {
+    "low_confidence": "Low confidence",
+    "client_flag": "Flagged by the client",
+    "sampled": "Sampled at random",
+}
+DONE = {
+    "approved": "Approved: the answer stands and its money is released to you.",
+    "corrected": "Corrected: the client now sees your answer, and later questions that mean "
+    "the same are answered from it.",
+    "rejected": "Rejected: the client gets their money (or question) back.",
+}
+SETTINGS_FIELDS = {
+    "sample_rate": "Sample rate (% of answers reviewed at random)",
+    "review_hours": "Target response time (hours)",
+    "review_threshold": "Confidence threshold (answers below it wait for your review)",
+}
+
+
+class InvalidReviewSettings(InvalidInput):
+    pass
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{round(rate * 100, 2):g}%"
+
+
+def install(app: FastAPI) -> None:
+    """Add the review pages and the filters their templates use."""
+    app.state.templates.env.filters["percent"] = _percent
+    app.state.templates.env.globals["review_reasons"] = REASONS
+    app.include_router(router)
+
+
+def _error(request: Request, account: Account, exc: VouchError) -> HTMLResponse:
+    return _render(
+        request,
+        "error.html",
+        exc.status_code,
+        account=account,
+        status=exc.status_code,
+        error=type(exc).__name__,
+        detail=exc.message,
+    )
+
+
+def _refused(request: Request, account: Account) -> HTMLResponse:
+    return _render(
+        request,
+        "error.html",
+        403,
+        account=account,
+        status=403,
+        error="Forbidden",
+        detail="the review queue is for experts",
+    )
+
+
+def _login_then(path: str) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+
+
+# The queue and its items
+
+
+@router.get("/review")
+def queue_page(
+    request: Request, session: SessionDep, account: PageAccount, status: str = "open"
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role == Role.client:
+        return _refused(request, account)
+    if status not in STATUSES:
+        return _error(
+            request,
+            account,
+            InvalidInput(f"unknown status {status!r}: use one of {', '.join(STATUSES)}"),
+        )
+    items = [
+        reviewing.item_view(session, item)
+        for item in reviewing.queue(session, account=account, status=status)
+    ]
+    return _render(
+        request,
+        "review_queue.html",
+        account=account,
+        items=items,
+        status=status,
+        statuses=STATUSES,
+    )
+
+
+def _item_page(
+    request: Request,
+    session: Session,
+    account: Account,
+    item_id: str,
+    status_code: int = 200,
+    *,
+    form: dict[str, Any] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    """The item with its actions; ``form`` is a correction as typed (answer, kept citations)."""
+    try:
+        item = reviewing.item_view(
+            session, reviewing.get_item(session, account=account, item_id=item_id)
+        )
+    except VouchError as exc:
+        return _error(request, account, exc)
+    if form is None:
+        form = {"answer": item["answer"], "keep": {c["n"] for c in item["citations"]}}
+    return _render(
+        request,
+        "review_item.html",
+        status_code,
+        account=account,
+        item=item,
+        form=form,
+        done_messages=DONE,
+        **extra,
+    )
+
+
+@router.get("/review/{item_id}")
+def item_page(
+    request: Request, session: SessionDep, account: PageAccount, item_id: str, done: str = ""
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role == Role.client:
+        return _refused(request, account)
+    return _item_page(request, session, account, item_id, done=bool(done))
+
+
+def _acted(
+    request: Request,
+    session: Session,
+    account: Account,
+    item_id: str,
+    act: Callable[[], object],
+    form: dict[str, Any] | None = None,
+) -> Response:
+    """Act on an item, then back to it; a refused action shows the item with the reason."""
+    try:
+        act()
+    except VouchError as exc:
+        return _item_page(
+            request, session, account, item_id, exc.status_code, form=form, error=exc.message
+        )
+    return RedirectResponse(f"/review/{item_id}?done=1", status_code=303)
+
+
+@router.post("/review/{item_id}/approve", dependencies=[PostGuard])
+def approve(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    item_id: str,
+) -> Response:
+    if account is None:
+        return _login_then(f"/review/{item_id}")
+    if account.role == Role.client:
+        return _refused(request, account)
+    return _acted(
+        request,
+        session,
+        account,
+        item_id,
+        lambda: reviewing.approve(session, runtime, account=account, item_id=item_id),
+    )
+
+
+@router.post("/review/{item_id}/reject", dependencies=[PostGuard])
+def reject(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    item_id: str,
+) -> Response:
+    if account is None:
+        return _login_then(f"/review/{item_id}")
+    if account.role == Role.client:
+        return _refused(request, account)
+    return _acted(
+        request,
+        session,
+        account,
+        item_id,
+        lambda: reviewing.reject(session, runtime, account=account, item_id=item_id),
+    )
+
+
+@router.post("/review/{item_id}/correct", dependencies=[PostGuard])
+def correct(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    item_id: str,
+    answer: Annotated[str, Form()] = "",
+    keep: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """The expert's answer replaces the given one, citing the passages they kept."""
+    if account is None:
+        return _login_then(f"/review/{item_id}")
+    if account.role == Role.client:
+        return _refused(request, account)
+    kept = {int(n) for n in keep or [] if n.isdigit()}
+    form = {"answer": answer, "keep": kept}
+
+    def act() -> object:
+        item = reviewing.get_item(session, account=account, item_id=item_id)
+        citations = [
+            {"n": c["n"], "text": c["text"], "locator": c["locator"]}
+            for c in reviewing.item_view(session, item)["citations"]
+            if c["n"] in kept
+        ]
+        return reviewing.correct(
+            session, runtime, account=account, item_id=item_id, answer=answer, citations=citations
+        )
+
+    return _acted(request, session, account, item_id, act, form)
+
+
+# Verified answers and review settings
+
+
+def _settings_form(session: Session, account: Account, slug: str) -> dict[str, str]:
+    asset = assets.get_managed_asset(session, viewer=viewer_of(account), slug=slug)
+    return {
+        "sample_rate": f"{round(asset.sample_rate * 100, 2):g}",
+        "review_hours": str(asset.review_hours),
+        "review_threshold": f"{asset.review_threshold:g}",
+    }
+
+
+def _verified_page(
+    request: Request,
+    session: Session,
+    account: Account,
+    slug: str,
+    status_code: int = 200,
+    *,
+    settings: dict[str, str] | None = None,
+    typed: dict[str, dict[str, str]] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    """Live and retired verified answers with their edit forms, and the review settings;
+    ``typed`` keeps an edit as typed (by verified answer id), ``settings`` the settings."""
+    try:
+        saved_settings = _settings_form(session, account, slug)
+        views = [
+            reviewing.verified_view(session, v)
+            for v in reviewing.list_verified(session, account=account, slug=slug, retired=True)
+        ]
+    except VouchError as exc:
+        return _error(request, account, exc)
+    for view in views:
+        view["form"] = (typed or {}).get(view["id"]) or {
+            "question": view["question"],
+            "answer": view["answer"],
+        }
+    return _render(
+        request,
+        "verified.html",
+        status_code,
+        account=account,
+        slug=slug,
+        live=[v for v in views if not v["retired"]],
+        retired=[v for v in views if v["retired"]],
+        settings=settings or saved_settings,
+        fields=SETTINGS_FIELDS,
+        **extra,
+    )
+
+
+@router.get("/assets/{slug}/verified")
+def verified_page(
+    request: Request,
+    session: SessionDep,
+    account: PageAccount,
+    slug: str,
+    saved: str = "",
+    retired: str = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    notice = None
+    if saved == "settings":
+        notice = "Review settings saved."
+    elif saved:
+        notice = "Verified answer saved."
+    elif retired:
+        notice = "Verified answer retired: it is no longer served."
+    return _verified_page(request, session, account, slug, notice=notice)
+
+
+@router.post("/assets/{slug}/verified/{verified_id}", dependencies=[PostGuard])
+def edit_verified(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    slug: str,
+    verified_id: str,
+    answer: Annotated[str, Form()] = "",
+    question: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _login_then(f"/assets/{slug}/verified")
+    try:
+        reviewing.edit_verified(
+            session,
+            runtime,
+            account=account,
+            verified_id=verified_id,
+            answer=answer,
+            question=question.strip() or None,
+        )
+    except VouchError as exc:
+        return _verified_page(
+            request,
+            session,
+            account,
+            slug,
+            exc.status_code,
+            typed={verified_id: {"question": question, "answer": answer}},
+            error=exc.message,
+            error_id=verified_id,
+        )
+    return RedirectResponse(
+        f"/assets/{slug}/verified?saved={verified_id}#{verified_id}", status_code=303
+    )
+
+
+@router.post("/assets/{slug}/verified/{verified_id}/retire", dependencies=[PostGuard])
+def retire_verified(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    slug: str,
+    verified_id: str,
+) -> Response:
+    if account is None:
+        return _login_then(f"/assets/{slug}/verified")
+    try:
+        reviewing.retire_verified(session, runtime, account=account, verified_id=verified_id)
+    except VouchError as exc:
+        return _verified_page(request, session, account, slug, exc.status_code, error=exc.message)
+    return RedirectResponse(f"/assets/{slug}/verified?retired={verified_id}", status_code=303)
+
+
+def _number(form: dict[str, str], name: str, low: float, high: float) -> float | None:
+    text = form.get(name, "").strip().removesuffix("%").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:  # NaN fails too
+        raise InvalidReviewSettings(
+            f"{SETTINGS_FIELDS[name]}: {text!r} is not a number from {low:g} to {high:g}"
+        )
+    return value
+
+
+def review_settings(form: dict[str, str]) -> dict[str, Any]:
+    """The settings as typed: a sample rate in percent, whole hours, a threshold from 0 to 1.
+    An empty field leaves its setting unchanged."""
+    rate = _number(form, "sample_rate", 0, 100)
+    hours = _number(form, "review_hours", 1, 24 * 30)
+    if hours is not None and not hours.is_integer():
+        raise InvalidReviewSettings(f"{SETTINGS_FIELDS['review_hours']}: use whole hours")
+    return {
+        "sample_rate": None if rate is None else rate / 100,
+        "review_hours": None if hours is None else int(hours),
+        "review_threshold": _number(form, "review_threshold", 0, 1),
+    }
+
+
+@router.post("/assets/{slug}/review-settings", dependencies=[PostGuard])
+def set_review_settings(
+    request: Request,
+    session: SessionDep,
+    account: PageAccount,
+    slug: str,
+    sample_rate: Annotated[str, Form()] = "",
+    review_hours: Annotated[str, Form()] = "",
+    review_threshold: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _login_then(f"/assets/{slug}/verified")
+    form = {
+        "sample_rate": sample_rate,
+        "review_hours": review_hours,
+        "review_threshold": review_threshold,
+    }
+    try:
+        reviewing.set_review_settings(session, account=account, slug=slug, **review_settings(form))
+    except VouchError as exc:
+        return _verified_page(
+            request,
+            session,
+            account,
+            slug,
+            exc.status_code,
+            settings=form,
+            settings_error=exc.message,
+        )
+    return RedirectResponse(f"/assets/{slug}/verified?saved=settings#settings", status_code=303)
+
+
+# Quality
+
+
+@router.get("/assets/{slug}/quality")
+def quality_page(
+    request: Request, session: SessionDep, account: PageAccount, slug: str
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    try:
+        figures = reviewing.quality(session, account=account, slug=slug)
+    except VouchError as exc:
+        return _error(request, account, exc)
+    return _render(request, "quality.html", account=account, slug=slug, q=figures)

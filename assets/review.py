@@ -1,0 +1,342 @@
+"""The expert's review: flagged consultations, the actions on them, and verified answers.
+
+A consultation enters review when its confidence is low, when its client flags it, or by
+random sampling. The expert approves it, corrects it (the correction becomes a verified answer),
+or rejects it; each item is acted on once. Verified answers live in a companion collection of
+the asset (``<collection>__verified``), one vector per question, so that a later question that
+means the same is answered from the expert's words; a retired one is deleted from it.
+"""
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from assets.answering import Answer, Citation
+from assets.embeddings import Embedder
+from assets.errors import (
+    AlreadyInReview,
+    InvalidCorrection,
+    ReviewItemActed,
+    ReviewItemNotFound,
+    VerifiedAnswerNotFound,
+)
+from assets.index import VectorIndex
+from assets.models import (
+    Asset,
+    Consultation,
+    ReviewItem,
+    ReviewStatus,
+    VerifiedAnswer,
+)
+from assets.service import Viewer, can_manage
+
+# Cosine similarity (all-MiniLM-L6-v2) from which a question counts as the verified one
+# reworded: paraphrases score 0.75-0.95 here, different questions on one topic 0.3-0.65.
+VERIFIED_MATCH = 0.75
+VERIFIED_CONFIDENCE = 0.95
+REASONS = ("low_confidence", "client_flag", "sampled")
+
+
+def verified_collection(asset: Asset) -> str:
+    return f"{asset.collection}__verified"
+
+
+def flag(
+    session: Session,
+    *,
+    consultation: Consultation,
+    asset: Asset,
+    reason: str,
+    now: datetime,
+    detail: str = "",
+    client_note: str = "",
+    value: int = 0,
+    currency: str = "usd",
+) -> ReviewItem:
+    """Put a consultation in its expert's queue (once) and mark it pending review."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown review reason {reason!r}")
+    if session.exec(
+        select(ReviewItem).where(ReviewItem.consultation_id == consultation.id)
+    ).first():
+        raise AlreadyInReview("this answer has been sent to review already")
+    item = ReviewItem(
+        consultation_id=consultation.id,
+        asset_id=asset.id,
+        expert_id=asset.owner_id,
+        reason=reason,
+        detail=detail[:500],
+        client_note=client_note[:2000],
+        value=value,
+        currency=currency,
+        status=ReviewStatus.open,
+        original_answer=consultation.answer,
+        due_at=now + timedelta(hours=asset.review_hours),
+        created_at=now,
+    )
+    session.add(item)
+    consultation.status = "pending_review"
+    consultation.review_reason = (detail or reason)[:200]
+    session.add(consultation)
+    session.flush()
+    return item
+
+
+def sampled(asset: Asset, *, rng: random.Random | None = None) -> bool:
+    """Whether a final answer goes to review at random (the asset's sample rate)."""
+    return asset.sample_rate > 0 and (rng or random).random() < asset.sample_rate
+
+
+def queue(
+    session: Session, *, viewer: Viewer, status: str = ReviewStatus.open, limit: int = 100
+) -> list[ReviewItem]:
+    """The viewer's items (an admin sees all), oldest first, then the most valuable."""
+    statement = (
+        select(ReviewItem)
+        .where(ReviewItem.status == status)
+        .order_by(col(ReviewItem.created_at), col(ReviewItem.value).desc(), col(ReviewItem.id))
+        .limit(limit)
+    )
+    if not viewer.is_admin:
+        statement = statement.where(ReviewItem.expert_id == viewer.account_id)
+    return list(session.exec(statement).all())
+
+
+def get_item(session: Session, *, viewer: Viewer, item_id: str) -> ReviewItem:
+    """An item of the viewer's assets; any other is reported as missing."""
+    item = session.get(ReviewItem, item_id)
+    if item is None or not (viewer.is_admin or item.expert_id == viewer.account_id):
+        raise ReviewItemNotFound(f"no review item {item_id}")
+    return item
+
+
+def _act(session: Session, item: ReviewItem, *, to: str, actor_id: str, now: datetime) -> None:
+    """Close an open item (a conditional update: of two concurrent actions one wins)."""
+    result = session.execute(
+        update(ReviewItem)
+        .where(col(ReviewItem.id) == item.id, col(ReviewItem.status) == ReviewStatus.open)
+        .values(status=to, acted_by=actor_id, acted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(item)
+    if getattr(result, "rowcount", 0) != 1:
+        raise ReviewItemActed(f"this item was {item.status} already; it cannot be {to} again")
+
+
+def _consultation(session: Session, item: ReviewItem) -> Consultation:
+    consultation = session.get(Consultation, item.consultation_id)
+    assert consultation is not None  # a foreign key guarantees it
+    return consultation
+
+
+def approve(session: Session, item: ReviewItem, *, actor_id: str, now: datetime) -> Consultation:
+    """The answer stands as it is."""
+    _act(session, item, to=ReviewStatus.approved, actor_id=actor_id, now=now)
+    consultation = _consultation(session, item)
+    consultation.status = "final"
+    session.add(consultation)
+    session.flush()
+    return consultation
+
+
+def reject(session: Session, item: ReviewItem, *, actor_id: str, now: datetime) -> Consultation:
+    """The answer was wrong and the expert offers no fix."""
+    _act(session, item, to=ReviewStatus.rejected, actor_id=actor_id, now=now)
+    consultation = _consultation(session, item)
+    consultation.status = "rejected"
+    session.add(consultation)
+    session.flush()
+    return consultation
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSource:
+    """Who verified an answer, for its citation."""
+
+    expert_name: str
+
+
+def verified_locator(verified: VerifiedAnswer, expert_name: str) -> dict[str, Any]:
+    when = verified.updated_at.date().isoformat()
+    return {"verified_answer": verified.id, "expert": expert_name, "date": when}
+
+
+def _clean_citations(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The passages an expert cites in a correction: text and a locator each (and the number
+    the expert's text calls it by, if any)."""
+    cleaned = []
+    for c in citations:
+        text = str(c.get("text", "")).strip()
+        locator = c.get("locator")
+        if not text or not isinstance(locator, dict) or not locator:
+            raise InvalidCorrection("each citation needs its text and a locator")
+        cleaned.append({"text": text[:4000], "locator": locator, "n": c.get("n")})
+    return cleaned
+
+
+_MARKER = re.compile(r"\s?\[(\d+)\]")
+
+
+def _renumber(answer: str, cited: list[dict[str, Any]]) -> str:
+    """Point the expert's ``[n]`` markers at the numbers the kept passages get (the verified
+    answer itself is [1], the passages follow); a marker to a passage not kept is dropped."""
+    numbers = {c["n"]: i for i, c in enumerate(cited, 2) if isinstance(c.get("n"), int)}
+
+    def swap(match: re.Match[str]) -> str:
+        new = numbers.get(int(match.group(1)))
+        return f"{match.group(0)[: -len(match.group(0).lstrip())]}[{new}]" if new else ""
+
+    return _MARKER.sub(swap, answer).strip()
+
+
+def correct(
+    session: Session,
+    item: ReviewItem,
+    *,
+    actor_id: str,
+    expert_name: str,
+    answer: str,
+    citations: list[dict[str, Any]],
+    index: VectorIndex,
+    embedder: Embedder,
+    now: datetime,
+) -> tuple[Consultation, VerifiedAnswer]:
+    """Replace the answer with the expert's, store it as a verified answer and index it."""
+    answer = answer.strip()
+    if not answer:
+        raise InvalidCorrection("the corrected answer is empty")
+    if len(answer) > 20_000:
+        raise InvalidCorrection("the corrected answer is longer than 20,000 characters")
+    cited = _clean_citations(citations)
+    answer = _renumber(answer, cited)
+    _act(session, item, to=ReviewStatus.corrected, actor_id=actor_id, now=now)
+    consultation = _consultation(session, item)
+    verified = VerifiedAnswer(
+        asset_id=item.asset_id,
+        expert_id=item.expert_id,
+        question=consultation.question,
+        answer=answer,
+        citations=[{"text": c["text"], "locator": c["locator"]} for c in cited],
+        source_consultation_id=consultation.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(verified)
+    session.flush()
+    consultation.answer = answer
+    consultation.citations = _numbered(verified, expert_name)
+    consultation.status = "corrected"
+    consultation.confidence = VERIFIED_CONFIDENCE
+    consultation.verified_answer_id = verified.id
+    session.add(consultation)
+    session.flush()
+    asset = session.get(Asset, item.asset_id)
+    assert asset is not None
+    _index(index, embedder, asset, verified)
+    return consultation, verified
+
+
+def _numbered(verified: VerifiedAnswer, expert_name: str) -> list[dict[str, Any]]:
+    first = {"n": 1, "text": verified.answer, "locator": verified_locator(verified, expert_name)}
+    rest = [{"n": n, **c} for n, c in enumerate(verified.citations, 2)]
+    return [first, *rest]
+
+
+def _index(index: VectorIndex, embedder: Embedder, asset: Asset, verified: VerifiedAnswer) -> None:
+    (vector,) = embedder.embed([verified.question])
+    index.collection(verified_collection(asset)).upsert(
+        ids=[verified.id],
+        embeddings=[vector],
+        documents=[verified.question],
+        metadatas=[{"kind": "verified"}],
+    )
+
+
+def match_verified(
+    session: Session, *, asset: Asset, question: str, index: VectorIndex, embedder: Embedder
+) -> VerifiedAnswer | None:
+    """The live verified answer whose question means the same as ``question``, if any."""
+    collection = index.collection(verified_collection(asset))
+    (vector,) = embedder.embed([question])
+    hits = collection.query(vector, 1)
+    if not hits or hits[0].score < VERIFIED_MATCH:
+        return None
+    verified = session.get(VerifiedAnswer, hits[0].id)
+    if verified is None or verified.retired_at is not None:
+        return None
+    return verified
+
+
+def verified_answer(verified: VerifiedAnswer, *, question: str, expert_name: str) -> Answer:
+    """The answer a client gets from a verified answer, cited to the expert who verified it."""
+    citations = [
+        Citation(c["n"], c["text"], c["locator"]) for c in _numbered(verified, expert_name)
+    ]
+    return Answer(
+        text=verified.answer,
+        citations=citations,
+        confidence=VERIFIED_CONFIDENCE,
+        status="final",
+        prompt=f"Question: {question}\n\nVerified answer: {verified.answer}",
+        model="verified",
+    )
+
+
+def list_verified(session: Session, *, asset: Asset, retired: bool = False) -> list[VerifiedAnswer]:
+    statement = select(VerifiedAnswer).where(VerifiedAnswer.asset_id == asset.id)
+    if not retired:
+        statement = statement.where(col(VerifiedAnswer.retired_at).is_(None))
+    return list(session.exec(statement.order_by(col(VerifiedAnswer.created_at).desc())).all())
+
+
+def get_verified(
+    session: Session, *, viewer: Viewer, verified_id: str
+) -> tuple[VerifiedAnswer, Asset]:
+    verified = session.get(VerifiedAnswer, verified_id)
+    asset = session.get(Asset, verified.asset_id) if verified else None
+    if verified is None or asset is None or not can_manage(viewer, asset):
+        raise VerifiedAnswerNotFound(f"no verified answer {verified_id}")
+    return verified, asset
+
+
+def edit_verified(
+    session: Session,
+    verified: VerifiedAnswer,
+    *,
+    asset: Asset,
+    answer: str,
+    question: str | None,
+    index: VectorIndex,
+    embedder: Embedder,
+    now: datetime,
+) -> VerifiedAnswer:
+    """Change a live verified answer (and the question it answers)."""
+    if verified.retired_at is not None:
+        raise InvalidCorrection("this verified answer is retired; write a new one instead")
+    if not answer.strip():
+        raise InvalidCorrection("the verified answer is empty")
+    verified.answer = answer.strip()
+    if question is not None and question.strip():
+        verified.question = question.strip()
+    verified.updated_at = now
+    session.add(verified)
+    session.flush()
+    _index(index, embedder, asset, verified)
+    return verified
+
+
+def retire_verified(
+    session: Session, verified: VerifiedAnswer, *, asset: Asset, index: VectorIndex, now: datetime
+) -> VerifiedAnswer:
+    """Stop serving a verified answer: it leaves the index and is never matched again."""
+    if verified.retired_at is None:
+        verified.retired_at = now
+        session.add(verified)
+        session.flush()
+    index.collection(verified_collection(asset)).delete([verified.id])
+    return verified
