@@ -169,7 +169,13 @@ def _prepare(
         return _Question(
             asset, viewer, question, [], started, idempotency_key, fingerprint, verified, name
         )
-    passages = retrieval.search(
+    passages = _passages(runtime, asset, question)
+    return _Question(asset, viewer, question, passages, started, idempotency_key, fingerprint)
+
+
+def _passages(runtime: Runtime, asset: Asset, question: str) -> list[retrieval.Passage]:
+    """The passages an answer to ``question`` is drawn from."""
+    return retrieval.search(
         asset,
         query=question,
         k=ANSWER_K,
@@ -177,7 +183,6 @@ def _prepare(
         embedder=runtime.embedder,
         lexical=runtime.lexical,
     )
-    return _Question(asset, viewer, question, passages, started, idempotency_key, fingerprint)
 
 
 def _llm_options(runtime: Runtime) -> answering.LLMOptions:
@@ -223,20 +228,15 @@ def _answer(runtime: Runtime, asked: _Question) -> Answer:
 def draft_answer(
     session: Session, runtime: Runtime, *, account: Account, slug: str, question: str
 ) -> Answer:
-    """What ``ask`` would answer (same retrieval and answerer), recording and billing nothing."""
-    viewer = viewer_of(account)
-    asset = get_visible_asset(session, viewer=viewer, slug=slug)
+    """An answer from the asset's passages (the retrieval and answerer of ``ask``, without
+    verified answers), recording and billing nothing."""
+    asset = get_visible_asset(session, viewer=viewer_of(account), slug=slug)
     question = retrieval.clean_query(question)
-    passages = retrieval.search(
-        asset,
-        query=question,
-        k=ANSWER_K,
-        index=runtime.index,
-        embedder=runtime.embedder,
-        lexical=runtime.lexical,
-    )
     return answer_passages(
-        runtime, question=question, passages=passages, review_threshold=asset.review_threshold
+        runtime,
+        question=question,
+        passages=_passages(runtime, asset, question),
+        review_threshold=asset.review_threshold,
     )
 
 
