@@ -13,11 +13,23 @@ from app import errors
 from app.api import accounts as accounts_api
 from app.api import assets as assets_api
 from app.api import billing as billing_api
+from app.api import catalog as catalog_api
+from app.api import credentials as credentials_api
+from app.api import engagements as engagements_api
 from app.api import notifications as notifications_api
+from app.api import profiles as profiles_api
 from app.api import review as review_api
 from app.api import stripe as stripe_api
 from app.runtime import Runtime
-from app.web import billing_pages, notification_pages, pages, review_pages
+from app.web import (
+    billing_pages,
+    catalog_pages,
+    engagement_pages,
+    notification_pages,
+    pages,
+    review_pages,
+)
+from app.web import profile_pages as profile_web
 from core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +66,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(accounts_api.router, prefix="/v1")
     app.include_router(assets_api.router, prefix="/v1")
     app.include_router(billing_api.router, prefix="/v1")
+    app.include_router(catalog_api.router, prefix="/v1")
+    app.include_router(credentials_api.router, prefix="/v1")
+    app.include_router(engagements_api.router, prefix="/v1")
+    app.include_router(profiles_api.router, prefix="/v1")
     app.include_router(notifications_api.router, prefix="/v1")
     app.include_router(review_api.router, prefix="/v1")
     app.include_router(stripe_api.router, prefix="/v1")
@@ -61,5 +77,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     billing_pages.install(app)
     review_pages.install(app)
     notification_pages.install(app)
+    catalog_pages.install(app)
+    profile_web.install(app)
+    engagement_pages.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     return app

@@ -120,6 +120,52 @@ def checkout_credits(
     return link.url
 
 
+def checkout_milestone(
+    session: Session,
+    runtime: Runtime,
+    *,
+    account: Account,
+    milestone_id: str,
+    amount: int,
+    currency: str,
+    title: str,
+    return_path: str,
+) -> str:
+    """Start a Stripe Checkout paying one engagement milestone into its escrow; the webhook
+    funds it (``purpose: milestone``). The caller checks that the milestone can be funded."""
+    gateway = _gateway(runtime)
+    if amount < MIN_CREDITS:
+        raise InvalidAmount(
+            f"Stripe's smallest payment is {billing.money(MIN_CREDITS, currency)}: "
+            "fund this milestone with credits"
+        )
+    customer = _customer(session, gateway, account)
+    link = gateway.create_checkout_session(
+        mode="payment",
+        customer=customer,
+        amount=amount,
+        currency=currency,
+        product_name=f"Vouch engagement milestone: {title}"[:250],
+        success_url=_return_url(runtime, return_path, "done"),
+        cancel_url=_return_url(runtime, return_path, "canceled"),
+        metadata={"purpose": "milestone", "account_id": account.id, "milestone_id": milestone_id},
+        idempotency_key=f"vouch-checkout-{new_id('buy')}",
+    )
+    _save_profile(session, account.id, stripe_customer_id=customer)
+    session.add(
+        CheckoutSession(
+            id=link.id,
+            account_id=account.id,
+            mode="payment",
+            amount=amount,
+            currency=currency,
+            url=link.url,
+        )
+    )
+    session.flush()
+    return link.url
+
+
 def checkout_subscription(
     session: Session, runtime: Runtime, *, account: Account, slug: str
 ) -> str:
@@ -210,5 +256,10 @@ def receive_webhook(
     """Verify and apply a Stripe webhook; False when the event was received before."""
     event = _gateway(runtime).parse_event(payload, signature)
     new = webhooks.receive(session, event=event)
+    if new:
+        # Imported here: engagements starts its checkouts through this module.
+        from app import engagements
+
+        engagements.after_stripe_event(session, event)
     log.info("stripe event %s %s%s", event["type"], event["id"], "" if new else " (replay)")
     return new

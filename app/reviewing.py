@@ -333,9 +333,16 @@ def set_review_settings(
 
 
 def quality(session: Session, *, account: Account, slug: str) -> dict[str, Any]:
-    """How the asset's answers fare: counts and rates of flags and review outcomes, the median
-    time to review, and the share of answers served from verified answers."""
+    """How the asset's answers fare (see ``asset_quality``), for its owner and admins."""
     asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
+    return asset_quality(session, asset)
+
+
+def asset_quality(session: Session, asset: Asset) -> dict[str, Any]:
+    """How the asset's answers fare: counts and rates of flags and review outcomes, the median
+    time to review, and the share of answers served from verified answers. Read-only and
+    unchecked: the caller decides who may see it (the owner, or anyone for a published asset's
+    public quality score)."""
     answers = session.exec(
         select(func.count())
         .select_from(Consultation)

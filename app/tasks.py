@@ -8,7 +8,7 @@ from collections.abc import Callable
 from huey import SqliteHuey, crontab
 from sqlalchemy import Engine
 
-from app import accounting, notifications
+from app import accounting, engagements, notifications
 from core.config import NotificationSettings
 
 
@@ -20,6 +20,10 @@ def register(
     @huey.periodic_task(crontab(minute="*"), name="settle-escrow")  # type: ignore[untyped-decorator]
     def settle_escrow() -> None:
         accounting.settle(engine, fee_bps=fee_bps)
+
+    @huey.periodic_task(crontab(minute="*"), name="release-engagements")  # type: ignore[untyped-decorator]
+    def release_engagements() -> None:
+        engagements.settle_due(engine, fee_bps=fee_bps)
 
     # Not huey's own retries: each attempt is recorded on the row, and the delay doubles.
     @huey.task(name="deliver-webhook")  # type: ignore[untyped-decorator]

@@ -48,6 +48,11 @@ def escrow(charge_id: str) -> str:
     return f"escrow:{charge_id}"
 
 
+def milestone(milestone_id: str) -> str:
+    """Escrow of one engagement milestone, from funding until it is settled."""
+    return f"milestone:{milestone_id}"
+
+
 def available(expert_id: str) -> str:
     return f"expert:{expert_id}:available"
 

@@ -615,3 +615,91 @@ def grant_credits(
         memo=memo or "credits granted",
     )
     return credit_balance(session, account_id, currency)
+
+
+# Engagement milestones: escrow funded by the client, settled to the expert, the client, or both
+
+
+def fund_milestone(
+    session: Session, *, client_id: str, milestone_id: str, amount: int, currency: str
+) -> None:
+    """Move a milestone's price from the client's credits into its escrow (once)."""
+    lock_wallet(session, client_id)
+    key = f"fund:{milestone_id}"
+    if ledger.find(session, key) is not None:
+        return
+    have = credit_balance(session, client_id, currency)
+    if have < amount:
+        raise PaymentRequired(
+            f"this milestone costs {money(amount, currency)} and you have "
+            f"{money(have, currency)} in credits: buy credits first"
+        )
+    ledger.post(
+        session,
+        key=key,
+        kind="milestone_fund",
+        currency=currency,
+        moves=[Move(ledger.credits(client_id), ledger.milestone(milestone_id), amount)],
+        memo=f"milestone {milestone_id}",
+    )
+
+
+def fund_milestone_with_cash(
+    session: Session, *, key: str, milestone_id: str, amount: int, currency: str
+) -> None:
+    """A Stripe payment for a milestone goes straight into its escrow (once per key)."""
+    ledger.post(
+        session,
+        key=key,
+        kind="milestone_fund",
+        currency=currency,
+        moves=[Move(ledger.CASH, ledger.milestone(milestone_id), amount)],
+        memo=f"milestone {milestone_id} paid through Stripe",
+    )
+
+
+def milestone_held(session: Session, *, milestone_id: str, currency: str) -> int:
+    return ledger.balance(session, ledger.milestone(milestone_id), currency)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    fee: int
+    to_expert: int
+    to_client: int
+
+
+def settle_milestone(
+    session: Session,
+    *,
+    milestone_id: str,
+    client_id: str,
+    expert_id: str,
+    currency: str,
+    expert_share: int | None,
+    fee_bps: int,
+) -> Settlement:
+    """Empty a milestone's escrow: ``expert_share`` (all when None) to the expert minus the
+    platform fee, the rest back to the client's credits. Once per milestone."""
+    held = milestone_held(session, milestone_id=milestone_id, currency=currency)
+    share = held if expert_share is None else expert_share
+    if not 0 <= share <= held:
+        raise InvalidAmount(
+            f"the expert's share must be between 0 and {money(held, currency)}, "
+            f"not {money(share, currency)}"
+        )
+    fee = fee_for(share, fee_bps)
+    escrow = ledger.milestone(milestone_id)
+    ledger.post(
+        session,
+        key=f"settle:{milestone_id}",
+        kind="milestone_settle",
+        currency=currency,
+        moves=[
+            Move(escrow, ledger.REVENUE, fee),
+            Move(escrow, ledger.available(expert_id), share - fee),
+            Move(escrow, ledger.credits(client_id), held - share),
+        ],
+        memo=f"milestone {milestone_id}",
+    )
+    return Settlement(fee=fee, to_expert=share - fee, to_client=held - share)

@@ -37,7 +37,7 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.service import add_month, lock_wallet
+from billing.service import add_month, fund_milestone_with_cash, lock_wallet
 from core.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,9 @@ def _checkout_paid(session: Session, obj: dict[str, Any], _created: int) -> bool
     if obj.get("mode") == "subscription":
         if _subscription(session, stripe_id=obj.get("subscription"), metadata=meta) is None:
             log.warning("checkout %s: subscription metadata missing; not ours?", obj["id"])
+    elif meta.get("purpose") == "milestone":
+        if obj.get("payment_status") in ("paid", "no_payment_required"):
+            _milestone_paid(session, obj, meta)
     elif meta.get("purpose", "credits") != "credits":
         log.info("checkout %s pays for %s: not credits", obj["id"], meta["purpose"])
     elif obj.get("payment_status") not in ("paid", "no_payment_required"):
@@ -131,6 +134,37 @@ def _checkout_paid(session: Session, obj: dict[str, Any], _created: int) -> bool
         session.add(row)
         session.flush()
     return True
+
+
+def _milestone_paid(session: Session, obj: dict[str, Any], meta: dict[str, str]) -> None:
+    """A Checkout paying an engagement milestone: the money goes into the milestone's escrow,
+    once. A milestone funded before (with credits, or by another checkout) is not funded
+    twice: the payment becomes the client's credits instead."""
+    milestone_id, account_id = meta.get("milestone_id"), meta.get("account_id")
+    if not milestone_id or not account_id:
+        log.warning("checkout %s: milestone metadata missing; not ours?", obj["id"])
+        return
+    key = f"stripe:{obj['id']}"
+    amount, currency = int(obj["amount_total"]), obj["currency"]
+    # The lock that funding with credits takes too: one of the two sees the other's money.
+    lock_wallet(session, account_id)
+    escrow = ledger.milestone(milestone_id)
+    funded_before = session.exec(
+        select(LedgerEntry.id).where(LedgerEntry.account == escrow, LedgerEntry.amount > 0)
+    ).first()
+    if ledger.find(session, key) is None and funded_before is not None:
+        ledger.post(
+            session,
+            key=key,
+            kind="purchase",
+            currency=currency,
+            moves=[Move(ledger.CASH, ledger.credits(account_id), amount)],
+            memo=f"milestone {milestone_id} was funded already: checkout {obj['id']} as credits",
+        )
+        return
+    fund_milestone_with_cash(
+        session, key=key, milestone_id=milestone_id, amount=amount, currency=currency
+    )
 
 
 def _checkout_ended(status: str) -> Handler:

@@ -94,6 +94,19 @@ class NotificationSettings(BaseModel):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
 
+class MarketplaceSettings(BaseModel):
+    """Lookups that verify credentials against public registries: ORCID's public API, a
+    Crossref-style DOI API, GitHub's API. Each is off (None) until its base URL is set, and
+    nothing is fetched while it is off (they need the internet)."""
+
+    orcid_api: str | None = None  # e.g. https://pub.orcid.org/v3.0
+    doi_api: str | None = None  # e.g. https://api.crossref.org
+    github_api: str | None = None  # e.g. https://api.github.com
+    lookup_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Certificates and licences uploaded for an admin to review (PDF or image).
+    max_evidence_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VOUCH_",
@@ -112,6 +125,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     billing: BillingSettings = BillingSettings()
     notifications: NotificationSettings = NotificationSettings()
+    marketplace: MarketplaceSettings = MarketplaceSettings()
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -11,6 +11,7 @@ import assets.models  # noqa: F401
 import billing.models  # noqa: F401
 import evals.models  # noqa: F401
 import ingestion.models  # noqa: F401
+import marketplace.models  # noqa: F401
 from core.config import Settings
 from core.db import make_engine
 

@@ -35,6 +35,7 @@ GROUPS = {
     "client": "Clients' credits",
     "subscription": "Subscriptions paid, not yet spent",
     "escrow": "Held in escrow for answers",
+    "milestone": "Held in escrow for engagement milestones",
     "expert": "Experts: available, payout pending and paid out",
 }
 

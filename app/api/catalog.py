@@ -1,0 +1,91 @@
+"""The catalog over HTTP: published assets and experts found by text, domain, verified
+credentials, measured quality, price and response time; an asset's page; its quality score."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from app import catalog, quality
+from app.api.schemas import ERRORS
+from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from billing.service import MAX_AMOUNT
+from marketplace.catalog import MAX_QUERY, Filters
+
+router = APIRouter(tags=["catalog"], responses={401: ERRORS[401]})
+
+
+class CatalogQuery(BaseModel):
+    """Every filter is optional; those given must all hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(
+        default="",
+        max_length=MAX_QUERY,
+        description="Words that must each start a word of the title, description, tags, or "
+        "the expert's name, headline or bio",
+    )
+    domain: str | None = Field(
+        default=None, max_length=32, description="A tag of the asset (or a domain of the expert)"
+    )
+    verified: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The expert holds a verified credential in this domain",
+    )
+    min_quality: float | None = Field(
+        default=None, ge=0, le=1, description="Lowest quality score, from 0 to 1"
+    )
+    price_min: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_AMOUNT,
+        description="Minor units: per question for assets, typical engagement for experts",
+    )
+    price_max: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    max_response_hours: int | None = Field(
+        default=None, ge=0, le=24 * 365, description="The expert answers within this many hours"
+    )
+    currency: str | None = Field(default=None, pattern="^[a-z]{3}$")
+    sort: Literal["quality", "price", "newest"] = "quality"
+
+    def filters(self) -> Filters:
+        return Filters(**self.model_dump())
+
+
+CatalogQueryDep = Annotated[CatalogQuery, Query()]
+
+
+@router.get("/catalog/assets", responses={422: ERRORS[422]})
+def catalog_assets(
+    session: SessionDep, runtime: RuntimeDep, _account: CurrentAccount, query: CatalogQueryDep
+) -> list[dict[str, Any]]:
+    """Published assets that match every filter given, sorted (quality, price or newest)."""
+    found = catalog.find_assets(session, runtime, query.filters())
+    return [catalog.asset_public(a) for a in found]
+
+
+@router.get("/catalog/experts", responses={422: ERRORS[422]})
+def catalog_experts(
+    session: SessionDep, runtime: RuntimeDep, _account: CurrentAccount, query: CatalogQueryDep
+) -> list[dict[str, Any]]:
+    """Experts that match every filter given; price filters use their typical engagement
+    prices, quality their best published asset's score."""
+    found = catalog.find_experts(session, runtime, query.filters())
+    return [catalog.expert_public(e) for e in found]
+
+
+@router.get("/catalog/assets/{slug}", responses={404: ERRORS[404]})
+def catalog_asset(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, slug: str
+) -> dict[str, Any]:
+    """A published asset as a client sees it: plans, quality score, the expert's verified
+    credentials, and sample questions answered live (not charged, not recorded)."""
+    return catalog.asset_page(session, runtime, account=account, slug=slug)
+
+
+@router.get("/assets/{slug}/quality-score", responses={404: ERRORS[404]})
+def quality_score(session: SessionDep, account: CurrentAccount, slug: str) -> dict[str, Any]:
+    """The public quality score of a published asset, with its measured parts and dates."""
+    return quality.quality_score(session, account=account, slug=slug)

@@ -1,0 +1,162 @@
+"""Credentials over HTTP: an expert adds, lists, re-checks and withdraws theirs and uploads the
+documents of certifications and licences; admins review those documents."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile, status
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+
+from app import credentials
+from app.api.schemas import ERRORS, ErrorBody
+from app.deps import AdminAccount, CurrentAccount, RuntimeDep, SessionDep
+from app.uploads import read_uploads
+from core.clock import utcnow
+from marketplace import credentials as rules
+from marketplace.credentials import CredentialCreate
+from marketplace.models import Credential
+
+router = APIRouter(tags=["credentials"], responses={401: ERRORS[401]})
+CONFLICT = {"model": ErrorBody, "description": "Not checked this way"}
+LOOKUP = {"model": ErrorBody, "description": "A registry could not be reached"}
+
+
+class Decision(BaseModel):
+    note: str = Field(
+        default="", max_length=1000, description="Why; required when rejecting, shown to the expert"
+    )
+
+
+def _view(credential: Credential) -> dict[str, Any]:
+    return rules.owner_view(credential, now=utcnow())
+
+
+@router.post(
+    "/credentials",
+    status_code=status.HTTP_201_CREATED,
+    responses={403: ERRORS[403], 422: ERRORS[422]},
+)
+def add(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, body: CredentialCreate
+) -> dict[str, Any]:
+    """Add a credential. Commit and paper authorship are checked at once and the figures
+    returned; a certification or licence waits for its document (``POST .../document``)."""
+    return _view(credentials.add(session, runtime, account=account, data=body))
+
+
+@router.get("/credentials", responses={403: ERRORS[403]})
+def list_own(session: SessionDep, account: CurrentAccount) -> list[dict[str, Any]]:
+    """Your credentials, whatever their status, oldest first."""
+    return [_view(c) for c in credentials.list_own(session, account=account)]
+
+
+@router.get("/credentials/{credential_id}", responses={404: ERRORS[404]})
+def get(session: SessionDep, account: CurrentAccount, credential_id: str) -> dict[str, Any]:
+    return _view(credentials.get(session, account=account, credential_id=credential_id))
+
+
+@router.post("/credentials/{credential_id}/verify", responses={404: ERRORS[404], 409: CONFLICT})
+def verify(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, credential_id: str
+) -> dict[str, Any]:
+    """Run the check again, e.g. after ingesting a newer commit or fixing your profile's name."""
+    credential = credentials.verify(session, runtime, account=account, credential_id=credential_id)
+    return _view(credential)
+
+
+@router.delete(
+    "/credentials/{credential_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: ERRORS[404]},
+)
+def withdraw(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, credential_id: str
+) -> Response:
+    credentials.withdraw(session, runtime, account=account, credential_id=credential_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/credentials/{credential_id}/document",
+    responses={404: ERRORS[404], 413: ERRORS[422], 422: ERRORS[422]},
+)
+async def upload_document(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    credential_id: str,
+    file: Annotated[
+        UploadFile, File(description="The certificate or licence: PDF, PNG, JPEG, WebP")
+    ],
+) -> dict[str, Any]:
+    """Upload the document of a certification or licence; it waits for an admin's review."""
+    budget = runtime.settings.marketplace.max_evidence_bytes
+    ((name, data),) = await read_uploads([file], budget)
+    credential = credentials.attach_document(
+        session, runtime, account=account, credential_id=credential_id, name=name, data=data
+    )
+    return _view(credential)
+
+
+@router.get("/credentials/{credential_id}/document", responses={404: ERRORS[404]})
+def download_document(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, credential_id: str
+) -> FileResponse:
+    """The uploaded document, for its expert and admins."""
+    stored = credentials.document(session, runtime, account=account, credential_id=credential_id)
+    return document_response(stored)
+
+
+def document_response(stored: credentials.StoredDocument) -> FileResponse:
+    # An attachment, never rendered inline under this site's origin.
+    return FileResponse(
+        stored.path,
+        media_type=stored.media_type,
+        filename=stored.name,
+        content_disposition_type="attachment",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+# The admin
+
+
+@router.get("/admin/credentials", responses={403: ERRORS[403]})
+def admin_list(session: SessionDep, _admin: AdminAccount) -> list[dict[str, Any]]:
+    """Certifications and licences whose documents wait for review, oldest first."""
+    return [credentials.admin_view(session, c) for c in credentials.pending(session)]
+
+
+@router.post(
+    "/admin/credentials/{credential_id}/verify",
+    responses={403: ERRORS[403], 404: ERRORS[404], 409: CONFLICT},
+)
+def admin_verify(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    admin: AdminAccount,
+    credential_id: str,
+    body: Decision,
+) -> dict[str, Any]:
+    credential = credentials.decide(
+        session, runtime, admin=admin, credential_id=credential_id, verified=True, note=body.note
+    )
+    return credentials.admin_view(session, credential)
+
+
+@router.post(
+    "/admin/credentials/{credential_id}/reject",
+    responses={403: ERRORS[403], 404: ERRORS[404], 409: CONFLICT, 422: ERRORS[422]},
+)
+def admin_reject(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    admin: AdminAccount,
+    credential_id: str,
+    body: Decision,
+) -> dict[str, Any]:
+    """Reject with a note saying why (required): the expert sees it and can upload anew."""
+    credential = credentials.decide(
+        session, runtime, admin=admin, credential_id=credential_id, verified=False, note=body.note
+    )
+    return credentials.admin_view(session, credential)

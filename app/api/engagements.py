@@ -1,0 +1,567 @@
+"""Engagements over HTTP: commission (or escalate an answer), agree the terms, fund, deliver,
+approve, revise, dispute, and an admin's settlement of disputes."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from app import engagements
+from app.api.schemas import ERRORS, ErrorBody
+from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from app.uploads import read_uploads
+from marketplace.engagements import MAX_AMOUNT, MilestoneTerms, Terms
+
+router = APIRouter(tags=["engagements"], responses={401: ERRORS[401], 404: ERRORS[404]})
+Responses = dict[int | str, dict[str, Any]]
+REFUSED = {"model": ErrorBody, "description": "Not a step this engagement allows now"}
+STEP: Responses = {403: ERRORS[403], 409: REFUSED, 422: ERRORS[422]}
+PAY: Responses = {402: {"model": ErrorBody, "description": "Not enough credits"}}
+NOT_CONFIGURED: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "Stripe is not configured on this server, or the step is refused",
+}
+
+
+class MilestoneIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200, examples=["Architecture review"])
+    amount: int = Field(ge=1, le=MAX_AMOUNT, description="Minor units (cents)", examples=[50000])
+
+    def terms(self) -> MilestoneTerms:
+        return MilestoneTerms(title=self.title, amount=self.amount)
+
+
+class EngagementIn(BaseModel):
+    expert_id: str = Field(max_length=40, description="The expert's account id")
+    asset: str | None = Field(
+        default=None, max_length=64, description="One of the expert's assets it is about (slug)"
+    )
+    title: str = Field(min_length=1, max_length=200)
+    scope: str = Field(min_length=1, max_length=20_000)
+    deliverable: str = Field(min_length=1, max_length=1000, examples=["A written report"])
+    currency: str = Field(default="usd", min_length=3, max_length=3)
+    deadline: datetime | None = Field(default=None, description="UTC when no zone is given")
+    milestones: list[MilestoneIn] = Field(min_length=1, max_length=20)
+    revision_limit: int = Field(default=2, ge=0, le=10)
+    review_days: int = Field(
+        default=14, ge=1, le=90, description="Days a delivery waits for the client before release"
+    )
+
+
+class EscalationIn(BaseModel):
+    """Everything is optional: by default the expert is asked for a written answer to the
+    question, at the typical price on their profile, with the answer and its sources attached."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    note: str = Field(default="", max_length=5000, description="What you want the expert to do")
+    scope: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20_000,
+        description="Replaces the scope written from the question, answer and sources",
+    )
+    deliverable: str | None = Field(default=None, min_length=1, max_length=1000)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    deadline: datetime | None = None
+    milestones: list[MilestoneIn] | None = Field(default=None, min_length=1, max_length=20)
+    revision_limit: int = Field(default=2, ge=0, le=10)
+    review_days: int = Field(default=14, ge=1, le=90)
+
+
+class ProposalIn(BaseModel):
+    milestones: list[MilestoneIn] | None = Field(default=None, min_length=1, max_length=20)
+    deadline: datetime | None = None
+    note: str = Field(default="", max_length=5000)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(default="", max_length=5000)
+
+
+class FundIn(BaseModel):
+    pay: Literal["credits", "card"] = Field(
+        default="credits", description="From your credits now, or by card through Stripe"
+    )
+
+
+class DeliveryIn(BaseModel):
+    report: str = Field(min_length=1, max_length=200_000, description="The report, in Markdown")
+
+
+class RevisionIn(BaseModel):
+    note: str = Field(min_length=1, max_length=5000, description="What to change")
+
+
+class DisputeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class SettlementIn(BaseModel):
+    outcome: Literal["release", "refund", "split"]
+    expert_share: int | None = Field(
+        default=None, ge=0, description="With split: the expert's part, in minor units"
+    )
+    note: str = Field(default="", max_length=2000)
+
+
+class DraftIn(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    asset: str | None = Field(
+        default=None, max_length=64, description="Your asset (default: the engagement's)"
+    )
+
+
+class Party(BaseModel):
+    id: str
+    name: str | None
+
+
+class MilestonePublic(BaseModel):
+    id: str
+    position: int
+    title: str
+    amount: int
+    status: str = Field(
+        examples=["pending", "funded", "delivered", "revision", "disputed", "released"]
+    )
+    held: int = Field(description="In escrow now (minor units)")
+    report: str
+    report_pdf: bool
+    revisions: int
+    delivered_at: datetime | None
+    release_after: datetime | None = Field(
+        description="Released to the expert then unless the client answers"
+    )
+    settled_at: datetime | None
+    actions: list[str] = Field(description="Steps you may take on it now")
+
+
+class EventPublic(BaseModel):
+    kind: str
+    actor: str | None
+    actor_id: str | None
+    milestone_id: str | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class Origin(BaseModel):
+    consultation_id: str
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    asked_at: datetime
+
+
+class EngagementPublic(BaseModel):
+    id: str
+    status: str = Field(
+        examples=["requested", "proposed", "accepted", "declined", "completed", "cancelled"]
+    )
+    title: str
+    scope: str
+    deliverable: str
+    currency: str
+    total: int
+    deadline: datetime | None
+    revision_limit: int
+    review_days: int
+    client: Party
+    expert: Party
+    asset: str | None
+    created_at: datetime
+    viewer: str = Field(description="Your part: client, expert or admin")
+    actions: list[str] = Field(description="Steps you may take on the engagement now")
+    milestones: list[MilestonePublic]
+    events: list[EventPublic]
+    origin: Origin | None = Field(description="The answer this engagement was escalated from")
+
+
+class EngagementSummary(BaseModel):
+    id: str
+    title: str
+    status: str
+    currency: str
+    total: int
+    milestones: list[str]
+    client: Party
+    expert: Party
+    viewer: str
+    your_turn: bool
+    created_at: datetime
+
+
+class CheckoutStarted(BaseModel):
+    checkout_url: str = Field(description="Stripe's payment page: send the client there")
+
+
+class Draft(BaseModel):
+    asset: str
+    question: str
+    answer: str
+    status: str
+    confidence: float
+    citations: list[dict[str, Any]]
+    markdown: str = Field(description="The answer and its sources, to insert into the report")
+
+
+class DisputePublic(BaseModel):
+    engagement_id: str
+    title: str
+    milestone_id: str
+    position: int
+    milestone: str
+    amount: int
+    currency: str
+    held: int
+    client: str | None
+    expert: str | None
+    reason: str
+
+
+def _public(session: SessionDep, account: CurrentAccount, engagement_id: str) -> EngagementPublic:
+    return EngagementPublic.model_validate(
+        engagements.view(session, account=account, engagement_id=engagement_id)
+    )
+
+
+@router.post(
+    "/engagements", status_code=status.HTTP_201_CREATED, responses={403: ERRORS[403], **STEP}
+)
+def commission(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, body: EngagementIn
+) -> EngagementPublic:
+    """Ask an expert for fixed-scope work; it is paid per milestone, into escrow, once agreed."""
+    eng = engagements.request(
+        session,
+        runtime,
+        account=account,
+        expert_id=body.expert_id,
+        asset_slug=body.asset,
+        terms=Terms(
+            title=body.title,
+            scope=body.scope,
+            deliverable=body.deliverable,
+            currency=body.currency,
+            deadline=body.deadline,
+            milestones=[m.terms() for m in body.milestones],
+            revision_limit=body.revision_limit,
+            review_days=body.review_days,
+        ),
+    )
+    return _public(session, account, eng.id)
+
+
+@router.post(
+    "/consultations/{consultation_id}/escalate",
+    status_code=status.HTTP_201_CREATED,
+    responses=STEP,
+)
+def escalate(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    consultation_id: str,
+    body: EscalationIn | None = None,
+) -> EngagementPublic:
+    """Turn an answer you got into an engagement request to the asset's expert, with the
+    question, the answer and its citations attached."""
+    body = body or EscalationIn()
+    eng = engagements.escalate(
+        session,
+        runtime,
+        account=account,
+        consultation_id=consultation_id,
+        title=body.title,
+        scope=body.scope,
+        note=body.note,
+        deliverable=body.deliverable,
+        milestones=[m.terms() for m in body.milestones] if body.milestones else None,
+        currency=body.currency,
+        deadline=body.deadline,
+        revision_limit=body.revision_limit,
+        review_days=body.review_days,
+    )
+    return _public(session, account, eng.id)
+
+
+@router.get("/engagements")
+def list_engagements(session: SessionDep, account: CurrentAccount) -> list[EngagementSummary]:
+    """Engagements you commissioned or were commissioned for (every one, for an admin)."""
+    return [
+        EngagementSummary.model_validate(row)
+        for row in engagements.summaries(session, account=account)
+    ]
+
+
+@router.get("/engagements/{engagement_id}")
+def get_engagement(
+    session: SessionDep, account: CurrentAccount, engagement_id: str
+) -> EngagementPublic:
+    """The engagement, its milestones and events, and the steps you may take now."""
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/accept", responses=STEP)
+def accept(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, engagement_id: str
+) -> EngagementPublic:
+    """The expert accepts the request as it stands."""
+    engagements.accept(session, runtime, account=account, engagement_id=engagement_id)
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/decline", responses=STEP)
+def decline(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    body: ReasonIn | None = None,
+) -> EngagementPublic:
+    """The expert declines a request; the client declines the expert's proposal."""
+    reason = body.reason if body else ""
+    engagements.decline(
+        session, runtime, account=account, engagement_id=engagement_id, reason=reason
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/propose", responses=STEP)
+def propose(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    body: ProposalIn,
+) -> EngagementPublic:
+    """The expert proposes other milestones (so another price) and/or another deadline."""
+    engagements.propose(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        milestones=[m.terms() for m in body.milestones] if body.milestones else None,
+        deadline=body.deadline,
+        note=body.note,
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/accept-proposal", responses=STEP)
+def accept_proposal(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, engagement_id: str
+) -> EngagementPublic:
+    """The client accepts the expert's proposed terms."""
+    engagements.accept_proposal(session, runtime, account=account, engagement_id=engagement_id)
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/cancel", responses=STEP)
+def cancel(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, engagement_id: str
+) -> EngagementPublic:
+    """The client withdraws a request that is not agreed yet."""
+    engagements.cancel(session, runtime, account=account, engagement_id=engagement_id)
+    return _public(session, account, engagement_id)
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/fund",
+    responses={**STEP, **PAY, 409: NOT_CONFIGURED, 502: {"model": ErrorBody}},
+)
+def fund(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+    body: FundIn | None = None,
+) -> EngagementPublic | CheckoutStarted:
+    """Fund a milestone into escrow: from credits now, or (``pay: card``) through Stripe
+    Checkout, funded when Stripe confirms the payment."""
+    ids = {"engagement_id": engagement_id, "milestone_id": milestone_id}
+    if body is not None and body.pay == "card":
+        url = engagements.checkout(session, runtime, account=account, **ids)
+        return CheckoutStarted(checkout_url=url)
+    engagements.fund(session, runtime, account=account, **ids)
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/deliver", responses=STEP)
+def deliver(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+    body: DeliveryIn,
+) -> EngagementPublic:
+    """The expert delivers a funded milestone's report, in Markdown."""
+    engagements.deliver(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        milestone_id=milestone_id,
+        report=body.report,
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/deliver-pdf",
+    responses={**STEP, 413: {"model": ErrorBody, "description": "The PDF is too large"}},
+)
+async def deliver_pdf(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+    file: Annotated[UploadFile, File(description="The report as a PDF")],
+    report: Annotated[str, Form(max_length=200_000, description="A Markdown summary")] = "",
+) -> EngagementPublic:
+    """The expert delivers a funded milestone's report as a PDF (with optional Markdown)."""
+    ((_, data),) = await read_uploads([file], engagements.MAX_REPORT_BYTES)
+    engagements.deliver(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        milestone_id=milestone_id,
+        report=report,
+        pdf=data,
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.get(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/report.pdf",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def report_pdf(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+) -> FileResponse:
+    """The PDF report of a milestone (its client, its expert, admins)."""
+    path = engagements.report_file(
+        session, runtime, account=account, engagement_id=engagement_id, milestone_id=milestone_id
+    )
+    return FileResponse(path, media_type="application/pdf", filename=f"report-{milestone_id}.pdf")
+
+
+@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/approve", responses=STEP)
+def approve(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+) -> EngagementPublic:
+    """Approve a delivery: its money goes to the expert, minus the platform fee."""
+    engagements.approve(
+        session, runtime, account=account, engagement_id=engagement_id, milestone_id=milestone_id
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/revise", responses=STEP)
+def revise(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+    body: RevisionIn,
+) -> EngagementPublic:
+    """Send a delivery back to the expert for a revision, up to the agreed limit."""
+    engagements.revise(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        milestone_id=milestone_id,
+        note=body.note,
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/dispute", responses=STEP)
+def dispute(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+    body: DisputeIn,
+) -> EngagementPublic:
+    """Dispute a milestone: its money stays in escrow until an admin settles it."""
+    engagements.dispute(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        milestone_id=milestone_id,
+        reason=body.reason,
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/settle", responses=STEP)
+def settle(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    milestone_id: str,
+    body: SettlementIn,
+) -> EngagementPublic:
+    """Settle a disputed milestone (admins): release, refund, or split with ``expert_share``."""
+    engagements.settle(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        milestone_id=milestone_id,
+        outcome=body.outcome,
+        expert_share=body.expert_share,
+        note=body.note,
+    )
+    return _public(session, account, engagement_id)
+
+
+@router.post("/engagements/{engagement_id}/draft", responses=STEP)
+def draft(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    engagement_id: str,
+    body: DraftIn,
+) -> Draft:
+    """Ask your own asset while writing a report: the answer and its citations as Markdown to
+    insert into the draft. Nothing is recorded or billed."""
+    return Draft.model_validate(
+        engagements.draft(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            question=body.question,
+            slug=body.asset,
+        )
+    )
+
+
+@router.get("/admin/disputes", responses={403: ERRORS[403]})
+def list_disputes(session: SessionDep, account: CurrentAccount) -> list[DisputePublic]:
+    """Disputed milestones waiting for an admin's settlement."""
+    return [
+        DisputePublic.model_validate(row) for row in engagements.disputes(session, account=account)
+    ]

@@ -1,0 +1,855 @@
+"""Engagement pages: the client's and expert's lists, the commission form (also reached from
+an answer, to escalate it), an engagement with its milestones, events and the steps each party
+may take now, and the admin's disputes."""
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from app import engagements
+from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.models import Account, Role
+from app.runtime import Runtime
+from app.uploads import read_uploads
+from app.web.pages import PostGuard, _render, _to_login
+from core.errors import Forbidden, InvalidInput, VouchError
+from marketplace.engagements import MilestoneTerms, Terms
+from marketplace.errors import ExpertNotFound
+
+router = APIRouter(include_in_schema=False)
+
+_AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?")
+MILESTONE_ROWS = 3
+STATUS_TEXT = {
+    "requested": "Requested: waiting for the expert",
+    "proposed": "Changes proposed: waiting for the client",
+    "accepted": "Under way",
+    "declined": "Declined",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+}
+DONE = {
+    "requested": "Request sent: the expert accepts, declines or proposes changes.",
+    "accepted": "Agreed: the client funds each milestone into escrow before work on it starts.",
+    "declined": "Declined.",
+    "proposed": "Changes proposed: the client accepts or declines them.",
+    "cancelled": "Request cancelled.",
+    "funded": "Funded: the money is held in escrow until the milestone is settled.",
+    "delivered": "Delivered: the client approves, asks for a revision or disputes it.",
+    "approved": "Approved: the milestone's money is released to the expert.",
+    "revision": "Sent back to the expert for a revision.",
+    "disputed": "Disputed: the money stays in escrow until an admin settles it.",
+    "settled": "Dispute settled.",
+}
+CHECKOUT_NOTICES = {
+    "done": "Payment received: the milestone is funded as soon as Stripe confirms it.",
+    "canceled": "Checkout canceled: nothing was charged.",
+}
+
+
+class InvalidForm(InvalidInput):
+    pass
+
+
+def install(app: FastAPI) -> None:
+    """Add the engagement pages."""
+    app.state.templates.env.globals["engagement_status_text"] = STATUS_TEXT
+    app.include_router(router)
+
+
+def _error(request: Request, account: Account, exc: VouchError) -> HTMLResponse:
+    return _render(
+        request,
+        "error.html",
+        exc.status_code,
+        account=account,
+        status=exc.status_code,
+        error=type(exc).__name__,
+        detail=exc.message,
+    )
+
+
+def _login_then(path: str) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+
+
+def _amount(text: str, label: str) -> int:
+    """``"250"`` or ``"250.5"`` (currency units) -> minor units."""
+    text = text.strip()
+    if not _AMOUNT.fullmatch(text):
+        raise InvalidForm(f"{label}: {text!r} is not an amount; write e.g. 250.00")
+    whole, _, cents = text.partition(".")
+    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
+
+
+def _count(text: str, label: str, default: int) -> int:
+    text = text.strip()
+    if not text:
+        return default
+    if not text.isdigit() or len(text) > 4:
+        raise InvalidForm(f"{label}: {text!r} is not a whole number")
+    return int(text)
+
+
+def _deadline(text: str) -> datetime | None:
+    """A date from the form: the end of that day, UTC."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise InvalidForm(f"deadline: {text!r} is not a date such as 2026-12-31") from exc
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def _milestones(titles: list[str] | None, amounts: list[str] | None) -> list[MilestoneTerms]:
+    """Milestone rows as typed; rows left blank are skipped."""
+    titles, amounts = titles or [], amounts or []
+    rows: list[MilestoneTerms] = []
+    for n in range(max(len(titles), len(amounts))):
+        title = titles[n].strip() if n < len(titles) else ""
+        amount = amounts[n].strip() if n < len(amounts) else ""
+        if not title and not amount:
+            continue
+        if not title:
+            raise InvalidForm(f"milestone {len(rows) + 1}: give it a title")
+        if not amount:
+            raise InvalidForm(f"milestone {len(rows) + 1} ({title}): give it an amount")
+        rows.append(MilestoneTerms(title=title, amount=_amount(amount, f"milestone {title!r}")))
+    return rows
+
+
+def _cents(amount: int) -> str:
+    return f"{amount // 100}.{amount % 100:02d}"
+
+
+def _rows(milestones: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Milestone rows for a form: those given, then blank ones up to MILESTONE_ROWS."""
+    blank = max(MILESTONE_ROWS - len(milestones), 1)
+    return milestones + [{"title": "", "amount": ""} for _ in range(blank)]
+
+
+# Lists
+
+
+@router.get("/engagements")
+def list_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    rows = engagements.summaries(session, account=account)
+    disputes = engagements.disputes(session, account=account) if account.role == Role.admin else []
+    return _render(request, "engagements.html", account=account, rows=rows, disputes=disputes)
+
+
+@router.get("/admin/disputes")
+def disputes_page(
+    request: Request, session: SessionDep, account: PageAccount, done: str = ""
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    try:
+        rows = engagements.disputes(session, account=account)
+    except VouchError as exc:
+        return _error(request, account, exc)
+    notice = "Dispute settled." if done else None
+    return _render(request, "disputes.html", account=account, disputes=rows, notice=notice)
+
+
+# The commission form
+
+
+def _new_page(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    *,
+    expert: str,
+    asset: str,
+    consultation: str,
+    status_code: int = 200,
+    form: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> HTMLResponse:
+    """The form for a request to ``expert`` (about ``asset``), or to escalate the answer
+    ``consultation``; ``form`` holds what was typed."""
+    try:
+        if account.role != Role.client:
+            raise Forbidden("only client accounts commission engagements")
+        origin = None
+        if consultation:
+            defaults = engagements.escalation_defaults(
+                session, runtime, account=account, consultation_id=consultation
+            )
+            origin = defaults["consultation"]
+            expert = defaults["expert_id"]
+            asset = defaults["asset"].slug
+            initial: dict[str, Any] = {
+                "title": defaults["title"],
+                "scope": "",
+                "deliverable": defaults["deliverable"],
+                "currency": defaults["currency"],
+                "milestones": [
+                    {"title": m.title, "amount": _cents(m.amount)} for m in defaults["milestones"]
+                ],
+            }
+        else:
+            if not expert:
+                raise ExpertNotFound(
+                    "choose an expert first: open their page and commission them from there"
+                )
+            initial = {"currency": runtime.settings.billing.currency, "milestones": []}
+        chosen = engagements.expert_choice(session, expert)
+        assets = engagements.experts_assets(session, account=account, expert_id=chosen.id)
+    except VouchError as exc:
+        return _error(request, account, exc)
+    values = {"revision_limit": "2", "review_days": "14", "asset": asset, **initial, **(form or {})}
+    values["milestones"] = _rows(values.get("milestones") or [])
+    return _render(
+        request,
+        "engagement_new.html",
+        status_code,
+        account=account,
+        expert=chosen,
+        assets=assets,
+        origin=origin,
+        consultation=consultation,
+        form=values,
+        error=error,
+    )
+
+
+@router.get("/engagements/new")
+def new_page(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    expert: str = "",
+    asset: str = "",
+    consultation: str = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    return _new_page(
+        request, session, runtime, account, expert=expert, asset=asset, consultation=consultation
+    )
+
+
+@router.post("/engagements/new", dependencies=[PostGuard])
+def commission(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    expert: Annotated[str, Form()] = "",
+    asset: Annotated[str, Form()] = "",
+    consultation: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "",
+    deliverable: Annotated[str, Form()] = "",
+    currency: Annotated[str, Form()] = "",
+    deadline: Annotated[str, Form()] = "",
+    revision_limit: Annotated[str, Form()] = "",
+    review_days: Annotated[str, Form()] = "",
+    milestone_title: Annotated[list[str] | None, Form()] = None,
+    milestone_amount: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/new?expert={quote(expert)}&asset={quote(asset)}")
+    typed = {
+        "title": title,
+        "scope": scope,
+        "deliverable": deliverable,
+        "currency": currency,
+        "deadline": deadline,
+        "revision_limit": revision_limit,
+        "review_days": review_days,
+        "asset": asset,
+        "milestones": [
+            {"title": t, "amount": a}
+            for t, a in zip(milestone_title or [], milestone_amount or [], strict=False)
+            if t.strip() or a.strip()
+        ],
+    }
+    try:
+        milestones = _milestones(milestone_title, milestone_amount)
+        limit = _count(revision_limit, "revisions", 2)
+        days = _count(review_days, "review window", 14)
+        if consultation:
+            eng = engagements.escalate(
+                session,
+                runtime,
+                account=account,
+                consultation_id=consultation,
+                title=title.strip() or None,
+                note=scope,
+                deliverable=deliverable.strip() or None,
+                milestones=milestones or None,
+                currency=currency.strip() or None,
+                deadline=_deadline(deadline),
+                revision_limit=limit,
+                review_days=days,
+            )
+        else:
+            if not milestones:
+                raise InvalidForm("milestones: give at least one, with a title and an amount")
+            eng = engagements.request(
+                session,
+                runtime,
+                account=account,
+                expert_id=expert,
+                asset_slug=asset.strip() or None,
+                terms=Terms(
+                    title=title,
+                    scope=scope,
+                    deliverable=deliverable,
+                    currency=currency.strip() or runtime.settings.billing.currency,
+                    deadline=_deadline(deadline),
+                    milestones=milestones,
+                    revision_limit=limit,
+                    review_days=days,
+                ),
+            )
+    except VouchError as exc:
+        return _new_page(
+            request,
+            session,
+            runtime,
+            account,
+            expert=expert,
+            asset=asset,
+            consultation=consultation,
+            status_code=exc.status_code,
+            form=typed,
+            error=exc.message,
+        )
+    return RedirectResponse(f"/engagements/{eng.id}?done=requested", status_code=303)
+
+
+# One engagement
+
+
+def _page(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    engagement_id: str,
+    status_code: int = 200,
+    *,
+    drafts: dict[str, str] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    """The engagement with the steps the account may take; ``drafts`` are reports being
+    written (by milestone id), kept across a draft request or a refused delivery."""
+    try:
+        eng = engagements.view(session, account=account, engagement_id=engagement_id)
+    except VouchError as exc:
+        return _error(request, account, exc)
+    proposal = [{"title": m["title"], "amount": _cents(m["amount"])} for m in eng["milestones"]]
+    return _render(
+        request,
+        "engagement.html",
+        status_code,
+        account=account,
+        eng=eng,
+        drafts=drafts or {},
+        proposal=_rows(proposal),
+        stripe_enabled=runtime.settings.billing.stripe_enabled,
+        done_messages=DONE,
+        **extra,
+    )
+
+
+@router.get("/engagements/{engagement_id}")
+def engagement_page(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    done: str = "",
+    checkout: str = "",
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    return _page(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        done=DONE.get(done),
+        notice=CHECKOUT_NOTICES.get(checkout),
+    )
+
+
+def _acted(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    engagement_id: str,
+    act: Callable[[], object],
+    done: str,
+    drafts: dict[str, str] | None = None,
+) -> Response:
+    """Take a step, then back to the engagement; a refused step shows it with the reason."""
+    try:
+        act()
+    except VouchError as exc:
+        return _page(
+            request,
+            session,
+            runtime,
+            account,
+            engagement_id,
+            exc.status_code,
+            drafts=drafts,
+            error=exc.message,
+        )
+    return RedirectResponse(f"/engagements/{engagement_id}?done={done}", status_code=303)
+
+
+@router.post("/engagements/{engagement_id}/accept", dependencies=[PostGuard])
+def accept(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.accept(session, runtime, account=account, engagement_id=engagement_id),
+        "accepted",
+    )
+
+
+@router.post("/engagements/{engagement_id}/accept-proposal", dependencies=[PostGuard])
+def accept_proposal(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.accept_proposal(
+            session, runtime, account=account, engagement_id=engagement_id
+        ),
+        "accepted",
+    )
+
+
+@router.post("/engagements/{engagement_id}/decline", dependencies=[PostGuard])
+def decline(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.decline(
+            session, runtime, account=account, engagement_id=engagement_id, reason=reason
+        ),
+        "declined",
+    )
+
+
+@router.post("/engagements/{engagement_id}/cancel", dependencies=[PostGuard])
+def cancel(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.cancel(session, runtime, account=account, engagement_id=engagement_id),
+        "cancelled",
+    )
+
+
+@router.post("/engagements/{engagement_id}/propose", dependencies=[PostGuard])
+def propose(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    deadline: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    milestone_title: Annotated[list[str] | None, Form()] = None,
+    milestone_amount: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+
+    def act() -> object:
+        milestones = _milestones(milestone_title, milestone_amount)
+        return engagements.propose(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            milestones=milestones or None,
+            deadline=_deadline(deadline),
+            note=note,
+        )
+
+    return _acted(request, session, runtime, account, engagement_id, act, "proposed")
+
+
+# Milestones
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/fund", dependencies=[PostGuard]
+)
+def fund(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+    pay: Annotated[str, Form()] = "credits",
+) -> Response:
+    """Fund from credits, or (``pay=card``) go to Stripe Checkout."""
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    ids = {"engagement_id": engagement_id, "milestone_id": milestone_id}
+    if pay == "card":
+        try:
+            url = engagements.checkout(session, runtime, account=account, **ids)
+        except VouchError as exc:
+            return _page(
+                request,
+                session,
+                runtime,
+                account,
+                engagement_id,
+                exc.status_code,
+                error=exc.message,
+            )
+        return RedirectResponse(url, status_code=303)
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.fund(session, runtime, account=account, **ids),
+        "funded",
+    )
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/deliver", dependencies=[PostGuard]
+)
+async def deliver(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+    report: Annotated[str, Form()] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Deliver the report typed in Markdown, and/or a PDF."""
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+
+    async def read() -> bytes | None:
+        if file is None or not file.filename:
+            return None  # the form's file input left empty
+        ((_, data),) = await read_uploads([file], engagements.MAX_REPORT_BYTES)
+        return data
+
+    try:
+        pdf = await read()
+    except VouchError as exc:
+        return _page(
+            request,
+            session,
+            runtime,
+            account,
+            engagement_id,
+            exc.status_code,
+            drafts={milestone_id: report},
+            error=exc.message,
+        )
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.deliver(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+            report=report,
+            pdf=pdf,
+        ),
+        "delivered",
+        drafts={milestone_id: report},
+    )
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/draft", dependencies=[PostGuard]
+)
+def draft(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+    report: Annotated[str, Form()] = "",
+    question: Annotated[str, Form()] = "",
+    asset: Annotated[str, Form()] = "",
+) -> Response:
+    """Ask the expert's own asset and insert the answer, with its sources, into the report."""
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    try:
+        drafted = engagements.draft(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            question=question,
+            slug=asset.strip() or None,
+        )
+    except VouchError as exc:
+        return _page(
+            request,
+            session,
+            runtime,
+            account,
+            engagement_id,
+            exc.status_code,
+            drafts={milestone_id: report},
+            error=exc.message,
+        )
+    text = f"{report.rstrip()}\n\n{drafted['markdown']}" if report.strip() else drafted["markdown"]
+    notice = f"Inserted {drafted['asset']}'s answer with {len(drafted['citations'])} source(s)."
+    return _page(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        drafts={milestone_id: text},
+        notice=notice,
+    )
+
+
+@router.get("/engagements/{engagement_id}/milestones/{milestone_id}/report.pdf")
+def report_pdf(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    try:
+        path = engagements.report_file(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+        )
+    except VouchError as exc:
+        return _error(request, account, exc)
+    return FileResponse(path, media_type="application/pdf", filename=f"report-{milestone_id}.pdf")
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/approve", dependencies=[PostGuard]
+)
+def approve(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.approve(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+        ),
+        "approved",
+    )
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/revise", dependencies=[PostGuard]
+)
+def revise(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.revise(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+            note=note,
+        ),
+        "revision",
+    )
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/dispute", dependencies=[PostGuard]
+)
+def dispute(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+    return _acted(
+        request,
+        session,
+        runtime,
+        account,
+        engagement_id,
+        lambda: engagements.dispute(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+            reason=reason,
+        ),
+        "disputed",
+    )
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/settle", dependencies=[PostGuard]
+)
+def settle(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+    outcome: Annotated[str, Form()] = "",
+    expert_share: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    """An admin settles a dispute; ``back=disputes`` returns to the disputes page."""
+    if account is None:
+        return _login_then(f"/engagements/{engagement_id}")
+
+    def act() -> object:
+        share = _amount(expert_share, "expert's share") if expert_share.strip() else None
+        return engagements.settle(
+            session,
+            runtime,
+            account=account,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+            outcome=outcome,
+            expert_share=share,
+            note=note,
+        )
+
+    if back == "disputes":
+        try:
+            act()
+        except VouchError as exc:
+            rows = engagements.disputes(session, account=account)
+            return _render(
+                request,
+                "disputes.html",
+                exc.status_code,
+                account=account,
+                disputes=rows,
+                error=exc.message,
+            )
+        return RedirectResponse("/admin/disputes?done=1", status_code=303)
+    return _acted(request, session, runtime, account, engagement_id, act, "settled")

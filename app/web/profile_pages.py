@@ -1,0 +1,476 @@
+"""Profile and credential pages: an expert's public page, the expert's profile form and
+credentials (add, re-check, upload a document, withdraw), and the admin's review of uploaded
+certificates and licences."""
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from app import credentials, profiles
+from app.api.credentials import document_response
+from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.models import Account, Role
+from app.runtime import Runtime
+from app.uploads import read_uploads
+from app.web.pages import PostGuard, _render, _to_login
+from core.clock import utcnow
+from core.errors import VouchError
+from marketplace import credentials as rules
+from marketplace.errors import InvalidDocument, InvalidProfile
+from marketplace.profiles import ProfileUpdate
+
+router = APIRouter(include_in_schema=False)
+
+KINDS = {
+    "commit_authorship": "Commit authorship (a git repository in your asset)",
+    "paper_authorship": "Paper authorship (a paper in your asset, or a DOI)",
+    "certification": "Certification (an admin reviews the document)",
+    "licence": "Licence (an admin reviews the document)",
+}
+METHODS = {
+    "git_history": "git history",
+    "paper_authors": "paper's authors",
+    "doi": "DOI registry",
+    "orcid": "ORCID record",
+    "admin_review": "admin review",
+}
+
+
+def install(app: FastAPI) -> None:
+    """Add the profile and credential pages and the labels their templates use."""
+    app.state.templates.env.globals["credential_kinds"] = KINDS
+    app.state.templates.env.globals["credential_methods"] = METHODS
+    app.include_router(router)
+
+
+def _error(request: Request, account: Account | None, exc: VouchError) -> HTMLResponse:
+    return _render(
+        request,
+        "error.html",
+        exc.status_code,
+        account=account,
+        status=exc.status_code,
+        error=type(exc).__name__,
+        detail=exc.message,
+    )
+
+
+def _refused(request: Request, account: Account, detail: str) -> HTMLResponse:
+    return _render(
+        request, "error.html", 403, account=account, status=403, error="Forbidden", detail=detail
+    )
+
+
+def _invalid(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+# The public page
+
+
+@router.get("/experts/{account_id}")
+def expert_page(
+    request: Request, session: SessionDep, account: PageAccount, account_id: str, saved: str = ""
+) -> Response:
+    """Anyone may see an expert's page, signed in or not."""
+    try:
+        expert = profiles.public_expert(session, account_id=account_id)
+    except VouchError as exc:
+        return _error(request, account, exc)
+    own = account is not None and account.id == account_id
+    return _render(
+        request,
+        "expert.html",
+        account=account,
+        expert=expert,
+        own=own,
+        notice="Profile saved." if saved and own else None,
+    )
+
+
+# The expert's profile
+
+
+def _profile_form(profile: dict[str, Any]) -> dict[str, str]:
+    def major(amount: int | None) -> str:
+        return "" if amount is None else f"{Decimal(amount) / 100:.2f}"
+
+    return {
+        "name": profile["name"],
+        "headline": profile["headline"],
+        "bio": profile["bio"],
+        "domains": ", ".join(profile["domains"]),
+        "links": "\n".join(profile["links"]),
+        "price_from": major(profile["price_from"]),
+        "price_to": major(profile["price_to"]),
+        "currency": profile["currency"],
+        "response_hours": ""
+        if profile["response_hours"] is None
+        else str(profile["response_hours"]),
+        "orcid": profile["orcid"] or "",
+    }
+
+
+def _minor(text: str, label: str) -> int | None:
+    """ "12.50" -> 1250; empty -> None."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = Decimal(text) * 100
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0 or value != value.to_integral_value():
+        raise InvalidProfile(f"{label}: {text!r} is not an amount such as 250 or 99.50")
+    return int(value)
+
+
+def _profile_update(form: dict[str, str]) -> ProfileUpdate:
+    hours = form["response_hours"].strip()
+    if hours and not hours.isdigit():
+        raise InvalidProfile(f"Response time: {hours!r} is not a whole number of hours")
+    return ProfileUpdate.model_validate(
+        {
+            "name": form["name"],
+            "headline": form["headline"],
+            "bio": form["bio"],
+            "domains": [d for d in form["domains"].replace("\n", ",").split(",") if d.strip()],
+            "links": [link for link in form["links"].split() if link.strip()],
+            "price_from": _minor(form["price_from"], "Price from"),
+            "price_to": _minor(form["price_to"], "Price to"),
+            "currency": form["currency"] or "usd",
+            "response_hours": int(hours) if hours else None,
+            "orcid": form["orcid"] or None,
+        }
+    )
+
+
+@router.get("/profile")
+def profile_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role != Role.expert:
+        return _refused(request, account, "profiles are for expert accounts")
+    form = _profile_form(profiles.my_profile(session, account=account))
+    return _render(request, "profile_edit.html", account=account, form=form)
+
+
+@router.post("/profile", dependencies=[PostGuard])
+def save_profile(
+    request: Request,
+    session: SessionDep,
+    account: PageAccount,
+    name: Annotated[str, Form()] = "",
+    headline: Annotated[str, Form()] = "",
+    bio: Annotated[str, Form()] = "",
+    domains: Annotated[str, Form()] = "",
+    links: Annotated[str, Form()] = "",
+    price_from: Annotated[str, Form()] = "",
+    price_to: Annotated[str, Form()] = "",
+    currency: Annotated[str, Form()] = "usd",
+    response_hours: Annotated[str, Form()] = "",
+    orcid: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return RedirectResponse("/login?next=/profile", status_code=303)
+    if account.role != Role.expert:
+        return _refused(request, account, "profiles are for expert accounts")
+    form = {
+        "name": name,
+        "headline": headline,
+        "bio": bio,
+        "domains": domains,
+        "links": links,
+        "price_from": price_from,
+        "price_to": price_to,
+        "currency": currency,
+        "response_hours": response_hours,
+        "orcid": orcid,
+    }
+    try:
+        profiles.update_profile(session, account=account, data=_profile_update(form))
+    except ValidationError as exc:
+        return _render(
+            request, "profile_edit.html", 422, account=account, form=form, error=_invalid(exc)
+        )
+    except VouchError as exc:
+        return _render(
+            request,
+            "profile_edit.html",
+            exc.status_code,
+            account=account,
+            form=form,
+            error=exc.message,
+        )
+    return RedirectResponse(f"/experts/{account.id}?saved=1", status_code=303)
+
+
+# The expert's credentials
+
+
+def _credentials_page(
+    request: Request,
+    session: Session,
+    account: Account,
+    status_code: int = 200,
+    *,
+    form: dict[str, str] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
+    now = utcnow()
+    held = [rules.owner_view(c, now=now) for c in credentials.list_own(session, account=account)]
+    return _render(
+        request,
+        "credentials.html",
+        status_code,
+        account=account,
+        credentials=held,
+        form=form or {},
+        **extra,
+    )
+
+
+@router.get("/credentials")
+def credentials_page(
+    request: Request, session: SessionDep, account: PageAccount, done: str = ""
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role != Role.expert:
+        return _refused(request, account, "credentials are for expert accounts")
+    notices = {
+        "added": "Credential added.",
+        "checked": "Checked again.",
+        "uploaded": "Document uploaded: an admin will review it.",
+        "withdrawn": "Credential withdrawn.",
+    }
+    return _credentials_page(request, session, account, notice=notices.get(done))
+
+
+@router.post("/credentials", dependencies=[PostGuard])
+def add_credential(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    kind: Annotated[str, Form()] = "",
+    claim: Annotated[str, Form()] = "",
+    domain: Annotated[str, Form()] = "",
+    asset: Annotated[str, Form()] = "",
+    source: Annotated[str, Form()] = "",
+    path: Annotated[str, Form()] = "",
+    doi: Annotated[str, Form()] = "",
+    issuer: Annotated[str, Form()] = "",
+    number: Annotated[str, Form()] = "",
+    expires: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return RedirectResponse("/login?next=/credentials", status_code=303)
+    if account.role != Role.expert:
+        return _refused(request, account, "credentials are for expert accounts")
+    typed = {"asset": asset, "source": source, "path": path, "doi": doi}
+    typed |= {"issuer": issuer, "number": number}
+    form = {"kind": kind, "claim": claim, "domain": domain, "expires": expires, **typed}
+    try:
+        data = rules.CredentialCreate.model_validate(
+            {
+                "kind": kind,
+                "claim": claim,
+                "domain": domain or None,
+                "evidence": {k: v for k, v in typed.items() if v.strip()},
+                "expires_at": expires.strip() or None,
+            }
+        )
+        credential = credentials.add(session, runtime, account=account, data=data)
+    except ValidationError as exc:
+        return _credentials_page(request, session, account, 422, form=form, error=_invalid(exc))
+    except VouchError as exc:
+        return _credentials_page(
+            request, session, account, exc.status_code, form=form, error=exc.message
+        )
+    return RedirectResponse(f"/credentials?done=added#{credential.id}", status_code=303)
+
+
+def _acted(
+    request: Request, session: Session, account: Account | None, act: Any, done: str, anchor: str
+) -> Response:
+    if account is None:
+        return RedirectResponse("/login?next=/credentials", status_code=303)
+    try:
+        act(account)
+    except VouchError as exc:
+        return _credentials_page(
+            request, session, account, exc.status_code, error=exc.message, error_id=anchor
+        )
+    return RedirectResponse(f"/credentials?done={done}#{anchor}", status_code=303)
+
+
+@router.post("/credentials/{credential_id}/verify", dependencies=[PostGuard])
+def verify_credential(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    credential_id: str,
+) -> Response:
+    def act(who: Account) -> object:
+        return credentials.verify(session, runtime, account=who, credential_id=credential_id)
+
+    return _acted(request, session, account, act, "checked", credential_id)
+
+
+@router.post("/credentials/{credential_id}/withdraw", dependencies=[PostGuard])
+def withdraw_credential(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    credential_id: str,
+) -> Response:
+    def act(who: Account) -> None:
+        credentials.withdraw(session, runtime, account=who, credential_id=credential_id)
+
+    return _acted(request, session, account, act, "withdrawn", "")
+
+
+@router.post("/credentials/{credential_id}/document", dependencies=[PostGuard])
+async def upload_document(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    credential_id: str,
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    if account is None:
+        return RedirectResponse("/login?next=/credentials", status_code=303)
+    try:
+        if file is None or not file.filename:
+            raise InvalidDocument("choose the document's file (PDF or image) to upload")
+        budget = runtime.settings.marketplace.max_evidence_bytes
+        ((name, data),) = await read_uploads([file], budget)
+    except VouchError as exc:
+        return _credentials_page(
+            request, session, account, exc.status_code, error=exc.message, error_id=credential_id
+        )
+
+    def act(who: Account) -> object:
+        return credentials.attach_document(
+            session, runtime, account=who, credential_id=credential_id, name=name, data=data
+        )
+
+    return _acted(request, session, account, act, "uploaded", credential_id)
+
+
+@router.get("/credentials/{credential_id}/document")
+def credential_document(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    credential_id: str,
+) -> Response:
+    """The uploaded document, for its expert and admins."""
+    if account is None:
+        return _to_login(request)
+    try:
+        stored = credentials.document(
+            session, runtime, account=account, credential_id=credential_id
+        )
+    except VouchError as exc:
+        return _error(request, account, exc)
+    return document_response(stored)
+
+
+# The admin
+
+
+def _admin_page(
+    request: Request, session: Session, account: Account, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    waiting = [credentials.admin_view(session, c) for c in credentials.pending(session)]
+    return _render(
+        request, "admin_credentials.html", status_code, account=account, pending=waiting, **extra
+    )
+
+
+@router.get("/admin/credentials")
+def admin_page(
+    request: Request, session: SessionDep, account: PageAccount, done: str = ""
+) -> Response:
+    if account is None:
+        return _to_login(request)
+    if account.role != Role.admin:
+        return _refused(request, account, "credential review is for admins")
+    notice = {"verified": "Verified.", "rejected": "Rejected: the expert was told why."}.get(done)
+    return _admin_page(request, session, account, notice=notice)
+
+
+def _decide(
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account | None,
+    credential_id: str,
+    *,
+    verified: bool,
+    note: str,
+) -> Response:
+    if account is None:
+        return RedirectResponse("/login?next=/admin/credentials", status_code=303)
+    if account.role != Role.admin:
+        return _refused(request, account, "credential review is for admins")
+    try:
+        credentials.decide(
+            session,
+            runtime,
+            admin=account,
+            credential_id=credential_id,
+            verified=verified,
+            note=note,
+        )
+    except VouchError as exc:
+        return _admin_page(
+            request,
+            session,
+            account,
+            exc.status_code,
+            error=exc.message,
+            error_id=credential_id,
+            notes={credential_id: note},
+        )
+    done = "verified" if verified else "rejected"
+    return RedirectResponse(f"/admin/credentials?done={done}", status_code=303)
+
+
+@router.post("/admin/credentials/{credential_id}/verify", dependencies=[PostGuard])
+def admin_verify(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    credential_id: str,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    return _decide(request, session, runtime, account, credential_id, verified=True, note=note)
+
+
+@router.post("/admin/credentials/{credential_id}/reject", dependencies=[PostGuard])
+def admin_reject(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    credential_id: str,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    return _decide(request, session, runtime, account, credential_id, verified=False, note=note)

@@ -1,0 +1,1 @@
+"""The marketplace: expert profiles, credentials, discovery and fixed-scope engagements."""

@@ -1,0 +1,814 @@
+"""Fixed-scope engagements: the state machine of a commission, its terms, and its milestones
+from funding to settlement. Every change is recorded as an ``EngagementEvent``.
+
+No money moves here. ``app/engagements.py`` runs each step and the ledger movement it causes
+(fund, release, refund, split) in one transaction, the step first: a step refused here never
+reaches the ledger.
+
+    engagement: requested -> accepted | declined | cancelled | proposed
+                proposed  -> accepted | declined | cancelled | proposed
+                accepted  -> completed (when every milestone is settled)
+    milestone:  pending -> funded -> delivered -> released            (client approves, or the
+                                      delivered -> revision -> delivered  review window passes)
+                funded | delivered | revision -> disputed -> released | refunded | split (admin)
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from marketplace.errors import (
+    EngagementNotFound,
+    InvalidEngagement,
+    MilestoneNotFound,
+    NotEngagementParty,
+    RevisionLimitReached,
+    TransitionRefused,
+)
+from marketplace.models import (
+    Engagement,
+    EngagementEvent,
+    EngagementStatus,
+    Milestone,
+    MilestoneStatus,
+)
+
+MAX_MILESTONES = 20
+MAX_AMOUNT = 10**11
+MAX_REPORT_CHARS = 200_000
+SETTLED = (MilestoneStatus.released, MilestoneStatus.refunded, MilestoneStatus.split_)
+OUTCOMES = {
+    "release": MilestoneStatus.released,
+    "refund": MilestoneStatus.refunded,
+    "split": MilestoneStatus.split_,
+}
+
+# Who may take each step, and from which states. One table serves the checks and the list
+# of actions a page offers, so the two never disagree.
+ENGAGEMENT_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "accept": ("expert", (EngagementStatus.requested,)),
+    "decline": ("expert", (EngagementStatus.requested,)),
+    "propose": ("expert", (EngagementStatus.requested, EngagementStatus.proposed)),
+    "accept_proposal": ("client", (EngagementStatus.proposed,)),
+    "decline_proposal": ("client", (EngagementStatus.proposed,)),
+    "cancel": ("client", (EngagementStatus.requested, EngagementStatus.proposed)),
+}
+MILESTONE_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "fund": ("client", (MilestoneStatus.pending,)),
+    "deliver": ("expert", (MilestoneStatus.funded, MilestoneStatus.revision)),
+    "approve": ("client", (MilestoneStatus.delivered,)),
+    "revise": ("client", (MilestoneStatus.delivered,)),
+    "dispute": (
+        "client",
+        (MilestoneStatus.funded, MilestoneStatus.delivered, MilestoneStatus.revision),
+    ),
+    "settle": ("admin", (MilestoneStatus.disputed,)),
+}
+VERBS = {
+    "accept": "accept this request",
+    "decline": "decline this request",
+    "propose": "propose changes",
+    "accept_proposal": "accept the proposal",
+    "decline_proposal": "decline the proposal",
+    "cancel": "cancel this request",
+    "fund": "fund",
+    "deliver": "deliver",
+    "approve": "approve",
+    "revise": "ask for a revision of",
+    "dispute": "dispute",
+    "settle": "settle",
+}
+PARTIES = {
+    "client": "the client who commissioned it",
+    "expert": "the expert it was commissioned from",
+    "admin": "an admin",
+}
+ENGAGEMENT_STATES = {
+    EngagementStatus.requested: "waits for the expert to accept, decline or propose changes",
+    EngagementStatus.proposed: "waits for the client to accept or decline the expert's changes",
+    EngagementStatus.accepted: "is under way",
+    EngagementStatus.declined: "was declined",
+    EngagementStatus.completed: "is completed: every milestone is settled",
+    EngagementStatus.cancelled: "was cancelled by the client",
+}
+MILESTONE_STATES = {
+    MilestoneStatus.pending: "is not funded yet",
+    MilestoneStatus.funded: "is funded and waits for the expert's delivery",
+    MilestoneStatus.delivered: "was delivered and waits for the client's decision",
+    MilestoneStatus.revision: "is back with the expert for a revision",
+    MilestoneStatus.disputed: "is disputed and waits for an admin",
+    MilestoneStatus.released: "was released to the expert already",
+    MilestoneStatus.refunded: "was refunded to the client already",
+    MilestoneStatus.split_: "was settled by an admin already",
+}
+
+
+# Terms
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneTerms:
+    title: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What a client asks for; amounts in minor units of ``currency``."""
+
+    title: str
+    scope: str
+    deliverable: str
+    milestones: list[MilestoneTerms]
+    currency: str = "usd"
+    deadline: datetime | None = None
+    revision_limit: int = 2
+    review_days: int = 14
+
+    def checked(self, *, now: datetime) -> "Terms":
+        """These terms, trimmed, or InvalidEngagement (422) naming what to fix."""
+        title, scope, deliverable = self.title.strip(), self.scope.strip(), self.deliverable.strip()
+        if not title or len(title) > 200:
+            raise InvalidEngagement("title: give the work a title of 1 to 200 characters")
+        if not scope or len(scope) > 20_000:
+            raise InvalidEngagement("scope: describe the work in 1 to 20000 characters")
+        if not deliverable or len(deliverable) > 1000:
+            raise InvalidEngagement(
+                "deliverable: say what you will receive (e.g. a written report), "
+                "in 1 to 1000 characters"
+            )
+        currency = self.currency.strip().lower()
+        if len(currency) != 3 or not currency.isalpha():
+            raise InvalidEngagement(f"currency {self.currency!r} is not a three-letter ISO code")
+        if not 0 <= self.revision_limit <= 10:
+            raise InvalidEngagement("revision_limit must be between 0 and 10")
+        if not 1 <= self.review_days <= 90:
+            raise InvalidEngagement("review_days (the client's review window) must be 1 to 90")
+        return Terms(
+            title=title,
+            scope=scope,
+            deliverable=deliverable,
+            milestones=check_milestones(self.milestones, currency=currency),
+            currency=currency,
+            deadline=check_deadline(self.deadline, now=now),
+            revision_limit=self.revision_limit,
+            review_days=self.review_days,
+        )
+
+
+def check_milestones(milestones: list[MilestoneTerms], *, currency: str) -> list[MilestoneTerms]:
+    if not 1 <= len(milestones) <= MAX_MILESTONES:
+        raise InvalidEngagement(
+            f"milestones: give 1 to {MAX_MILESTONES} milestones, each with a title and an amount"
+        )
+    checked = []
+    for n, m in enumerate(milestones, start=1):
+        title = m.title.strip()
+        if not title or len(title) > 200:
+            raise InvalidEngagement(f"milestone {n}: give it a title of 1 to 200 characters")
+        if not 1 <= m.amount <= MAX_AMOUNT:
+            raise InvalidEngagement(
+                f"milestone {n} ({title}): the amount is in minor units of {currency.upper()} "
+                f"(cents) and must be between 1 and {MAX_AMOUNT}, not {m.amount}"
+            )
+        checked.append(MilestoneTerms(title=title, amount=m.amount))
+    return checked
+
+
+def check_deadline(deadline: datetime | None, *, now: datetime) -> datetime | None:
+    if deadline is None:
+        return None
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=UTC)
+    if deadline <= now:
+        raise InvalidEngagement(
+            f"the deadline {deadline:%Y-%m-%d %H:%M} UTC has passed; choose a later one"
+        )
+    return deadline
+
+
+def _terms_data(eng: Engagement, milestones: list[Milestone]) -> dict[str, Any]:
+    return {
+        "milestones": [{"title": m.title, "amount": m.amount} for m in milestones],
+        "total": sum(m.amount for m in milestones),
+        "deadline": eng.deadline.isoformat() if eng.deadline else None,
+    }
+
+
+# Reading
+
+
+def get(session: Session, engagement_id: str, *, viewer_id: str, is_admin: bool) -> Engagement:
+    """The engagement if the viewer is its client, its expert or an admin; else 404."""
+    eng = session.get(Engagement, engagement_id)
+    if eng is None or not (is_admin or viewer_id in (eng.client_id, eng.expert_id)):
+        raise EngagementNotFound(f"no engagement {engagement_id}")
+    return eng
+
+
+def party_of(eng: Engagement, *, viewer_id: str, is_admin: bool) -> str:
+    """``client``, ``expert`` or ``admin``: the viewer's part in the engagement."""
+    if viewer_id == eng.client_id:
+        return "client"
+    if viewer_id == eng.expert_id:
+        return "expert"
+    if is_admin:
+        return "admin"
+    raise EngagementNotFound(f"no engagement {eng.id}")
+
+
+def list_for(
+    session: Session, *, viewer_id: str, is_admin: bool = False, limit: int = 200
+) -> list[Engagement]:
+    """Engagements the viewer is a party to (every one for an admin), newest first."""
+    statement = select(Engagement).order_by(
+        col(Engagement.created_at).desc(), col(Engagement.id).desc()
+    )
+    if not is_admin:
+        statement = statement.where(
+            (col(Engagement.client_id) == viewer_id) | (col(Engagement.expert_id) == viewer_id)
+        )
+    return list(session.exec(statement.limit(limit)))
+
+
+def milestones_of(session: Session, engagement_id: str) -> list[Milestone]:
+    return list(
+        session.exec(
+            select(Milestone)
+            .where(Milestone.engagement_id == engagement_id)
+            .order_by(col(Milestone.position))
+        )
+    )
+
+
+def get_milestone(
+    session: Session, eng: Engagement, milestone_id: str, *, lock: bool = False
+) -> Milestone:
+    """A milestone of ``eng``; ``lock`` holds its row until the transaction ends."""
+    statement = select(Milestone).where(
+        Milestone.id == milestone_id, Milestone.engagement_id == eng.id
+    )
+    if lock:
+        # Read again under the lock: a concurrent step may have changed it since it was loaded.
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    found = session.exec(statement).first()
+    if found is None:
+        raise MilestoneNotFound(f"engagement {eng.id} has no milestone {milestone_id}")
+    return found
+
+
+def events_of(session: Session, engagement_id: str) -> list[EngagementEvent]:
+    return list(
+        session.exec(
+            select(EngagementEvent)
+            .where(EngagementEvent.engagement_id == engagement_id)
+            .order_by(col(EngagementEvent.created_at), col(EngagementEvent.id))
+        )
+    )
+
+
+def disputed(session: Session) -> list[tuple[Engagement, Milestone]]:
+    """Disputed milestones waiting for an admin, oldest engagement first."""
+    rows = session.exec(
+        select(Engagement, Milestone)
+        .join(Milestone, col(Milestone.engagement_id) == col(Engagement.id))
+        .where(Milestone.status == MilestoneStatus.disputed)
+        .order_by(col(Engagement.created_at), col(Milestone.position))
+    ).all()
+    return [(e, m) for e, m in rows]
+
+
+def open_from_consultation(session: Session, consultation_id: str) -> Engagement | None:
+    """A live engagement escalated from this answer (requested, proposed or accepted)."""
+    live = (EngagementStatus.requested, EngagementStatus.proposed, EngagementStatus.accepted)
+    return session.exec(
+        select(Engagement).where(
+            Engagement.origin_consultation_id == consultation_id,
+            col(Engagement.status).in_(live),
+        )
+    ).first()
+
+
+# What a party may do now
+
+
+@dataclass(slots=True)
+class Actions:
+    engagement: list[str] = field(default_factory=list)
+    milestones: dict[str, list[str]] = field(default_factory=dict)
+
+
+def actions(eng: Engagement, milestones: list[Milestone], *, party: str) -> Actions:
+    """The steps ``party`` may take now, on the engagement and on each milestone."""
+    found = Actions()
+    for step, (who, states) in ENGAGEMENT_STEPS.items():
+        if who == party and eng.status in states:
+            found.engagement.append(step)
+    for m in milestones:
+        allowed = []
+        if eng.status == EngagementStatus.accepted:
+            for step, (who, states) in MILESTONE_STEPS.items():
+                if who != party or m.status not in states:
+                    continue
+                if step == "revise" and m.revisions >= eng.revision_limit:
+                    continue
+                allowed.append(step)
+        found.milestones[m.id] = allowed
+    return found
+
+
+def _check(eng: Engagement, party: str, step: str, milestone: Milestone | None = None) -> None:
+    steps = MILESTONE_STEPS if milestone is not None else ENGAGEMENT_STEPS
+    who, states = steps[step]
+    verb = VERBS[step]
+    if party != who:
+        what = " a milestone" if milestone is not None else ""
+        raise NotEngagementParty(f"only {PARTIES[who]} can {verb}{what}")
+    if milestone is None:
+        if eng.status not in states:
+            raise TransitionRefused(
+                f"cannot {verb}: this engagement {ENGAGEMENT_STATES[EngagementStatus(eng.status)]}"
+            )
+        return
+    name = f"milestone {milestone.position} ({milestone.title})"
+    if eng.status != EngagementStatus.accepted:
+        raise TransitionRefused(
+            f"cannot {verb} {name}: this engagement "
+            f"{ENGAGEMENT_STATES[EngagementStatus(eng.status)]}"
+        )
+    if milestone.status not in states:
+        state = MILESTONE_STATES[MilestoneStatus(milestone.status)]
+        hint = ""
+        if step == "deliver" and milestone.status == MilestoneStatus.pending:
+            hint = ": the client funds it into escrow before you deliver"
+        raise TransitionRefused(f"cannot {verb} {name}: it {state}{hint}")
+
+
+def _event(
+    session: Session,
+    eng: Engagement,
+    kind: str,
+    *,
+    actor_id: str | None,
+    now: datetime,
+    milestone: Milestone | None = None,
+    data: dict[str, Any] | None = None,
+) -> EngagementEvent:
+    # Events of one step share its time: a microsecond apart, they keep the order they
+    # happened in (ids are random, so they cannot).
+    last = session.exec(
+        select(func.max(EngagementEvent.created_at)).where(EngagementEvent.engagement_id == eng.id)
+    ).one()
+    if last is not None:
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)
+        now = max(now, last + timedelta(microseconds=1))
+    event = EngagementEvent(
+        engagement_id=eng.id,
+        milestone_id=milestone.id if milestone else None,
+        actor_id=actor_id,
+        kind=kind,
+        data=data or {},
+        created_at=now,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _save(session: Session, *rows: Engagement | Milestone) -> None:
+    for row in rows:
+        session.add(row)
+    session.flush()
+
+
+# The engagement's terms
+
+
+def request(
+    session: Session,
+    *,
+    client_id: str,
+    expert_id: str,
+    terms: Terms,
+    now: datetime,
+    asset_id: str | None = None,
+    origin_consultation_id: str | None = None,
+    attached: dict[str, Any] | None = None,
+) -> Engagement:
+    """A client's request to an expert, with its milestones; ``attached`` goes on the event
+    (an escalated answer: its question, answer and citations)."""
+    if client_id == expert_id:
+        raise InvalidEngagement("you cannot commission an engagement from yourself")
+    terms = terms.checked(now=now)
+    eng = Engagement(
+        client_id=client_id,
+        expert_id=expert_id,
+        asset_id=asset_id,
+        title=terms.title,
+        scope=terms.scope,
+        deliverable=terms.deliverable,
+        currency=terms.currency,
+        deadline=terms.deadline,
+        status=EngagementStatus.requested,
+        revision_limit=terms.revision_limit,
+        review_days=terms.review_days,
+        origin_consultation_id=origin_consultation_id,
+        created_at=now,
+    )
+    _save(session, eng)
+    milestones = _add_milestones(session, eng, terms.milestones)
+    _event(
+        session,
+        eng,
+        "requested",
+        actor_id=client_id,
+        now=now,
+        data={**_terms_data(eng, milestones), **(attached or {})},
+    )
+    return eng
+
+
+def _add_milestones(
+    session: Session, eng: Engagement, terms: list[MilestoneTerms]
+) -> list[Milestone]:
+    rows = [
+        Milestone(
+            engagement_id=eng.id,
+            position=n,
+            title=m.title,
+            amount=m.amount,
+            status=MilestoneStatus.pending,
+        )
+        for n, m in enumerate(terms, start=1)
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def accept(session: Session, eng: Engagement, *, party: str, actor_id: str, now: datetime) -> None:
+    """The expert accepts the request as it stands."""
+    _check(eng, party, "accept")
+    eng.status = EngagementStatus.accepted
+    _save(session, eng)
+    _event(session, eng, "accepted", actor_id=actor_id, now=now)
+
+
+def decline(
+    session: Session,
+    eng: Engagement,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    reason: str = "",
+) -> None:
+    """The expert declines a request, or the client declines the expert's proposal."""
+    step = "decline_proposal" if party == "client" else "decline"
+    _check(eng, party, step)
+    eng.status = EngagementStatus.declined
+    _save(session, eng)
+    kind = "proposal_declined" if step == "decline_proposal" else "declined"
+    _event(session, eng, kind, actor_id=actor_id, now=now, data={"reason": reason.strip()})
+
+
+def propose(
+    session: Session,
+    eng: Engagement,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    milestones: list[MilestoneTerms] | None = None,
+    deadline: datetime | None = None,
+    note: str = "",
+) -> None:
+    """The expert proposes other milestones (and so another price) or another deadline; the
+    proposal replaces the terms, and the client accepts or declines it. Nothing is funded
+    before that, so no milestone with money in escrow is ever replaced."""
+    _check(eng, party, "propose")
+    if milestones is None and deadline is None:
+        raise InvalidEngagement("propose new milestones, a new deadline, or both")
+    current = milestones_of(session, eng.id)
+    before = _terms_data(eng, current)
+    if deadline is not None:
+        eng.deadline = check_deadline(deadline, now=now)
+    if milestones is not None:
+        checked = check_milestones(milestones, currency=eng.currency)
+        session.execute(delete(Milestone).where(col(Milestone.engagement_id) == eng.id))
+        session.flush()
+        current = _add_milestones(session, eng, checked)
+    eng.status = EngagementStatus.proposed
+    _save(session, eng)
+    after = _terms_data(eng, current)
+    _event(
+        session,
+        eng,
+        "proposed",
+        actor_id=actor_id,
+        now=now,
+        data={"before": before, "after": after, "note": note.strip()},
+    )
+
+
+def accept_proposal(
+    session: Session, eng: Engagement, *, party: str, actor_id: str, now: datetime
+) -> None:
+    _check(eng, party, "accept_proposal")
+    eng.status = EngagementStatus.accepted
+    _save(session, eng)
+    _event(session, eng, "proposal_accepted", actor_id=actor_id, now=now)
+
+
+def cancel(session: Session, eng: Engagement, *, party: str, actor_id: str, now: datetime) -> None:
+    """The client withdraws a request before it is agreed (nothing is funded yet)."""
+    _check(eng, party, "cancel")
+    eng.status = EngagementStatus.cancelled
+    _save(session, eng)
+    _event(session, eng, "cancelled", actor_id=actor_id, now=now)
+
+
+# Milestones
+
+
+def fund(
+    session: Session,
+    eng: Engagement,
+    milestone: Milestone,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    via: str,
+) -> None:
+    """The milestone's money is in escrow (``via`` credits or stripe): work may start."""
+    _check(eng, party, "fund", milestone)
+    milestone.status = MilestoneStatus.funded
+    _save(session, milestone)
+    _event(
+        session,
+        eng,
+        "funded",
+        actor_id=actor_id,
+        now=now,
+        milestone=milestone,
+        data={"amount": milestone.amount, "via": via},
+    )
+
+
+def check(eng: Engagement, milestone: Milestone, *, party: str, step: str) -> None:
+    """Refuse (403/409) a milestone step that ``party`` cannot take now, before work that
+    precedes the step itself (a Stripe checkout, storing a file)."""
+    _check(eng, party, step, milestone)
+
+
+def deliver(
+    session: Session,
+    eng: Engagement,
+    milestone: Milestone,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    report: str,
+    report_file: str | None = None,
+) -> None:
+    """The expert delivers the milestone's report (Markdown, and/or a stored PDF); the client's
+    review window starts now."""
+    _check(eng, party, "deliver", milestone)
+    report = report.strip()
+    if not report and report_file is None:
+        raise InvalidEngagement("deliver a report: write it in Markdown or upload a PDF")
+    if len(report) > MAX_REPORT_CHARS:
+        raise InvalidEngagement(
+            f"the report is {len(report)} characters; the limit is {MAX_REPORT_CHARS}: "
+            "upload a PDF instead"
+        )
+    milestone.report = report
+    milestone.report_file = report_file
+    milestone.status = MilestoneStatus.delivered
+    milestone.delivered_at = now
+    milestone.release_after = now + timedelta(days=eng.review_days)
+    _save(session, milestone)
+    _event(
+        session,
+        eng,
+        "delivered",
+        actor_id=actor_id,
+        now=now,
+        milestone=milestone,
+        data={
+            "characters": len(report),
+            "pdf": report_file is not None,
+            "revision": milestone.revisions,
+            "release_after": milestone.release_after.isoformat(),
+        },
+    )
+
+
+def approve(
+    session: Session,
+    eng: Engagement,
+    milestone: Milestone,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+) -> EngagementEvent:
+    """The client approves the delivery; the caller releases the escrow to the expert and adds
+    what moved to the returned event."""
+    _check(eng, party, "approve", milestone)
+    return _settled(
+        session, eng, milestone, MilestoneStatus.released, "approved", actor_id=actor_id, now=now
+    )
+
+
+def request_revision(
+    session: Session,
+    eng: Engagement,
+    milestone: Milestone,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    note: str,
+) -> None:
+    """The client sends the delivery back, up to the engagement's revision limit."""
+    _check(eng, party, "revise", milestone)
+    note = note.strip()
+    if not note or len(note) > 5000:
+        raise InvalidEngagement("say what to change, in 1 to 5000 characters")
+    if milestone.revisions >= eng.revision_limit:
+        raise RevisionLimitReached(
+            f"milestone {milestone.position} ({milestone.title}) has had "
+            f"{milestone.revisions} revision(s), the limit agreed for this engagement: "
+            "approve it, or dispute it for an admin to settle"
+        )
+    milestone.revisions += 1
+    milestone.status = MilestoneStatus.revision
+    milestone.release_after = None
+    _save(session, milestone)
+    _event(
+        session,
+        eng,
+        "revision_requested",
+        actor_id=actor_id,
+        now=now,
+        milestone=milestone,
+        data={"note": note, "revision": milestone.revisions, "limit": eng.revision_limit},
+    )
+
+
+def dispute(
+    session: Session,
+    eng: Engagement,
+    milestone: Milestone,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    reason: str,
+) -> None:
+    """The client disputes the milestone; its money stays in escrow until an admin settles."""
+    _check(eng, party, "dispute", milestone)
+    reason = reason.strip()
+    if not reason or len(reason) > 5000:
+        raise InvalidEngagement("give the reason for the dispute, in 1 to 5000 characters")
+    milestone.status = MilestoneStatus.disputed
+    milestone.release_after = None
+    _save(session, milestone)
+    _event(
+        session,
+        eng,
+        "disputed",
+        actor_id=actor_id,
+        now=now,
+        milestone=milestone,
+        data={"reason": reason},
+    )
+
+
+def settle(
+    session: Session,
+    eng: Engagement,
+    milestone: Milestone,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    outcome: str,
+    expert_share: int | None = None,
+    note: str = "",
+) -> tuple[int | None, EngagementEvent]:
+    """An admin settles a dispute: ``release`` to the expert, ``refund`` to the client, or
+    ``split`` (``expert_share`` to the expert, in minor units). Returns the expert's share for
+    the ledger (None: all of it) and the event."""
+    if outcome not in OUTCOMES:
+        raise InvalidEngagement(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    _check(eng, party, "settle", milestone)
+    share: int | None
+    if outcome == "split":
+        if expert_share is None or not 0 < expert_share < milestone.amount:
+            raise InvalidEngagement(
+                f"a split gives the expert part of the {milestone.amount} held: an expert_share "
+                f"between 1 and {milestone.amount - 1} (minor units); release or refund for all "
+                "or nothing"
+            )
+        share = expert_share
+    elif expert_share is not None:
+        raise InvalidEngagement(f"expert_share goes with a split, not with {outcome}")
+    else:
+        share = None if outcome == "release" else 0
+    return share, _settled(
+        session,
+        eng,
+        milestone,
+        OUTCOMES[outcome],
+        "settled",
+        actor_id=actor_id,
+        now=now,
+        data={"outcome": outcome, "expert_share": share, "note": note.strip()},
+    )
+
+
+def due_for_release(session: Session, *, now: datetime) -> list[tuple[Engagement, Milestone]]:
+    """Delivered milestones whose review window has ended with no answer from the client."""
+    rows = session.exec(
+        select(Engagement, Milestone)
+        .join(Milestone, col(Milestone.engagement_id) == col(Engagement.id))
+        .where(
+            Milestone.status == MilestoneStatus.delivered,
+            col(Milestone.release_after) <= now,
+            Engagement.status == EngagementStatus.accepted,
+        )
+        .order_by(col(Milestone.release_after))
+    ).all()
+    return [(e, m) for e, m in rows]
+
+
+def auto_release(
+    session: Session, eng: Engagement, milestone: Milestone, *, now: datetime
+) -> EngagementEvent:
+    """Release a delivery left unanswered past its window (the scheduler is the actor)."""
+    if milestone.status != MilestoneStatus.delivered or (
+        milestone.release_after is None or milestone.release_after > now
+    ):
+        raise TransitionRefused(
+            f"milestone {milestone.position} ({milestone.title}) is not due for release"
+        )
+    return _settled(
+        session,
+        eng,
+        milestone,
+        MilestoneStatus.released,
+        "auto_released",
+        actor_id=None,
+        now=now,
+        data={"review_days": eng.review_days},
+    )
+
+
+def add_figures(session: Session, event: EngagementEvent, **figures: int) -> None:
+    """Put what the ledger moved (fee, to the expert, to the client) on a settlement's event."""
+    event.data = {**event.data, **figures}
+    session.add(event)
+    session.flush()
+
+
+def _settled(
+    session: Session,
+    eng: Engagement,
+    milestone: Milestone,
+    status: str,
+    kind: str,
+    *,
+    actor_id: str | None,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> EngagementEvent:
+    """Mark the milestone settled with its event; the engagement is completed (with an event
+    of its own, after this one) when it was the last milestone open."""
+    milestone.status = status
+    milestone.settled_at = now
+    milestone.release_after = None
+    _save(session, milestone)
+    event = _event(session, eng, kind, actor_id=actor_id, now=now, milestone=milestone, data=data)
+    if all(m.status in SETTLED for m in milestones_of(session, eng.id)):
+        eng.status = EngagementStatus.completed
+        _save(session, eng)
+        _event(session, eng, "completed", actor_id=None, now=now)
+    return event
+
+
+def terms_of(eng: Engagement, milestones: list[Milestone]) -> dict[str, Any]:
+    """The agreed terms as plain data (for JSON and events)."""
+    return {
+        "title": eng.title,
+        "currency": eng.currency,
+        "revision_limit": eng.revision_limit,
+        "review_days": eng.review_days,
+        **_terms_data(eng, milestones),
+    }
