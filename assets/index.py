@@ -94,6 +94,30 @@ class AssetCollection:
             for i, d, m, dist in zip(ids, documents, metadatas, distances, strict=True)
         ]
 
+    def nearest(
+        self, embedding: Sequence[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """Ids and cosine similarities of the ``k`` nearest chunks, without their records
+        (reading 50 documents and metadata costs more than the search itself)."""
+        vectors: list[Sequence[float]] = [list(embedding)]
+        result = self._collection.query(
+            query_embeddings=vectors, n_results=k, where=where or None, include=["distances"]
+        )
+        distances = (result["distances"] or [[]])[0]
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances, strict=True)]
+
+    def documents(self, ids: Sequence[str]) -> list[Hit]:
+        """Chunks by id with their text and metadata (score 0: no vector compared)."""
+        if not ids:
+            return []
+        result = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return [
+            Hit(id=i, text=d or "", metadata=dict(m or {}), score=0.0)
+            for i, d, m in zip(
+                result["ids"], result["documents"] or [], result["metadatas"] or [], strict=True
+            )
+        ]
+
     def get(self, ids: Sequence[str], embedding: Sequence[float]) -> list[Hit]:
         """Chunks by id, scored by cosine similarity to ``embedding`` (vectors are unit length)."""
         if not ids:

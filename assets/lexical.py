@@ -116,6 +116,15 @@ class LexicalIndex:
         return len(self.ids)
 
     @cached_property
+    def _rows(self) -> dict[str, int]:
+        return {chunk_id: row for row, chunk_id in enumerate(self.ids)}
+
+    def kind(self, chunk_id: str) -> str:
+        """The chunk's kind (code, regulation, paper, text), or "" if it is not indexed."""
+        row = self._rows.get(chunk_id)
+        return self.kinds[row] if row is not None and row < len(self.kinds) else ""
+
+    @cached_property
     def _names(self) -> dict[str, list[str]]:
         """Chunk ids by each symbol they define (whole, and its last part) and each citation."""
         names: dict[str, list[str]] = {}

@@ -83,29 +83,26 @@ _LEXICAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 class _Candidate:
     id: str
     fused: float = 0.0
-    hit: Hit | None = None
 
 
-def _rank_fusion(dense: list[Hit], lexical: list[LexicalHit]) -> dict[str, _Candidate]:
+def _rank_fusion(
+    dense: list[tuple[str, float]], lexical: list[LexicalHit]
+) -> dict[str, _Candidate]:
     candidates: dict[str, _Candidate] = {}
-    for rank, hit in enumerate(dense, 1):
-        candidate = candidates.setdefault(hit.id, _Candidate(hit.id))
-        candidate.fused += 1 / (RRF_K + rank)
-        candidate.hit = hit
+    for rank, (chunk_id, _) in enumerate(dense, 1):
+        candidates.setdefault(chunk_id, _Candidate(chunk_id)).fused += 1 / (RRF_K + rank)
     for rank, lex in enumerate(lexical, 1):
         candidates.setdefault(lex.id, _Candidate(lex.id)).fused += 1 / (RRF_K + rank)
     return candidates
 
 
 def _score_fusion(
-    dense: list[Hit], lexical: list[LexicalHit], coverage: float
+    dense: list[tuple[str, float]], lexical: list[LexicalHit], coverage: float
 ) -> dict[str, _Candidate]:
     dense_weight = DENSE_MAX - (DENSE_MAX - DENSE_MIN) * coverage
     candidates: dict[str, _Candidate] = {}
-    for hit in dense:
-        candidate = candidates.setdefault(hit.id, _Candidate(hit.id))
-        candidate.fused += dense_weight * hit.score
-        candidate.hit = hit
+    for chunk_id, score in dense:
+        candidates.setdefault(chunk_id, _Candidate(chunk_id)).fused += dense_weight * score
     best = lexical[0].score if lexical else 1.0
     for lex in lexical:
         candidate = candidates.setdefault(lex.id, _Candidate(lex.id))
@@ -122,21 +119,17 @@ def _coverage(query: str, hit: Hit | None) -> float:
 
 
 def _fuse(
-    query: str,
-    dense: list[Hit],
+    dense: list[tuple[str, float]],
     lexical: list[LexicalHit],
     exact: list[str],
-    fetch: Callable[[list[str]], dict[str, Hit]],
+    coverage: float,
+    kind_of: Callable[[str], str],
 ) -> list[_Candidate]:
-    kinds = [str(hit.metadata.get("kind", "")) for hit in dense[:10]]
+    kinds = [kind_of(chunk_id) for chunk_id, _ in dense[:10]]
     if kinds and kinds.count("code") * 2 > len(kinds):
         candidates = _rank_fusion(dense, lexical)
     else:
-        top = None
-        if lexical:
-            top = next((h for h in dense if h.id == lexical[0].id), None)
-            top = top or fetch([lexical[0].id]).get(lexical[0].id)
-        candidates = _score_fusion(dense, lexical, _coverage(query, top))
+        candidates = _score_fusion(dense, lexical, coverage)
     if len(exact) <= EXACT_MAX:
         for chunk_id in exact:
             candidates.setdefault(chunk_id, _Candidate(chunk_id)).fused += EXACT_BONUS
@@ -240,27 +233,24 @@ def search(
             return []
     allowed = set(np.array(words.ids)[mask]) if mask is not None else None
 
-    def lexical_side() -> tuple[list[LexicalHit], list[str]]:
+    def lexical_side() -> tuple[list[LexicalHit], list[str], float]:
         hits = words.search(query, max(CANDIDATES, k), mask)
-        return hits, [i for i in words.exact(query) if allowed is None or i in allowed]
+        exact = [i for i in words.exact(query) if allowed is None or i in allowed]
+        # How much of the question the best BM25 hit covers sets the fusion's weights.
+        top = collection.documents([hits[0].id]) if hits else []
+        return hits, exact, _coverage(query, top[0] if top else None)
 
-    # BM25 runs while the query is embedded (onnxruntime releases the GIL).
+    # BM25 runs while the query is embedded (onnxruntime releases the GIL); the dense search
+    # returns ids and scores only, and only the passages that rank are read.
     pending = _LEXICAL_POOL.submit(lexical_side)
     (vector,) = embedder.embed([query])
-    dense = collection.query(vector, max(CANDIDATES, k), where=_where(kinds, paths))
-    lexical_hits, exact = pending.result()
-    fetched: dict[str, Hit] = {}
-
-    def fetch(ids: list[str]) -> dict[str, Hit]:
-        wanted = [i for i in ids if i not in fetched]
-        fetched.update({hit.id: hit for hit in collection.get(wanted, vector)})
-        return {i: fetched[i] for i in ids if i in fetched}
-
-    ranked = _fuse(query, dense, lexical_hits, exact, fetch)[: k * 2]
-    fetch([c.id for c in ranked if c.hit is None])
+    dense = collection.nearest(vector, max(CANDIDATES, k), where=_where(kinds, paths))
+    lexical_hits, exact, coverage = pending.result()
+    ranked = _fuse(dense, lexical_hits, exact, coverage, words.kind)[: k * 2]
+    fetched = {hit.id: hit for hit in collection.get([c.id for c in ranked], vector)}
     results: list[tuple[Passage, Hit]] = []
     for candidate in ranked:
-        hit = candidate.hit or fetched.get(candidate.id)
+        hit = fetched.get(candidate.id)
         if hit is None:  # written to BM25 but gone from the collection since
             continue
         passage = Passage(
