@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
 from app import reviewing
+from app.accounts import viewer_of
 from app.models import Account, Role
-from app.querying import viewer_of
 from app.runtime import Runtime
 from assets.errors import ConsultationNotFound
 from assets.models import Asset, Consultation

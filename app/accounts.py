@@ -20,6 +20,7 @@ from app.errors import (
     InvalidCredentials,
 )
 from app.models import Account, ApiKey, Role, WebSession
+from assets.service import Viewer
 from core.clock import utcnow
 
 KEY_PREFIX = "vch_"
@@ -125,8 +126,18 @@ def authenticate_api_key(session: Session, secret: str) -> tuple[Account, ApiKey
     return account, key
 
 
+def viewer_of(account: Account) -> Viewer:
+    """The account as the assets package sees a caller: an id and a role."""
+    return Viewer(account_id=account.id, role=account.role)
+
+
 # last_used_at is for people reading their key list: a minute's precision is plenty.
 TOUCH_EVERY = timedelta(minutes=1)
+
+
+def stale_last_use(key: ApiKey) -> bool:
+    """Whether the key's ``last_used_at`` is older than TOUCH_EVERY (or unset)."""
+    return key.last_used_at is None or key.last_used_at < utcnow() - TOUCH_EVERY
 
 
 def touch_api_key(engine: Engine, key_id: str) -> None:

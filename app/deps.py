@@ -46,7 +46,8 @@ def current_account(
         raise InvalidCredentials("send an API key as 'Authorization: Bearer vch_...'")
     account, key = accounts.authenticate_api_key(session, credentials.credentials)
     request.state.api_key_id = key.id
-    after_commit(session, partial(accounts.touch_api_key, runtime.engine, key.id))
+    if accounts.stale_last_use(key):  # most requests write nothing
+        after_commit(session, partial(accounts.touch_api_key, runtime.engine, key.id))
     return account
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app import notifications, payments, querying
+from app.accounts import viewer_of
 from app.models import Account, Role
-from app.querying import viewer_of
 from app.runtime import Runtime
 from assets.errors import AssetNotFound, ConsultationNotFound
 from assets.models import Asset, Consultation

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from app.accounts import viewer_of
 from app.models import Account, Role
-from app.querying import viewer_of
 from app.runtime import Runtime
 from assets.service import get_visible_asset
 from billing import service as billing

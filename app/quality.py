@@ -30,8 +30,8 @@ from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
 from app import reviewing
+from app.accounts import viewer_of
 from app.models import Account
-from app.querying import viewer_of
 from assets.errors import AssetNotFound
 from assets.models import Asset
 from assets.service import get_visible_asset

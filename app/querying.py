@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from sqlmodel import Session
 
+from app import reviewing
+from app.accounts import viewer_of
 from app.models import Account
 from app.runtime import Runtime
 from assets import answering, retrieval, review
@@ -35,10 +37,6 @@ from ingestion.models import IngestionJob, Source
 log = logging.getLogger(__name__)
 # Passages an answer is drawn from.
 ANSWER_K = 5
-
-
-def viewer_of(account: Account) -> Viewer:
-    return Viewer(account_id=account.id, role=account.role)
 
 
 def search(
@@ -160,20 +158,23 @@ def _prepare(
             return _replay(session, earlier)
     _quote(session, runtime, asset, viewer)
     started = time.perf_counter()
-    verified = review.match_verified(
-        session, asset=asset, question=question, index=runtime.index, embedder=runtime.embedder
-    )
+    # Embedded once: for the verified answers, then for retrieval.
+    retrieval.check_embedder(asset, runtime.embedder)
+    (vector,) = runtime.embedder.embed([question])
+    verified = review.match_verified(session, asset=asset, vector=vector, index=runtime.index)
     if verified is not None:
         expert = session.get(Account, verified.expert_id)
         name = expert.name if expert else "the expert"
         return _Question(
             asset, viewer, question, [], started, idempotency_key, fingerprint, verified, name
         )
-    passages = _passages(runtime, asset, question)
+    passages = _passages(runtime, asset, question, vector)
     return _Question(asset, viewer, question, passages, started, idempotency_key, fingerprint)
 
 
-def _passages(runtime: Runtime, asset: Asset, question: str) -> list[retrieval.Passage]:
+def _passages(
+    runtime: Runtime, asset: Asset, question: str, vector: list[float] | None = None
+) -> list[retrieval.Passage]:
     """The passages an answer to ``question`` is drawn from."""
     return retrieval.search(
         asset,
@@ -182,6 +183,7 @@ def _passages(runtime: Runtime, asset: Asset, question: str) -> list[retrieval.P
         index=runtime.index,
         embedder=runtime.embedder,
         lexical=runtime.lexical,
+        vector=vector,
     )
 
 
@@ -319,9 +321,6 @@ def _record_in(session: Session, runtime: Runtime, asked: _Question, answer: Ans
         idempotency_key=asked.idempotency_key,
         fingerprint=asked.fingerprint,
     )
-    # Imported here: reviewing builds on this module's shapes.
-    from app import reviewing
-
     reviewing.after_answer(
         session, runtime, consultation=consultation, asset=asked.asset, charge=charge
     )

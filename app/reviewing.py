@@ -8,8 +8,8 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from app import notifications
+from app.accounts import viewer_of
 from app.models import Account, Role
-from app.querying import viewer_of
 from app.runtime import Runtime
 from assets import review
 from assets.errors import ConsultationNotFound

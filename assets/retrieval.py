@@ -195,6 +195,15 @@ def _where(kinds: Sequence[str] | None, paths: Sequence[str] | None) -> dict[str
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def check_embedder(asset: Asset, embedder: Embedder) -> None:
+    """Refuse to compare vectors of another model than the one the asset was embedded with."""
+    if embedder.name != asset.embed_model:
+        raise EmbedderMismatch(
+            f"asset {asset.slug} was embedded with {asset.embed_model}; the configured embedder "
+            f"is {embedder.name}. Configure {asset.embed_model} or re-ingest into a new asset."
+        )
+
+
 def search(
     asset: Asset,
     *,
@@ -205,24 +214,21 @@ def search(
     lexical: LexicalStore | None = None,
     kinds: Sequence[str] | None = None,
     path_prefix: str | None = None,
+    vector: Sequence[float] | None = None,
 ) -> list[Passage]:
     """The ``k`` best passages of ``asset`` for ``query``, best first.
 
     Dense (the asset's Chroma collection) and BM25 (its lexical index) results are fused (by
     rank for code, by score for prose); chunks whose symbol or citation path the query names
     exactly come first; overlapping chunks of one document are merged. ``kinds`` and
-    ``path_prefix`` filter.
+    ``path_prefix`` filter. ``vector`` is the query's embedding when the caller has it already.
     """
     query = clean_query(query)
     if not 1 <= k <= MAX_K:
         raise InvalidQuestion(f"k must be between 1 and {MAX_K}, not {k}")
     if kinds and set(kinds) - set(KINDS):
         raise InvalidQuestion(f"unknown kind in {list(kinds)}; use: {', '.join(KINDS)}")
-    if embedder.name != asset.embed_model:
-        raise EmbedderMismatch(
-            f"asset {asset.slug} was embedded with {asset.embed_model}; the configured embedder "
-            f"is {embedder.name}. Configure {asset.embed_model} or re-ingest into a new asset."
-        )
+    check_embedder(asset, embedder)
     collection = index.collection(asset.collection)
     words = lexical.get(asset.collection) if lexical else LexicalIndex.empty()
     mask = words.mask(kinds, path_prefix)
@@ -243,7 +249,8 @@ def search(
     # BM25 runs while the query is embedded (onnxruntime releases the GIL); the dense search
     # returns ids and scores only, and only the passages that rank are read.
     pending = _LEXICAL_POOL.submit(lexical_side)
-    (vector,) = embedder.embed([query])
+    if vector is None:
+        (vector,) = embedder.embed([query])
     dense = collection.nearest(vector, max(CANDIDATES, k), where=_where(kinds, paths))
     lexical_hits, exact, coverage = pending.result()
     ranked = _fuse(dense, lexical_hits, exact, coverage, words.kind)[: k * 2]

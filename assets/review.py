@@ -9,6 +9,7 @@ means the same is answered from the expert's words; a retired one is deleted fro
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -258,12 +259,11 @@ def _index(index: VectorIndex, embedder: Embedder, asset: Asset, verified: Verif
 
 
 def match_verified(
-    session: Session, *, asset: Asset, question: str, index: VectorIndex, embedder: Embedder
+    session: Session, *, asset: Asset, vector: Sequence[float], index: VectorIndex
 ) -> VerifiedAnswer | None:
-    """The live verified answer whose question means the same as ``question``, if any."""
-    collection = index.collection(verified_collection(asset))
-    (vector,) = embedder.embed([question])
-    hits = collection.query(vector, 1)
+    """The live verified answer whose question means the same as the one embedded as
+    ``vector``, if any."""
+    hits = index.collection(verified_collection(asset)).query(vector, 1)
     if not hits or hits[0].score < VERIFIED_MATCH:
         return None
     verified = session.get(VerifiedAnswer, hits[0].id)

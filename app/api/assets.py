@@ -7,9 +7,9 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from app import querying, sse
+from app.accounts import viewer_of
 from app.api.schemas import ERRORS, AskPublic, ErrorBody, JobPublic
 from app.deps import CurrentAccount, RateLimitedAccount, RuntimeDep, SessionDep
-from app.querying import viewer_of
 from app.uploads import read_uploads
 from assets import service as assets
 from assets.models import Asset

@@ -11,11 +11,11 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import accounting, payments
+from app.accounts import viewer_of
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
-from app.querying import viewer_of
 from app.runtime import Runtime
-from app.web.pages import PostGuard, _render, _to_login
+from app.web.pages import PostGuard, refused, render, to_login
 from assets import service as assets
 from billing import service as billing
 from billing.errors import InvalidAmount, InvalidPlan
@@ -54,12 +54,6 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _refused(request: Request, account: Account, message: str) -> HTMLResponse:
-    return _render(
-        request, "error.html", 403, account=account, status=403, error="Forbidden", detail=message
-    )
-
-
 def _wants_fragment(request: Request) -> bool:
     return "hx-request" in request.headers
 
@@ -85,7 +79,7 @@ def _client_page(
     status_code: int = 200,
     **extra: Any,
 ) -> HTMLResponse:
-    return _render(
+    return render(
         request,
         "billing.html",
         status_code,
@@ -113,7 +107,7 @@ def billing_page(
     checkout: str = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role != Role.client:
         # Experts land here from Stripe's onboarding (payments.CONNECT_RETURN).
         query = f"?{request.url.query}" if request.url.query else ""
@@ -133,7 +127,7 @@ def buy_credits(
 ) -> Response:
     """Send the client to Stripe Checkout for ``amount`` (currency units) of credits."""
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     form = {"amount": amount, "currency": currency}
     try:
         cents = _parse_amount(amount, "Amount")
@@ -160,7 +154,7 @@ def subscribe(
 ) -> Response:
     """A month from credits now, or (``pay=card``) a monthly subscription through Stripe."""
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         if pay == "card":
             url = payments.checkout_subscription(session, runtime, account=account, slug=slug)
@@ -200,7 +194,7 @@ def _charge_fragment(
     """The charge again after a decision: its history row, or its line under an answer."""
     row, viewer = _charge_view(session, account, consultation_id)
     name = "_charge_line.html" if view == "line" else "_charge_row.html"
-    return _render(
+    return render(
         request,
         name,
         status_code,
@@ -251,7 +245,7 @@ def accept(
     view: Annotated[str, Form()] = "row",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     return _decided(
         request,
         session,
@@ -277,7 +271,7 @@ def dispute(
 ) -> Response:
     """Flag an answer for the expert's review (its money stays in escrow), with a note."""
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     return _decided(
         request,
         session,
@@ -411,7 +405,7 @@ def _earnings_page(
                 "form": form,
             }
         )
-    return _render(
+    return render(
         request,
         "earnings.html",
         status_code,
@@ -435,9 +429,9 @@ def earnings_page(
     connect: str = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role == Role.client:
-        return _refused(request, account, "earnings are for expert accounts")
+        return refused(request, account, "earnings are for expert accounts")
     notice = CONNECT_NOTICES.get(connect)
     return _earnings_page(request, session, runtime, account, saved=saved, notice=notice)
 
@@ -454,9 +448,9 @@ def connect(
 ) -> Response:
     """Send the expert to Stripe to set up the account their payouts go to."""
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role == Role.client:
-        return _refused(request, account, "only experts are paid out")
+        return refused(request, account, "only experts are paid out")
     try:
         url = payments.connect_onboarding(session, runtime, account=account)
     except VouchError as exc:
@@ -482,9 +476,9 @@ def set_plan(
     acceptance_hours: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role == Role.client:
-        return _refused(request, account, "only an asset's expert sets its prices")
+        return refused(request, account, "only an asset's expert sets its prices")
     form = {
         "currency": currency,
         "per_query": per_query,
@@ -519,9 +513,9 @@ def refund(
     consultation_id: str,
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role == Role.client:
-        return _refused(request, account, "only an asset's expert or an admin refunds an answer")
+        return refused(request, account, "only an asset's expert or an admin refunds an answer")
     try:
         accounting.refund(session, account=account, consultation_id=consultation_id)
     except VouchError as exc:
@@ -549,10 +543,10 @@ def refund(
 @router.get("/admin/revenue")
 def revenue_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role != Role.admin:
-        return _refused(request, account, "the revenue page is for admins")
-    return _render(
+        return refused(request, account, "the revenue page is for admins")
+    return render(
         request,
         "revenue.html",
         account=account,
@@ -576,12 +570,12 @@ def statement_page(
     request: Request, session: SessionDep, account: PageAccount, month: str = ""
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     month = month.strip() or accounting.this_month()
     try:
         lines = accounting.statement(session, account=account, month=month)
     except VouchError as exc:
-        return _render(
+        return render(
             request,
             "statement.html",
             exc.status_code,
@@ -591,7 +585,7 @@ def statement_page(
             error=exc.message,
         )
     before, after = _months_around(month)
-    return _render(
+    return render(
         request,
         "statement.html",
         account=account,
@@ -607,12 +601,12 @@ def statement_csv(
     request: Request, session: SessionDep, account: PageAccount, month: str = ""
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     month = month.strip() or accounting.this_month()
     try:
         lines = accounting.statement(session, account=account, month=month)
     except VouchError as exc:
-        return _render(
+        return render(
             request,
             "error.html",
             exc.status_code,

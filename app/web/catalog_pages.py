@@ -6,12 +6,11 @@ from dataclasses import replace
 from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from app import catalog
 from app.deps import PageAccount, RuntimeDep, SessionDep
-from app.models import Account
-from app.web.pages import _render, _to_login
+from app.web.pages import error_page, render, to_login
 from core.errors import VouchError
 from marketplace.catalog import MAX_QUERY, SORTS, Filters, Sort
 from marketplace.errors import InvalidCatalogFilter
@@ -105,24 +104,12 @@ def filters_from(form: dict[str, str]) -> tuple[Filters, Filters]:
     return for_assets.check(), for_experts.check()
 
 
-def _error(request: Request, account: Account, exc: VouchError) -> HTMLResponse:
-    return _render(
-        request,
-        "error.html",
-        exc.status_code,
-        account=account,
-        status=exc.status_code,
-        error=type(exc).__name__,
-        detail=exc.message,
-    )
-
-
 @router.get("/catalog")
 def catalog_page(
     request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     form = {k: v for k, v in request.query_params.items() if k in FIELDS}
     context: dict[str, Any] = {
         "account": account,
@@ -134,8 +121,8 @@ def catalog_page(
     try:
         for_assets, for_experts = filters_from(form)
     except InvalidCatalogFilter as exc:
-        return _render(request, "catalog.html", 422, error=exc.message, **context)
-    return _render(
+        return render(request, "catalog.html", 422, error=exc.message, **context)
+    return render(
         request,
         "catalog.html",
         experts=catalog.find_experts(session, runtime, for_experts),
@@ -149,9 +136,9 @@ def asset_page(
     request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         page = catalog.asset_page(session, runtime, account=account, slug=slug)
     except VouchError as exc:
-        return _error(request, account, exc)
-    return _render(request, "catalog_asset.html", account=account, page=page)
+        return error_page(request, account, exc)
+    return render(request, "catalog_asset.html", account=account, page=page)

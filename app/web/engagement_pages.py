@@ -17,7 +17,7 @@ from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
 from app.uploads import read_uploads
-from app.web.pages import PostGuard, _render, _to_login
+from app.web.pages import PostGuard, error_page, login_then, render, to_login
 from core.errors import Forbidden, InvalidInput, VouchError
 from marketplace.engagements import MilestoneTerms, Terms
 from marketplace.errors import ExpertNotFound
@@ -61,22 +61,6 @@ def install(app: FastAPI) -> None:
     """Add the engagement pages."""
     app.state.templates.env.globals["engagement_status_text"] = STATUS_TEXT
     app.include_router(router)
-
-
-def _error(request: Request, account: Account, exc: VouchError) -> HTMLResponse:
-    return _render(
-        request,
-        "error.html",
-        exc.status_code,
-        account=account,
-        status=exc.status_code,
-        error=type(exc).__name__,
-        detail=exc.message,
-    )
-
-
-def _login_then(path: str) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
 
 
 def _amount(text: str, label: str) -> int:
@@ -142,10 +126,10 @@ def _rows(milestones: list[dict[str, str]]) -> list[dict[str, str]]:
 @router.get("/engagements")
 def list_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     rows = engagements.summaries(session, account=account)
     disputes = engagements.disputes(session, account=account) if account.role == Role.admin else []
-    return _render(request, "engagements.html", account=account, rows=rows, disputes=disputes)
+    return render(request, "engagements.html", account=account, rows=rows, disputes=disputes)
 
 
 @router.get("/admin/disputes")
@@ -153,13 +137,13 @@ def disputes_page(
     request: Request, session: SessionDep, account: PageAccount, done: str = ""
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         rows = engagements.disputes(session, account=account)
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     notice = "Dispute settled." if done else None
-    return _render(request, "disputes.html", account=account, disputes=rows, notice=notice)
+    return render(request, "disputes.html", account=account, disputes=rows, notice=notice)
 
 
 # The commission form
@@ -209,10 +193,10 @@ def _new_page(
         chosen = engagements.expert_choice(session, expert)
         assets = engagements.experts_assets(session, account=account, expert_id=chosen.id)
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     values = {"revision_limit": "2", "review_days": "14", "asset": asset, **initial, **(form or {})}
     values["milestones"] = _rows(values.get("milestones") or [])
-    return _render(
+    return render(
         request,
         "engagement_new.html",
         status_code,
@@ -237,7 +221,7 @@ def new_page(
     consultation: str = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     return _new_page(
         request, session, runtime, account, expert=expert, asset=asset, consultation=consultation
     )
@@ -263,7 +247,7 @@ def commission(
     milestone_amount: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/new?expert={quote(expert)}&asset={quote(asset)}")
+        return login_then(f"/engagements/new?expert={quote(expert)}&asset={quote(asset)}")
     typed = {
         "title": title,
         "scope": scope,
@@ -353,9 +337,9 @@ def _page(
     try:
         eng = engagements.view(session, account=account, engagement_id=engagement_id)
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     proposal = [{"title": m["title"], "amount": _cents(m["amount"])} for m in eng["milestones"]]
-    return _render(
+    return render(
         request,
         "engagement.html",
         status_code,
@@ -380,7 +364,7 @@ def engagement_page(
     checkout: str = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     return _page(
         request,
         session,
@@ -428,7 +412,7 @@ def accept(
     engagement_id: str,
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     return _acted(
         request,
         session,
@@ -449,7 +433,7 @@ def accept_proposal(
     engagement_id: str,
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     return _acted(
         request,
         session,
@@ -473,7 +457,7 @@ def decline(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     return _acted(
         request,
         session,
@@ -496,7 +480,7 @@ def cancel(
     engagement_id: str,
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     return _acted(
         request,
         session,
@@ -521,7 +505,7 @@ def propose(
     milestone_amount: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
 
     def act() -> object:
         milestones = _milestones(milestone_title, milestone_amount)
@@ -555,7 +539,7 @@ def fund(
 ) -> Response:
     """Fund from credits, or (``pay=card``) go to Stripe Checkout."""
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     ids = {"engagement_id": engagement_id, "milestone_id": milestone_id}
     if pay == "card":
         try:
@@ -597,7 +581,7 @@ async def deliver(
 ) -> Response:
     """Deliver the report typed in Markdown, and/or a PDF."""
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
 
     async def read() -> bytes | None:
         if file is None or not file.filename:
@@ -654,7 +638,7 @@ def draft(
 ) -> Response:
     """Ask the expert's own asset and insert the answer, with its sources, into the report."""
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     try:
         drafted = engagements.draft(
             session,
@@ -698,7 +682,7 @@ def report_pdf(
     milestone_id: str,
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         path = engagements.report_file(
             session,
@@ -708,7 +692,7 @@ def report_pdf(
             milestone_id=milestone_id,
         )
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     return FileResponse(path, media_type="application/pdf", filename=f"report-{milestone_id}.pdf")
 
 
@@ -724,7 +708,7 @@ def approve(
     milestone_id: str,
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     return _acted(
         request,
         session,
@@ -755,7 +739,7 @@ def revise(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     return _acted(
         request,
         session,
@@ -787,7 +771,7 @@ def dispute(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
     return _acted(
         request,
         session,
@@ -823,7 +807,7 @@ def settle(
 ) -> Response:
     """An admin settles a dispute; ``back=disputes`` returns to the disputes page."""
     if account is None:
-        return _login_then(f"/engagements/{engagement_id}")
+        return login_then(f"/engagements/{engagement_id}")
 
     def act() -> object:
         share = _amount(expert_share, "expert's share") if expert_share.strip() else None
@@ -843,7 +827,7 @@ def settle(
             act()
         except VouchError as exc:
             rows = engagements.disputes(session, account=account)
-            return _render(
+            return render(
                 request,
                 "disputes.html",
                 exc.status_code,

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from app import notifications
 from app.deps import PageAccount, SessionDep
 from app.models import Account
-from app.web.pages import PostGuard, _render, _to_login
+from app.web.pages import PostGuard, render, to_login
 from core.errors import VouchError
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +37,7 @@ def _page(
         webhook = notifications.get_webhook(session, account=account)
     except notifications.WebhookNotFound:
         webhook = None
-    return _render(
+    return render(
         request,
         "notifications.html",
         status_code,
@@ -52,14 +52,14 @@ def _page(
 @router.get("/notifications")
 def notifications_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     return _page(request, session, account)
 
 
 @router.post("/notifications/read-all", dependencies=[PostGuard])
 def read_all(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     notifications.mark_all_read(session, account=account)
     return RedirectResponse("/notifications", status_code=303)
 
@@ -69,7 +69,7 @@ def read_one(
     request: Request, session: SessionDep, account: PageAccount, notification_id: str
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     notifications.mark_read(session, account=account, notification_id=notification_id)
     return RedirectResponse("/notifications", status_code=303)
 
@@ -79,7 +79,7 @@ def set_webhook(
     request: Request, session: SessionDep, account: PageAccount, url: Annotated[str, Form()]
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         _, secret = notifications.set_webhook(session, account=account, url=url)
     except VouchError as exc:
@@ -90,6 +90,6 @@ def set_webhook(
 @router.post("/notifications/webhook/delete", dependencies=[PostGuard])
 def delete_webhook(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     notifications.delete_webhook(session, account=account)
     return RedirectResponse("/notifications", status_code=303)

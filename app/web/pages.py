@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from app import accounts, querying, sse
+from app.accounts import viewer_of
 from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
 from app.errors import InvalidCredentials
 from app.models import Account
-from app.querying import viewer_of
 from app.uploads import read_uploads
 from assets import service as assets
 from assets.schemas import AssetCreate
@@ -33,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 PostGuard = Depends(same_origin)
 
 
-def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
     response: HTMLResponse = templates.TemplateResponse(
         request, name, context, status_code=status_code
@@ -41,9 +41,35 @@ def _render(request: Request, name: str, status_code: int = 200, **context: Any)
     return response
 
 
-def _to_login(request: Request) -> RedirectResponse:
+def to_login(request: Request) -> RedirectResponse:
+    """Sign in, then come back to this page."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return login_then(target)
+
+
+def login_then(path: str) -> RedirectResponse:
+    """Sign in, then go to ``path``."""
+    return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+
+
+def error_page(request: Request, account: Account | None, exc: VouchError) -> HTMLResponse:
+    """An expected failure as a page with its status and message."""
+    return render(
+        request,
+        "error.html",
+        exc.status_code,
+        account=account,
+        status=exc.status_code,
+        error=type(exc).__name__,
+        detail=exc.message,
+    )
+
+
+def refused(request: Request, account: Account, detail: str) -> HTMLResponse:
+    """A 403 page saying why."""
+    return render(
+        request, "error.html", 403, account=account, status=403, error="Forbidden", detail=detail
+    )
 
 
 def _safe_next(target: str) -> str:
@@ -60,7 +86,7 @@ def home(account: PageAccount) -> RedirectResponse:
 def login_form(request: Request, account: PageAccount, next: str = "/assets") -> Response:
     if account:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _render(request, "login.html", next=_safe_next(next), account=None)
+    return render(request, "login.html", next=_safe_next(next), account=None)
 
 
 @router.post("/login", dependencies=[PostGuard])
@@ -74,7 +100,7 @@ def login(
     try:
         account = accounts.verify_password(session, email=email, password=password)
     except InvalidCredentials as exc:
-        return _render(
+        return render(
             request, "login.html", 401, error=exc.message, email=email, next=_safe_next(next)
         )
     token = accounts.start_web_session(session, account=account)
@@ -107,13 +133,13 @@ def _assets_page(
     mine = account.role == "expert"
     listed = assets.list_assets(session, viewer=viewer_of(account), mine=mine)
     context = {"account": account, "assets": listed, "form": {}, **extra}
-    return _render(request, "assets.html", status_code, **context)
+    return render(request, "assets.html", status_code, **context)
 
 
 @router.get("/assets")
 def assets_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     return _assets_page(request, session, account)
 
 
@@ -129,7 +155,7 @@ def create_asset(
     tags: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     form = {"slug": slug, "title": title, "description": description, "tags": tags}
     try:
         data = AssetCreate(
@@ -167,8 +193,8 @@ def _asset_context(session: SessionDep, account: Account, slug: str) -> dict[str
 @router.get("/assets/{slug}")
 def asset_page(request: Request, session: SessionDep, account: PageAccount, slug: str) -> Response:
     if account is None:
-        return _to_login(request)
-    return _render(request, "asset.html", **_asset_context(session, account, slug))
+        return to_login(request)
+    return render(request, "asset.html", **_asset_context(session, account, slug))
 
 
 def _fragment(request: Request, name: str, **context: Any) -> str:
@@ -203,7 +229,7 @@ def ask(
     """The answer fragment (htmx), server-sent events (the page's script), or, for a plain
     form post with no script, the whole asset page with the answer."""
     if account is None:
-        return _render(request, "_answer.html", 401, error="Your session ended; sign in again.")
+        return render(request, "_answer.html", 401, error="Your session ended; sign in again.")
     whole_page = "hx-request" not in request.headers and not sse.wants_stream(
         request.headers.get("accept")
     )
@@ -218,12 +244,12 @@ def ask(
     except VouchError as exc:
         if whole_page:
             context = {**_asset_context(session, account, slug), "question": question}
-            return _render(request, "asset.html", exc.status_code, error=exc.message, **context)
-        return _render(request, "_answer.html", exc.status_code, error=exc.message)
+            return render(request, "asset.html", exc.status_code, error=exc.message, **context)
+        return render(request, "_answer.html", exc.status_code, error=exc.message)
     if whole_page:
         context = {**_asset_context(session, account, slug), "question": question}
-        return _render(request, "asset.html", result=result.public(), **context)
-    return _render(request, "_answer.html", result=result.public())
+        return render(request, "asset.html", result=result.public(), **context)
+    return render(request, "_answer.html", result=result.public())
 
 
 @router.post("/assets/{slug}/sources", dependencies=[PostGuard])
@@ -237,15 +263,15 @@ async def upload(
     kind: Annotated[str, Form()] = "auto",
 ) -> Response:
     if account is None:
-        return _render(request, "_upload_error.html", 401, error="Sign in again to upload.")
+        return render(request, "_upload_error.html", 401, error="Sign in again to upload.")
     try:
         contents = await read_uploads(files, runtime.settings.ingest.max_upload_bytes)
         job = querying.submit_upload(
             session, runtime, account=account, slug=slug, files=contents, kind=kind
         )
     except VouchError as exc:
-        return _render(request, "_upload_error.html", exc.status_code, error=exc.message)
-    return _render(request, "_job.html", 202, job=_job_view(session, job, slug))
+        return render(request, "_upload_error.html", exc.status_code, error=exc.message)
+    return render(request, "_job.html", 202, job=_job_view(session, job, slug))
 
 
 @router.get("/jobs/{job_id}")
@@ -253,9 +279,9 @@ def job_fragment(
     request: Request, session: SessionDep, account: PageAccount, job_id: str
 ) -> Response:
     if account is None:
-        return _render(request, "_upload_error.html", 401, error="Sign in again.")
+        return render(request, "_upload_error.html", 401, error="Sign in again.")
     job, asset = querying.get_job(session, account=account, job_id=job_id)
-    return _render(request, "_job.html", job=_job_view(session, job, asset.slug))
+    return render(request, "_job.html", job=_job_view(session, job, asset.slug))
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[PostGuard])
@@ -263,12 +289,12 @@ def cancel_job(
     request: Request, session: SessionDep, account: PageAccount, job_id: str
 ) -> Response:
     if account is None:
-        return _render(request, "_upload_error.html", 401, error="Sign in again.")
+        return render(request, "_upload_error.html", 401, error="Sign in again.")
     try:
         job, asset = querying.cancel_job(session, account=account, job_id=job_id)
     except VouchError as exc:
-        return _render(request, "_upload_error.html", exc.status_code, error=exc.message)
-    return _render(request, "_job.html", job=_job_view(session, job, asset.slug))
+        return render(request, "_upload_error.html", exc.status_code, error=exc.message)
+    return render(request, "_job.html", job=_job_view(session, job, asset.slug))
 
 
 def _job_view(session: SessionDep, job: IngestionJob, slug: str) -> dict[str, Any]:
@@ -278,9 +304,9 @@ def _job_view(session: SessionDep, job: IngestionJob, slug: str) -> dict[str, An
 @router.get("/keys")
 def keys_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     keys = accounts.list_api_keys(session, account=account)
-    return _render(request, "keys.html", account=account, keys=keys)
+    return render(request, "keys.html", account=account, keys=keys)
 
 
 @router.post("/keys", dependencies=[PostGuard])
@@ -291,10 +317,10 @@ def create_key(
     label: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     _, secret = accounts.create_api_key(session, account=account, label=label)
     keys = accounts.list_api_keys(session, account=account)
-    return _render(request, "keys.html", 201, account=account, keys=keys, created=secret)
+    return render(request, "keys.html", 201, account=account, keys=keys, created=secret)
 
 
 @router.post("/keys/{key_id}/revoke", dependencies=[PostGuard])
@@ -302,6 +328,6 @@ def revoke_key(
     request: Request, session: SessionDep, account: PageAccount, key_id: str
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     accounts.revoke_api_key(session, account=account, key_ref=key_id)
     return RedirectResponse("/keys", status_code=303)

@@ -16,7 +16,7 @@ from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
 from app.uploads import read_uploads
-from app.web.pages import PostGuard, _render, _to_login
+from app.web.pages import PostGuard, error_page, refused, render, to_login
 from core.clock import utcnow
 from core.errors import VouchError
 from marketplace import credentials as rules
@@ -47,24 +47,6 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _error(request: Request, account: Account | None, exc: VouchError) -> HTMLResponse:
-    return _render(
-        request,
-        "error.html",
-        exc.status_code,
-        account=account,
-        status=exc.status_code,
-        error=type(exc).__name__,
-        detail=exc.message,
-    )
-
-
-def _refused(request: Request, account: Account, detail: str) -> HTMLResponse:
-    return _render(
-        request, "error.html", 403, account=account, status=403, error="Forbidden", detail=detail
-    )
-
-
 def _invalid(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
@@ -85,9 +67,9 @@ def expert_page(
     try:
         expert = profiles.public_expert(session, account_id=account_id)
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     own = account is not None and account.id == account_id
-    return _render(
+    return render(
         request,
         "expert.html",
         account=account,
@@ -157,11 +139,11 @@ def _profile_update(form: dict[str, str]) -> ProfileUpdate:
 @router.get("/profile")
 def profile_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role != Role.expert:
-        return _refused(request, account, "profiles are for expert accounts")
+        return refused(request, account, "profiles are for expert accounts")
     form = _profile_form(profiles.my_profile(session, account=account))
-    return _render(request, "profile_edit.html", account=account, form=form)
+    return render(request, "profile_edit.html", account=account, form=form)
 
 
 @router.post("/profile", dependencies=[PostGuard])
@@ -183,7 +165,7 @@ def save_profile(
     if account is None:
         return RedirectResponse("/login?next=/profile", status_code=303)
     if account.role != Role.expert:
-        return _refused(request, account, "profiles are for expert accounts")
+        return refused(request, account, "profiles are for expert accounts")
     form = {
         "name": name,
         "headline": headline,
@@ -199,11 +181,11 @@ def save_profile(
     try:
         profiles.update_profile(session, account=account, data=_profile_update(form))
     except ValidationError as exc:
-        return _render(
+        return render(
             request, "profile_edit.html", 422, account=account, form=form, error=_invalid(exc)
         )
     except VouchError as exc:
-        return _render(
+        return render(
             request,
             "profile_edit.html",
             exc.status_code,
@@ -228,7 +210,7 @@ def _credentials_page(
 ) -> HTMLResponse:
     now = utcnow()
     held = [rules.owner_view(c, now=now) for c in credentials.list_own(session, account=account)]
-    return _render(
+    return render(
         request,
         "credentials.html",
         status_code,
@@ -244,9 +226,9 @@ def credentials_page(
     request: Request, session: SessionDep, account: PageAccount, done: str = ""
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role != Role.expert:
-        return _refused(request, account, "credentials are for expert accounts")
+        return refused(request, account, "credentials are for expert accounts")
     notices = {
         "added": "Credential added.",
         "checked": "Checked again.",
@@ -276,7 +258,7 @@ def add_credential(
     if account is None:
         return RedirectResponse("/login?next=/credentials", status_code=303)
     if account.role != Role.expert:
-        return _refused(request, account, "credentials are for expert accounts")
+        return refused(request, account, "credentials are for expert accounts")
     typed = {"asset": asset, "source": source, "path": path, "doi": doi}
     typed |= {"issuer": issuer, "number": number}
     form = {"kind": kind, "claim": claim, "domain": domain, "expires": expires, **typed}
@@ -381,13 +363,13 @@ def credential_document(
 ) -> Response:
     """The uploaded document, for its expert and admins."""
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         stored = credentials.document(
             session, runtime, account=account, credential_id=credential_id
         )
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     return document_response(stored)
 
 
@@ -398,7 +380,7 @@ def _admin_page(
     request: Request, session: Session, account: Account, status_code: int = 200, **extra: Any
 ) -> HTMLResponse:
     waiting = [credentials.admin_view(session, c) for c in credentials.pending(session)]
-    return _render(
+    return render(
         request, "admin_credentials.html", status_code, account=account, pending=waiting, **extra
     )
 
@@ -408,9 +390,9 @@ def admin_page(
     request: Request, session: SessionDep, account: PageAccount, done: str = ""
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role != Role.admin:
-        return _refused(request, account, "credential review is for admins")
+        return refused(request, account, "credential review is for admins")
     notice = {"verified": "Verified.", "rejected": "Rejected: the expert was told why."}.get(done)
     return _admin_page(request, session, account, notice=notice)
 
@@ -428,7 +410,7 @@ def _decide(
     if account is None:
         return RedirectResponse("/login?next=/admin/credentials", status_code=303)
     if account.role != Role.admin:
-        return _refused(request, account, "credential review is for admins")
+        return refused(request, account, "credential review is for admins")
     try:
         credentials.decide(
             session,

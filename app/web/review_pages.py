@@ -4,17 +4,16 @@ verified answers and review settings, and its quality figures."""
 import math
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app import reviewing
+from app.accounts import viewer_of
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
-from app.querying import viewer_of
-from app.web.pages import PostGuard, _render, _to_login
+from app.web.pages import PostGuard, error_page, login_then, refused, render, to_login
 from assets import service as assets
 from core.errors import InvalidInput, VouchError
 
@@ -54,34 +53,6 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _error(request: Request, account: Account, exc: VouchError) -> HTMLResponse:
-    return _render(
-        request,
-        "error.html",
-        exc.status_code,
-        account=account,
-        status=exc.status_code,
-        error=type(exc).__name__,
-        detail=exc.message,
-    )
-
-
-def _refused(request: Request, account: Account) -> HTMLResponse:
-    return _render(
-        request,
-        "error.html",
-        403,
-        account=account,
-        status=403,
-        error="Forbidden",
-        detail="the review queue is for experts",
-    )
-
-
-def _login_then(path: str) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
-
-
 # The queue and its items
 
 
@@ -90,11 +61,11 @@ def queue_page(
     request: Request, session: SessionDep, account: PageAccount, status: str = "open"
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role == Role.client:
-        return _refused(request, account)
+        return refused(request, account, "the review queue is for experts")
     if status not in STATUSES:
-        return _error(
+        return error_page(
             request,
             account,
             InvalidInput(f"unknown status {status!r}: use one of {', '.join(STATUSES)}"),
@@ -103,7 +74,7 @@ def queue_page(
         reviewing.item_view(session, item)
         for item in reviewing.queue(session, account=account, status=status)
     ]
-    return _render(
+    return render(
         request,
         "review_queue.html",
         account=account,
@@ -129,10 +100,10 @@ def _item_page(
             session, reviewing.get_item(session, account=account, item_id=item_id)
         )
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     if form is None:
         form = {"answer": item["answer"], "keep": {c["n"] for c in item["citations"]}}
-    return _render(
+    return render(
         request,
         "review_item.html",
         status_code,
@@ -149,9 +120,9 @@ def item_page(
     request: Request, session: SessionDep, account: PageAccount, item_id: str, done: str = ""
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     if account.role == Role.client:
-        return _refused(request, account)
+        return refused(request, account, "the review queue is for experts")
     return _item_page(request, session, account, item_id, done=bool(done))
 
 
@@ -182,9 +153,9 @@ def approve(
     item_id: str,
 ) -> Response:
     if account is None:
-        return _login_then(f"/review/{item_id}")
+        return login_then(f"/review/{item_id}")
     if account.role == Role.client:
-        return _refused(request, account)
+        return refused(request, account, "the review queue is for experts")
     return _acted(
         request,
         session,
@@ -203,9 +174,9 @@ def reject(
     item_id: str,
 ) -> Response:
     if account is None:
-        return _login_then(f"/review/{item_id}")
+        return login_then(f"/review/{item_id}")
     if account.role == Role.client:
-        return _refused(request, account)
+        return refused(request, account, "the review queue is for experts")
     return _acted(
         request,
         session,
@@ -227,9 +198,9 @@ def correct(
 ) -> Response:
     """The expert's answer replaces the given one, citing the passages they kept."""
     if account is None:
-        return _login_then(f"/review/{item_id}")
+        return login_then(f"/review/{item_id}")
     if account.role == Role.client:
-        return _refused(request, account)
+        return refused(request, account, "the review queue is for experts")
     kept = {int(n) for n in keep or [] if n.isdigit()}
     form = {"answer": answer, "keep": kept}
 
@@ -279,13 +250,13 @@ def _verified_page(
             for v in reviewing.list_verified(session, account=account, slug=slug, retired=True)
         ]
     except VouchError as exc:
-        return _error(request, account, exc)
+        return error_page(request, account, exc)
     for view in views:
         view["form"] = (typed or {}).get(view["id"]) or {
             "question": view["question"],
             "answer": view["answer"],
         }
-    return _render(
+    return render(
         request,
         "verified.html",
         status_code,
@@ -309,7 +280,7 @@ def verified_page(
     retired: str = "",
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     notice = None
     if saved == "settings":
         notice = "Review settings saved."
@@ -332,7 +303,7 @@ def edit_verified(
     question: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _login_then(f"/assets/{slug}/verified")
+        return login_then(f"/assets/{slug}/verified")
     try:
         reviewing.edit_verified(
             session,
@@ -368,7 +339,7 @@ def retire_verified(
     verified_id: str,
 ) -> Response:
     if account is None:
-        return _login_then(f"/assets/{slug}/verified")
+        return login_then(f"/assets/{slug}/verified")
     try:
         reviewing.retire_verified(session, runtime, account=account, verified_id=verified_id)
     except VouchError as exc:
@@ -416,7 +387,7 @@ def set_review_settings(
     review_threshold: Annotated[str, Form()] = "",
 ) -> Response:
     if account is None:
-        return _login_then(f"/assets/{slug}/verified")
+        return login_then(f"/assets/{slug}/verified")
     form = {
         "sample_rate": sample_rate,
         "review_hours": review_hours,
@@ -445,9 +416,9 @@ def quality_page(
     request: Request, session: SessionDep, account: PageAccount, slug: str
 ) -> Response:
     if account is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         figures = reviewing.quality(session, account=account, slug=slug)
     except VouchError as exc:
-        return _error(request, account, exc)
-    return _render(request, "quality.html", account=account, slug=slug, q=figures)
+        return error_page(request, account, exc)
+    return render(request, "quality.html", account=account, slug=slug, q=figures)
