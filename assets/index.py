@@ -64,6 +64,20 @@ class AssetCollection:
         result = self._collection.get(where=_where(where), include=[])
         return list(result["ids"])
 
+    def ids_of_files(self, source: str, paths: Sequence[str]) -> dict[str, list[str]]:
+        """The chunk ids of each of ``paths`` of ``source``, in one read."""
+        found: dict[str, list[str]] = {path: [] for path in paths}
+        for start in range(0, len(paths), _WRITE_BATCH):
+            part = list(dict.fromkeys(paths[start : start + _WRITE_BATCH]))
+            where: Any = {"$and": [{"source": source}, {"path": {"$in": part}}]}
+            result = self._collection.get(
+                where=where,
+                include=["metadatas"],
+            )
+            for chunk_id, metadata in zip(result["ids"], result["metadatas"] or [], strict=True):
+                found.setdefault(str((metadata or {}).get("path", "")), []).append(chunk_id)
+        return found
+
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), _WRITE_BATCH):
             self._collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))

@@ -232,27 +232,31 @@ class _Run:
         vectors = self.embedder.embed([chunk.embed_text for chunk in chunks])
         self.counts.timings["embed"] += time.perf_counter() - started
         started = time.perf_counter()
-        position = 0
+        # One read of the chunks already stored for these files and one write for the batch:
+        # a call to Chroma costs far more than the records it carries.
+        stored: dict[tuple[str, str], list[str]] = {}
+        for key in dict.fromkeys(parsed.file.source_key for parsed in pending):
+            paths = [p.file.path for p in pending if p.file.source_key == key]
+            for path, found in collection.ids_of_files(key, paths).items():
+                stored[(key, path)] = found
+        ids: list[str] = []
+        metadatas: list[dict[str, str | int]] = []
+        stale: list[str] = []
         for parsed in pending:
             key, path = parsed.file.source_key, parsed.file.path
-            chunks = parsed.document.chunks
-            ids = [chunk_id(key, chunk) for chunk in chunks]
-            stale = set(collection.ids_where(source=key, path=path)) - set(ids)
-            if ids:
-                collection.upsert(
-                    ids,
-                    vectors[position : position + len(ids)],
-                    [chunk.text for chunk in chunks],
-                    [{**chunk.metadata, "source": key} for chunk in chunks],
-                )
-            if stale:  # after the new chunks are in: a crash between loses nothing
-                collection.delete(sorted(stale))
-            position += len(ids)
-            self.counts.chunks += len(ids)
+            new = [chunk_id(key, chunk) for chunk in parsed.document.chunks]
+            ids.extend(new)
+            metadatas.extend({**chunk.metadata, "source": key} for chunk in parsed.document.chunks)
+            stale.extend(sorted(set(stored.get((key, path), [])) - set(new)))
+            self.counts.chunks += len(new)
             if parsed.update:
                 self.counts.updated += 1
             else:
                 self.counts.added += 1
+        if ids:
+            collection.upsert(ids, vectors, [chunk.text for chunk in chunks], metadatas)
+        if stale:  # after the new chunks are in: a crash between loses nothing
+            collection.delete(stale)
         self.counts.done += len(pending)
         self.counts.timings["write"] += time.perf_counter() - started
         self.save(pending)
