@@ -1,7 +1,7 @@
 """Vouch's retrieval against the stock llama-index pipeline, BM25 alone and dense alone.
 
     python bench/retrieval.py CORPUS GOLDEN [--k 10] [--limit N] [--cache DIR]
-                              [--latency-chunks 50000] [--latency-queries 200]
+                              [--latency-chunks 50000] [--latency-queries 200] [--fusion-grid]
 
 CORPUS is a folder and GOLDEN a golden set for it (evals/golden.py format); bench/evalsets.py
 writes both for the shared sets. In one process, on the same corpus and the same embedder
@@ -17,7 +17,8 @@ It prints nDCG@10, recall@10, MRR@10 (units per shared/evalsets/README.md, compu
 and search latency p50/p95 per system (query embedding included), with ratios to stock. With
 ``--latency-chunks N`` it also times both retrievers on an asset of N chunks: the corpus's
 chunks, repeated with their vectors slightly perturbed until there are N (so that N chunks need
-not be embedded), the same chunks and vectors in both.
+not be embedded), the same chunks and vectors in both. ``--fusion-grid`` scores Vouch with the
+prose fusion's dense weight held at fixed values, and the ceiling of the best weight per question.
 """
 
 import argparse
@@ -221,8 +222,11 @@ def vouch_searchers(runtime: Runtime, asset: Any) -> dict[str, Searcher]:
     return {"vouch": hybrid, "bm25": bm25, "dense": dense}
 
 
-def score(items: list[GoldenItem], search: Searcher, k: int) -> dict[str, float]:
-    ndcg, recall, mrr, latencies = [], [], [], []
+def score(
+    items: list[GoldenItem], search: Searcher, k: int, per_query: list[float] | None = None
+) -> dict[str, float]:
+    ndcg: list[float] = per_query if per_query is not None else []
+    recall, mrr, latencies = [], [], []
     for item in items:
         started = time.perf_counter()
         results = search(item.question, k)
@@ -251,6 +255,26 @@ def print_table(title: str, rows: dict[str, dict[str, float]], base: str = "stoc
         cells = "".join(f"{values[m]:12.3f}" if "ms" not in m else f"{values[m]:12.1f}"
                         for m in metrics)  # fmt: skip
         print(f"{name:8}{cells}{ratio:12.2f}")
+
+
+def fusion_grid(items: list[GoldenItem], search: Searcher, k: int) -> None:
+    """nDCG@10 with the prose fusion's dense weight held at each of a few values, and the
+    ceiling of choosing the best of them for every question (what no rule can beat)."""
+    weights = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    saved = retrieval.DENSE_MAX, retrieval.DENSE_MIN
+    table: list[list[float]] = []
+    try:
+        for weight in weights:
+            retrieval.DENSE_MAX = retrieval.DENSE_MIN = weight
+            table.append([])
+            score(items, search, k, per_query=table[-1])
+    finally:
+        retrieval.DENSE_MAX, retrieval.DENSE_MIN = saved
+    print("\nprose fusion, nDCG@10 by a fixed dense weight:")
+    for weight, row in zip(weights, table, strict=True):
+        print(f"  dense weight {weight:.1f}: {statistics.fmean(row):.3f}")
+    ceiling = statistics.fmean(max(column) for column in zip(*table, strict=True))
+    print(f"  best weight chosen per question (ceiling): {ceiling:.3f}")
 
 
 def latency_at_scale(runtime: Runtime, asset: Any, embedder: Embedder, work: Path,
@@ -327,6 +351,9 @@ def main() -> None:
     parser.add_argument("--latency-chunks", type=int, default=0)
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--latency-only", action="store_true", help="skip the quality table")
+    parser.add_argument(
+        "--fusion-grid", action="store_true", help="also score fixed dense weights (prose)"
+    )
     args = parser.parse_args()
 
     golden = load_golden(args.golden)
@@ -347,6 +374,8 @@ def main() -> None:
         if not args.latency_only:
             rows = {name: score(items, search, args.k) for name, search in searchers.items()}
             print_table(f"{args.golden.name}: {len(items)} questions, k={args.k}", rows)
+        if args.fusion_grid:
+            fusion_grid(items, searchers["vouch"], args.k)
         if args.latency_chunks:
             queries = [item.question for item in items[: args.latency_queries]]
             latency_at_scale(runtime, asset, embedder, work, args.latency_chunks, queries)
