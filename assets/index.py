@@ -70,10 +70,7 @@ class AssetCollection:
         for start in range(0, len(paths), _WRITE_BATCH):
             part = list(dict.fromkeys(paths[start : start + _WRITE_BATCH]))
             where: Any = {"$and": [{"source": source}, {"path": {"$in": part}}]}
-            result = self._collection.get(
-                where=where,
-                include=["metadatas"],
-            )
+            result = self._collection.get(where=where, include=["metadatas"])
             for chunk_id, metadata in zip(result["ids"], result["metadatas"] or [], strict=True):
                 found.setdefault(str((metadata or {}).get("path", "")), []).append(chunk_id)
         return found

@@ -609,6 +609,14 @@ def deliver(
     )
 
 
+def _required_text(text: str, ask: str, limit: int = 5000) -> str:
+    """A stripped note or reason, refused when empty or longer than ``limit``."""
+    text = text.strip()
+    if not text or len(text) > limit:
+        raise InvalidEngagement(f"{ask}, in 1 to {limit} characters")
+    return text
+
+
 def approve(
     session: Session,
     eng: Engagement,
@@ -638,9 +646,7 @@ def request_revision(
 ) -> None:
     """The client sends the delivery back, up to the engagement's revision limit."""
     _check(eng, party, "revise", milestone)
-    note = note.strip()
-    if not note or len(note) > 5000:
-        raise InvalidEngagement("say what to change, in 1 to 5000 characters")
+    note = _required_text(note, "say what to change")
     if milestone.revisions >= eng.revision_limit:
         raise RevisionLimitReached(
             f"milestone {milestone.position} ({milestone.title}) has had "
@@ -674,9 +680,7 @@ def dispute(
 ) -> None:
     """The client disputes the milestone; its money stays in escrow until an admin settles."""
     _check(eng, party, "dispute", milestone)
-    reason = reason.strip()
-    if not reason or len(reason) > 5000:
-        raise InvalidEngagement("give the reason for the dispute, in 1 to 5000 characters")
+    reason = _required_text(reason, "give the reason for the dispute")
     milestone.status = MilestoneStatus.disputed
     milestone.release_after = None
     _save(session, milestone)

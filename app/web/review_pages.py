@@ -129,14 +129,19 @@ def item_page(
 def _acted(
     request: Request,
     session: Session,
-    account: Account,
+    account: Account | None,
     item_id: str,
-    act: Callable[[], object],
+    act: Callable[[Account], object],
     form: dict[str, Any] | None = None,
 ) -> Response:
-    """Act on an item, then back to it; a refused action shows the item with the reason."""
+    """An expert acts on an item, then back to it; a refused action shows the item with the
+    reason. Signed-out visitors go to the sign-in page first; clients are refused."""
+    if account is None:
+        return login_then(f"/review/{item_id}")
+    if account.role == Role.client:
+        return refused(request, account, "the review queue is for experts")
     try:
-        act()
+        act(account)
     except VouchError as exc:
         return _item_page(
             request, session, account, item_id, exc.status_code, form=form, error=exc.message
@@ -152,16 +157,12 @@ def approve(
     account: PageAccount,
     item_id: str,
 ) -> Response:
-    if account is None:
-        return login_then(f"/review/{item_id}")
-    if account.role == Role.client:
-        return refused(request, account, "the review queue is for experts")
     return _acted(
         request,
         session,
         account,
         item_id,
-        lambda: reviewing.approve(session, runtime, account=account, item_id=item_id),
+        lambda expert: reviewing.approve(session, runtime, account=expert, item_id=item_id),
     )
 
 
@@ -173,16 +174,12 @@ def reject(
     account: PageAccount,
     item_id: str,
 ) -> Response:
-    if account is None:
-        return login_then(f"/review/{item_id}")
-    if account.role == Role.client:
-        return refused(request, account, "the review queue is for experts")
     return _acted(
         request,
         session,
         account,
         item_id,
-        lambda: reviewing.reject(session, runtime, account=account, item_id=item_id),
+        lambda expert: reviewing.reject(session, runtime, account=expert, item_id=item_id),
     )
 
 
@@ -197,22 +194,18 @@ def correct(
     keep: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """The expert's answer replaces the given one, citing the passages they kept."""
-    if account is None:
-        return login_then(f"/review/{item_id}")
-    if account.role == Role.client:
-        return refused(request, account, "the review queue is for experts")
     kept = {int(n) for n in keep or [] if n.isdigit()}
     form = {"answer": answer, "keep": kept}
 
-    def act() -> object:
-        item = reviewing.get_item(session, account=account, item_id=item_id)
+    def act(expert: Account) -> object:
+        item = reviewing.get_item(session, account=expert, item_id=item_id)
         citations = [
             {"n": c["n"], "text": c["text"], "locator": c["locator"]}
             for c in reviewing.item_view(session, item)["citations"]
             if c["n"] in kept
         ]
         return reviewing.correct(
-            session, runtime, account=account, item_id=item_id, answer=answer, citations=citations
+            session, runtime, account=expert, item_id=item_id, answer=answer, citations=citations
         )
 
     return _acted(request, session, account, item_id, act, form)
