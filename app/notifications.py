@@ -5,17 +5,25 @@ commits. The task POSTs the notification as JSON, signed with HMAC-SHA256 of the
 bytes under the endpoint's secret; a failed attempt is recorded and tried again with
 exponential backoff until the configured attempts are spent. Deliveries are at least once:
 receivers should ignore an ``X-Vouch-Delivery`` they have already seen.
+
+Webhook URLs must lead to public addresses (unless the settings allow private ones): an IP
+literal is refused when the URL is set, and at each delivery the host is resolved and every
+address it has must be public; a plain-http delivery then connects to the address that was
+checked, so that a second lookup cannot point it elsewhere (an https one is held to its host
+by the certificate).
 """
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Callable
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import Engine
@@ -114,7 +122,26 @@ def mark_all_read(session: Session, *, account: Account) -> int:
 # Webhooks
 
 
-def _check_url(url: str) -> str:
+_LOCAL_NAMES = ("localhost", "localhost.", "localhost.localdomain")
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    address = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone does not matter
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _numeric_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names without a DNS lookup: ``10.0.0.1``, ``[::1]``, and the forms
+    the C library also reads as addresses (``2130706433``, ``127.1``); None for a name."""
+    try:
+        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError):
+        return None
+    return _address(str(infos[0][4][0]))
+
+
+def _check_url(url: str, *, private_ok: bool) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
@@ -126,13 +153,40 @@ def _check_url(url: str) -> str:
         raise InvalidWebhookUrl("a webhook URL must be http:// or https:// with a host")
     if len(url) > 2000 or any(c.isspace() for c in url):
         raise InvalidWebhookUrl("a webhook URL has no spaces and at most 2000 characters")
+    if not private_ok:
+        address = _numeric_address(host)
+        if host.lower() in _LOCAL_NAMES or host.lower().endswith(".localhost"):
+            raise InvalidWebhookUrl(f"{host} is this server; a webhook must reach a public host")
+        if address is not None and not address.is_global:
+            raise InvalidWebhookUrl(
+                f"{address} is not a public address; a webhook must reach a public host"
+            )
     return url
 
 
-def set_webhook(session: Session, *, account: Account, url: str) -> tuple[WebhookEndpoint, str]:
+class _Refused(Exception):
+    pass
+
+
+def _public_address(host: str) -> str:
+    """The address to connect to for ``host``; _Refused unless every address it has is public."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise _Refused(f"{host} does not resolve: {exc}") from exc
+    addresses = [_address(str(info[4][0])) for info in infos]
+    for address in addresses:
+        if not address.is_global:
+            raise _Refused(f"refused: {host} resolves to {address}, which is not a public address")
+    return str(addresses[0])
+
+
+def set_webhook(
+    session: Session, *, account: Account, url: str, settings: NotificationSettings
+) -> tuple[WebhookEndpoint, str]:
     """Point the account's webhook at ``url`` with a new signing secret (which replaces any
     earlier one); returns the endpoint and the secret, shown only this once."""
-    url = _check_url(url)
+    url = _check_url(url, private_ok=settings.webhook_private_targets)
     secret = f"whsec_{secrets.token_urlsafe(32)}"
     endpoint = session.get(WebhookEndpoint, account.id)
     if endpoint is None:
@@ -189,10 +243,27 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str]:
+def _post(
+    url: str, body: bytes, headers: dict[str, str], settings: NotificationSettings
+) -> tuple[int | None, str]:
     """POST once: the status (None when no response came) and an error ('' on a 2xx)."""
+    if not settings.webhook_private_targets:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            address = _public_address(host)
+        except _Refused as exc:
+            return None, str(exc)[:500]
+        if parts.scheme == "http":  # connect to the address checked, not to a new lookup's
+            netloc = f"[{address}]" if ":" in address else address
+            if parts.port:
+                netloc += f":{parts.port}"
+            headers = {**headers, "Host": parts.netloc.rsplit("@", 1)[-1]}
+            url = urlunsplit(parts._replace(netloc=netloc))
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+        response = httpx.post(
+            url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds
+        )
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
     if response.is_success:
@@ -232,7 +303,7 @@ def deliver(
             "X-Vouch-Signature": signature(endpoint.secret, body),
         }
     # No transaction is held open while the receiver takes its time.
-    status, error = _post(url, body, headers, settings.webhook_timeout_seconds)
+    status, error = _post(url, body, headers, settings)
     with session_scope(engine) as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         assert delivery is not None

@@ -87,11 +87,16 @@ class BillingSettings(BaseModel):
 
 class NotificationSettings(BaseModel):
     """Webhook deliveries: a failed POST is tried again after ``webhook_backoff_seconds``, then
-    twice as long each time, until ``webhook_attempts`` attempts have failed."""
+    twice as long each time, until ``webhook_attempts`` attempts have failed.
+
+    Webhook URLs may not point at loopback, private, link-local or other non-public addresses
+    (the server's own services, a cloud's metadata endpoint) unless ``webhook_private_targets``
+    is on: for a receiver on the same machine or network, never on a shared deployment."""
 
     webhook_attempts: int = Field(default=5, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, le=3600)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_private_targets: bool = False
 
 
 class MarketplaceSettings(BaseModel):

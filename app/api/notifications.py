@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from app import notifications
 from app.api.schemas import ERRORS
-from app.deps import CurrentAccount, SessionDep
+from app.deps import CurrentAccount, RuntimeDep, SessionDep
 from app.models import Notification, WebhookDelivery
 
 router = APIRouter(tags=["notifications"], responses={401: ERRORS[401]})
@@ -98,9 +98,14 @@ def read_one(
 
 
 @router.put("/account/webhook", responses={422: ERRORS[422]})
-def set_webhook(session: SessionDep, account: CurrentAccount, body: WebhookIn) -> WebhookCreated:
-    """Send notifications to ``url`` (http or https); a new secret each time, shown once."""
-    endpoint, secret = notifications.set_webhook(session, account=account, url=body.url)
+def set_webhook(
+    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, body: WebhookIn
+) -> WebhookCreated:
+    """Send notifications to ``url`` (http or https, a public host); a new secret each time,
+    shown once."""
+    endpoint, secret = notifications.set_webhook(
+        session, account=account, url=body.url, settings=runtime.settings.notifications
+    )
     return WebhookCreated(url=endpoint.url, secret=secret, created_at=endpoint.created_at)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app import notifications
-from app.deps import PageAccount, SessionDep
+from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account
 from app.web.pages import PostGuard, render, to_login
 from core.errors import VouchError
@@ -76,12 +76,18 @@ def read_one(
 
 @router.post("/notifications/webhook", dependencies=[PostGuard])
 def set_webhook(
-    request: Request, session: SessionDep, account: PageAccount, url: Annotated[str, Form()]
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    url: Annotated[str, Form()],
 ) -> Response:
     if account is None:
         return to_login(request)
     try:
-        _, secret = notifications.set_webhook(session, account=account, url=url)
+        _, secret = notifications.set_webhook(
+            session, account=account, url=url, settings=runtime.settings.notifications
+        )
     except VouchError as exc:
         return _page(request, session, account, exc.status_code, error=exc.message, url=url)
     return _page(request, session, account, 201, secret=secret)

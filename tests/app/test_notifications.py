@@ -1,5 +1,5 @@
 """Notifications: the API, the page, and webhooks POSTed to a real receiver on 127.0.0.1, signed
-and retried, on both databases."""
+and retried, on both databases; webhook URLs on private addresses refused unless allowed."""
 
 import hashlib
 import hmac
@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from app.models import WebhookDelivery
+from app.models import WebhookDelivery, WebhookEndpoint
 from app.notifications import notify
 from app.runtime import Runtime
 from core.config import NotificationSettings, QueueSettings, Settings
@@ -28,9 +28,12 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         queue=QueueSettings(immediate=True),
-        # Short waits, so that retries happen within a test.
+        # Short waits, so that retries happen within a test; the receiver is on 127.0.0.1.
         notifications=NotificationSettings(
-            webhook_attempts=3, webhook_backoff_seconds=0.05, webhook_timeout_seconds=5
+            webhook_attempts=3,
+            webhook_backoff_seconds=0.05,
+            webhook_timeout_seconds=5,
+            webhook_private_targets=True,
         ),
     )
 
@@ -195,6 +198,72 @@ class TestWebhookEndpoint:
         assert gone.status_code == 404
         again = await client.delete("/v1/account/webhook", headers=expert.headers)
         assert again.status_code == 404
+
+
+class TestWebhookTargets:
+    """With the default settings a webhook cannot reach the server's own network."""
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path, database_url: str | None) -> Settings:
+        return Settings(
+            environment="test",
+            data_dir=tmp_path,
+            database_url=database_url,
+            queue=QueueSettings(immediate=True),
+            notifications=NotificationSettings(webhook_attempts=2, webhook_backoff_seconds=0.05),
+        )
+
+    PRIVATE = (
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "https://api.localhost/hook",
+        "http://[::1]:8080/hook",
+        "http://10.0.0.5/hook",
+        "http://192.168.1.20/hook",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "http://2130706433/hook",  # 127.0.0.1 written as one number
+        "http://0x7f.1/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0:8000/hook",
+    )
+
+    async def test_private_addresses_refused(
+        self, client: httpx.AsyncClient, client_user: Actor
+    ) -> None:
+        public = "https://hooks.example.com/vouch"
+        await _set_webhook(client, client_user, public)  # a name: not looked up until delivery
+        for url in self.PRIVATE:
+            response = await client.put(
+                "/v1/account/webhook", json={"url": url}, headers=client_user.headers
+            )
+            assert response.status_code == 422, url
+            assert response.json()["error"] == "InvalidWebhookUrl"
+            assert "a webhook must reach a public host" in response.json()["detail"], url
+        shown = await client.get("/v1/account/webhook", headers=client_user.headers)
+        assert shown.json()["url"] == public  # the refused URLs changed nothing
+
+        await client.post("/login", data={"email": client_user.account.email, "password": PASSWORD})
+        page = await client.post("/notifications/webhook", data={"url": self.PRIVATE[6]})
+        assert page.status_code == 422
+        assert "169.254.169.254 is not a public address" in page.text
+
+    def test_delivery_refused_to_a_private_address(
+        self, runtime: Runtime, client_user: Actor
+    ) -> None:
+        """A URL stored while private targets were allowed, or a name that resolves to a private
+        address: each delivery looks the host up and refuses to connect."""
+        with webhook_receiver() as receiver:
+            with session_scope(runtime.engine) as session:
+                session.add(
+                    WebhookEndpoint(account_id=client_user.account.id, url=receiver.url, secret="s")
+                )
+            _notify(runtime, client_user)
+        assert receiver.received == []
+        (delivery,) = _deliveries(runtime)
+        assert (delivery.status, delivery.attempts, delivery.last_status) == ("failed", 2, None)
+        assert delivery.last_error == (
+            "refused: 127.0.0.1 resolves to 127.0.0.1, which is not a public address"
+        )
 
 
 class TestNotificationsApi:
