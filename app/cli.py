@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
-from app import accounting, accounts, demo, querying
+from app import accounting, accounts, demo, engagements, querying
 from app.cli_eval import eval_command
 from app.models import Account, Role
 from app.runtime import Runtime
@@ -555,12 +555,17 @@ def payouts_run() -> None:
 
 @app.command("settle")
 def settle() -> None:
-    """Release the holds whose acceptance window has passed and settle ended subscription
-    periods now (the server does it every minute)."""
-    released, periods = accounting.settle(
-        runtime().engine, fee_bps=runtime().settings.billing.platform_fee_bps
+    """Release the holds and delivered engagement milestones whose window has passed and
+    settle ended subscription periods now (the server does it every minute)."""
+    rt = runtime()
+    released, periods = accounting.settle(rt.engine, fee_bps=rt.settings.billing.platform_fee_bps)
+    milestones = engagements.settle_due(rt)
+    out.print(
+        f"released {released} hold(s) and {milestones} engagement milestone(s); "
+        f"settled {periods} subscription period(s)",
+        highlight=False,
+        soft_wrap=True,
     )
-    out.print(f"released {released} hold(s); settled {periods} subscription period(s)")
 
 
 @app.command("demo")

@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app import notifications, payments, querying
@@ -696,10 +695,10 @@ def settle(
     return eng
 
 
-def release_due(session: Session, *, now: datetime, fee_bps: int) -> int:
+def release_due(session: Session, runtime: Runtime, *, now: datetime) -> int:
     """Release every delivered milestone whose review window ended before ``now`` with no
-    answer from the client; returns how many. ``now`` is a parameter so the clock can be
-    controlled (tests) and the scheduler passes the real time."""
+    answer from the client, and tell both parties; returns how many. ``now`` is a parameter so
+    the clock can be controlled (tests) and the scheduler passes the real time."""
     released = 0
     for eng, due in work.due_for_release(session, now=now):
         with _step(session):
@@ -708,24 +707,23 @@ def release_due(session: Session, *, now: datetime, fee_bps: int) -> int:
             if ms.status != MilestoneStatus.delivered:
                 continue  # the client acted, or another worker released it, meanwhile
             event = work.auto_release(session, eng, ms, now=now)
-            settlement = billing.settle_milestone(
-                session,
-                milestone_id=ms.id,
-                client_id=eng.client_id,
-                expert_id=eng.expert_id,
-                currency=eng.currency,
-                expert_share=None,
-                fee_bps=fee_bps,
-            )
+            settlement = _settle_money(session, runtime, eng, ms, None)
             work.add_figures(session, event, **_figures(settlement))
+            text = (
+                f"Milestone {ms.position} of {eng.title} was released when its review window "
+                f"ended without an answer: {billing.money(settlement.to_expert, eng.currency)} "
+                "to the expert"
+            )
+            for to in (eng.client_id, eng.expert_id):
+                _tell(session, runtime, eng, to=to, kind="released", message=text)
         released += 1
     return released
 
 
-def settle_due(engine: Engine, *, fee_bps: int) -> int:
+def settle_due(runtime: Runtime) -> int:
     """The scheduled task's body: release due milestones in a transaction of its own."""
-    with session_scope(engine) as session:
-        released = release_due(session, now=utcnow(), fee_bps=fee_bps)
+    with session_scope(runtime.engine) as session:
+        released = release_due(session, runtime, now=utcnow())
     if released:
         log.info("released %d engagement milestone(s) after their review window", released)
     return released

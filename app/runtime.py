@@ -49,12 +49,7 @@ class Runtime:
         # Imported here: the task calls back into app.accounting, which needs this module.
         from app import tasks
 
-        self._deliver_webhook = tasks.register(
-            self.queue.huey,
-            self.engine,
-            fee_bps=settings.billing.platform_fee_bps,
-            notify=settings.notifications,
-        )
+        self._deliver_webhook = tasks.register(self.queue.huey, self)
 
     def deliver_webhook(self, delivery_id: str) -> None:
         """Queue a webhook delivery (run inline when the queue is immediate)."""

@@ -6,29 +6,32 @@ import time
 from collections.abc import Callable
 
 from huey import SqliteHuey, crontab
-from sqlalchemy import Engine
 
 from app import accounting, engagements, notifications
-from core.config import NotificationSettings
+from app.runtime import Runtime
 
 
-def register(
-    huey: SqliteHuey, engine: Engine, *, fee_bps: int, notify: NotificationSettings
-) -> Callable[[str], None]:
+def register(huey: SqliteHuey, runtime: Runtime) -> Callable[[str], None]:
     """Register the tasks on ``huey``; returns the function that queues a webhook delivery."""
+    fee_bps = runtime.settings.billing.platform_fee_bps
 
     @huey.periodic_task(crontab(minute="*"), name="settle-escrow")  # type: ignore[untyped-decorator]
     def settle_escrow() -> None:
-        accounting.settle(engine, fee_bps=fee_bps)
+        accounting.settle(runtime.engine, fee_bps=fee_bps)
 
     @huey.periodic_task(crontab(minute="*"), name="release-engagements")  # type: ignore[untyped-decorator]
     def release_engagements() -> None:
-        engagements.settle_due(engine, fee_bps=fee_bps)
+        engagements.settle_due(runtime)
 
     # Not huey's own retries: each attempt is recorded on the row, and the delay doubles.
     @huey.task(name="deliver-webhook")  # type: ignore[untyped-decorator]
     def deliver_webhook(delivery_id: str) -> None:
-        notifications.deliver(engine, delivery_id=delivery_id, settings=notify, retry=retry)
+        notifications.deliver(
+            runtime.engine,
+            delivery_id=delivery_id,
+            settings=runtime.settings.notifications,
+            retry=retry,
+        )
 
     def retry(delivery_id: str, delay: float) -> None:
         if huey.immediate:

@@ -278,13 +278,17 @@ def test_settle_releases_after_the_window_and_payouts_run_records_a_pending_payo
 
     # Within the window nothing is released, so there is nothing to pay out.
     settled = shell.run("settle").stdout.strip()
-    assert settled == "released 0 hold(s); settled 0 subscription period(s)"
+    assert settled == (
+        "released 0 hold(s) and 0 engagement milestone(s); settled 0 subscription period(s)"
+    )
     nothing = shell.run("payouts", "run").stdout.strip()
     assert nothing == "no earnings to pay out (the minimum is 10.00 USD)"
 
     _charge_window_passed(shell, charge["id"])
     settled = shell.run("settle").stdout.strip()
-    assert settled == "released 1 hold(s); settled 0 subscription period(s)"
+    assert settled == (
+        "released 1 hold(s) and 0 engagement milestone(s); settled 0 subscription period(s)"
+    )
     run = shell.run("payouts", "run").stdout.strip()
     payout_id, line = run.split(" ", 1)
     assert payout_id.startswith("pay_")

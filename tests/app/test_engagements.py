@@ -410,19 +410,28 @@ async def test_a_delivery_left_unanswered_is_released_after_the_window(
 
     with session_scope(runtime.engine) as session:
         early = delivered + timedelta(days=13, hours=23)
-        assert engagements.release_due(session, now=early, fee_bps=FEE_BPS) == 0
+        assert engagements.release_due(session, runtime, now=early) == 0
     assert money(runtime, eng) == held
     # The scheduled task runs on the real clock: nothing is due yet either.
-    assert engagements.settle_due(runtime.engine, fee_bps=FEE_BPS) == 0
+    assert engagements.settle_due(runtime) == 0
     assert money(runtime, eng) == held
 
     with session_scope(runtime.engine) as session:
         later = delivered + timedelta(days=15)
-        assert engagements.release_due(session, now=later, fee_bps=FEE_BPS) == 1
+        assert engagements.release_due(session, runtime, now=later) == 1
     assert money(runtime, eng) == {"credits": 90_000, "expert": 8_000, "revenue": 2_000, "m1": 0}
     with session_scope(runtime.engine) as session:
-        assert engagements.release_due(session, now=later, fee_bps=FEE_BPS) == 0
+        assert engagements.release_due(session, runtime, now=later) == 0
     assert money(runtime, eng)["expert"] == 8_000
+
+    # Both parties are told, once.
+    for actor in (client_user, expert):
+        listed = await client.get("/v1/notifications", headers=actor.headers)
+        released_notes = [n for n in listed.json() if n["kind"] == "engagement.released"]
+        assert [n["message"] for n in released_notes] == [
+            f"Milestone 1 of {eng['title']} was released when its review window ended without "
+            "an answer: 80.00 USD to the expert"
+        ]
 
     shown = (await client.get(f"/v1/engagements/{eng['id']}", headers=client_user.headers)).json()
     assert (shown["status"], shown["milestones"][0]["status"]) == ("completed", "released")
