@@ -463,9 +463,12 @@ def checkout(
     )
 
 
-def after_stripe_event(session: Session, event: dict[str, Any]) -> None:
-    """A Checkout paying a milestone has put its money in escrow: mark it funded."""
-    if event.get("type") not in _CHECKOUT_PAID:
+def after_stripe_event(session: Session, runtime: Runtime, event: dict[str, Any]) -> None:
+    """After billing applied a Stripe event about a milestone's card payment: a Checkout that
+    put the milestone's price in escrow funds it; a refund of that payment while the money is
+    held ends it, refunded, and what is left in its escrow goes back to the client's credits."""
+    kind = event.get("type")
+    if kind not in (*_CHECKOUT_PAID, "charge.refunded"):
         return
     obj = event["data"]["object"]
     meta = obj.get("metadata") or {}
@@ -473,14 +476,47 @@ def after_stripe_event(session: Session, event: dict[str, Any]) -> None:
         return
     ms = session.get(Milestone, str(meta.get("milestone_id")))
     eng = session.get(Engagement, ms.engagement_id) if ms else None
-    if ms is None or eng is None or ms.status != MilestoneStatus.pending:
-        return  # funded before: billing credited this payment to the client instead
+    if ms is None or eng is None:
+        return
+    held = billing.milestone_held(session, milestone_id=ms.id, currency=eng.currency)
+    if ms.status != MilestoneStatus.pending:
+        # Funded before (billing credited a second payment to the client instead), or held.
+        if kind == "charge.refunded" and held < ms.amount and ms.status not in work.SETTLED:
+            _payment_refunded(session, runtime, eng, ms)
+        return
+    if kind == "charge.refunded":
+        return  # a payment not yet arrived: billing applies the refund when it does
     if eng.status != EngagementStatus.accepted:
         log.warning("milestone %s paid while its engagement is %s", ms.id, eng.status)
         return
-    if billing.milestone_held(session, milestone_id=ms.id, currency=eng.currency) < ms.amount:
-        return  # not paid yet (an async payment method)
+    if held < ms.amount:
+        if obj.get("payment_status") == "paid":  # a refund that came before the payment
+            billing.return_unfunded(
+                session,
+                key=f"stripe:unfunded:{obj['id']}",
+                milestone_id=ms.id,
+                client_id=eng.client_id,
+                currency=eng.currency,
+            )
+        return  # else not paid yet (an async payment method)
     work.fund(session, eng, ms, party="client", actor_id=eng.client_id, now=utcnow(), via="stripe")
+
+
+def _payment_refunded(session: Session, runtime: Runtime, eng: Engagement, ms: Milestone) -> None:
+    event = work.payment_refunded(session, eng, ms, now=utcnow())
+    settlement = _settle_money(session, runtime, eng, ms, 0)
+    work.add_figures(session, event, **_figures(settlement))
+    text = (
+        f"The card payment for milestone {ms.position} of {eng.title} was refunded through "
+        "Stripe, so the milestone has ended"
+    )
+    if settlement.to_client:
+        text += (
+            f": {billing.money(settlement.to_client, eng.currency)} left in its escrow went "
+            "back to the client's credits"
+        )
+    for to in (eng.client_id, eng.expert_id):
+        _tell(session, runtime, eng, to=to, kind="refunded", message=text)
 
 
 def _report_dir(runtime: Runtime, eng: Engagement) -> Path:

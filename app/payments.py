@@ -260,6 +260,6 @@ def receive_webhook(
         # Imported here: engagements starts its checkouts through this module.
         from app import engagements
 
-        engagements.after_stripe_event(session, event)
+        engagements.after_stripe_event(session, runtime, event)
     log.info("stripe event %s %s%s", event["type"], event["id"], "" if new else " (replay)")
     return new

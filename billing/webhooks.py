@@ -12,8 +12,10 @@ same end state whatever the order:
   created from that metadata when Stripe's events come before our row;
 - a status change applies only when its event is newer than the last one applied
   (``Subscription.stripe_event_at``); ``canceled`` is final and ``incomplete`` only ever starts;
-- a refund of a credits purchase whose payment has not been credited yet waits (its event stays
-  without ``handled_at``) and is applied right after the purchase.
+- a refund of a credits purchase or a milestone payment whose payment has not been credited yet
+  waits (its event stays without ``handled_at``) and is applied right after the payment;
+- a refunded milestone payment comes back out of the milestone's escrow first, then the
+  client's credits, and what neither holds any more (the milestone was released) is a loss.
 """
 
 import logging
@@ -110,6 +112,8 @@ def _checkout_paid(session: Session, obj: dict[str, Any], _created: int) -> bool
     elif meta.get("purpose") == "milestone":
         if obj.get("payment_status") in ("paid", "no_payment_required"):
             _milestone_paid(session, obj, meta)
+            if obj.get("payment_intent"):
+                _apply_waiting_refunds(session, payment_intent=obj["payment_intent"])
     elif meta.get("purpose", "credits") != "credits":
         log.info("checkout %s pays for %s: not credits", obj["id"], meta["purpose"])
     elif obj.get("payment_status") not in ("paid", "no_payment_required"):
@@ -181,24 +185,30 @@ def _checkout_ended(status: str) -> Handler:
 
 def _charge_refunded(session: Session, obj: dict[str, Any], _created: int) -> bool:
     meta = _metadata(obj)
-    account_id = meta.get("account_id")
-    if meta.get("purpose") != "credits" or not account_id:
-        log.info("charge %s refunded: not a credits purchase, nothing to take back", obj["id"])
+    purpose = meta.get("purpose")
+    ours = meta.get("account_id") and (
+        purpose == "credits" or (purpose == "milestone" and meta.get("milestone_id"))
+    )
+    if not ours:
+        log.info("charge %s refunded: not a payment of ours, nothing to take back", obj["id"])
         return True
     payment_intent = obj.get("payment_intent")
-    if payment_intent and not _purchase_credited(session, payment_intent):
-        return False  # applied by _checkout_paid once the purchase arrives
-    _refund_credits(session, charge=obj, account_id=account_id)
+    if payment_intent and _payment(session, payment_intent) is None:
+        return False  # applied by _checkout_paid once the payment arrives
+    _refund_charge(session, charge=obj)
     return True
 
 
-def _purchase_credited(session: Session, payment_intent: str) -> bool:
+def _payment(session: Session, payment_intent: str) -> LedgerTransaction | None:
+    """The ledger transaction that took in a Checkout's payment, once it has."""
     checkouts = session.exec(
         _events(_CHECKOUT_PAID, ("data", "object", "payment_intent"), payment_intent)
     ).all()
-    return any(
-        ledger.find(session, f"stripe:{e.payload['data']['object']['id']}") for e in checkouts
-    )
+    for checkout in checkouts:
+        found = ledger.find(session, f"stripe:{checkout.payload['data']['object']['id']}")
+        if found is not None:
+            return found
+    return None
 
 
 def _apply_waiting_refunds(session: Session, *, payment_intent: str) -> None:
@@ -208,15 +218,17 @@ def _apply_waiting_refunds(session: Session, *, payment_intent: str) -> None:
         .order_by(col(StripeEvent.created), col(StripeEvent.id))
     ).all()
     for row in waiting:
-        charge = row.payload["data"]["object"]
-        _refund_credits(session, charge=charge, account_id=_metadata(charge)["account_id"])
+        _refund_charge(session, charge=row.payload["data"]["object"])
         _handled(session, row)
 
 
-def _refund_credits(session: Session, *, charge: dict[str, Any], account_id: str) -> None:
-    """Take what Stripe refunded of a charge back from the client's credits, as far as they
-    reach; the part already spent the platform pays from losses. ``amount_refunded`` is the
+def _refund_charge(session: Session, *, charge: dict[str, Any]) -> None:
+    """Take what Stripe refunded of a charge back from where its money went: a milestone's
+    escrow (for a milestone payment), then the client's credits, as far as they reach; the part
+    already spent or released the platform pays from losses. ``amount_refunded`` is the
     charge's running total, so each event moves only what earlier ones did not."""
+    meta = _metadata(charge)
+    account_id = meta["account_id"]
     currency = charge["currency"]
     total = int(charge["amount_refunded"])
     prefix = f"stripe:refund:{charge['id']}:"
@@ -233,17 +245,22 @@ def _refund_credits(session: Session, *, charge: dict[str, Any], account_id: str
     due = total - int(so_far)
     if due <= 0:  # an older event of this charge, arriving after a newer one
         return
-    credits = ledger.credits(account_id)
-    from_credits = min(due, max(ledger.balance(session, credits, currency), 0))
+    sources = [ledger.credits(account_id)]
+    payment = _payment(session, charge["payment_intent"]) if charge.get("payment_intent") else None
+    if payment is not None and payment.kind == "milestone_fund":  # not credited instead
+        sources.insert(0, ledger.milestone(meta["milestone_id"]))
+    moves, left = [], due
+    for source in sources:
+        taken = min(left, max(ledger.balance(session, source, currency), 0))
+        moves.append(Move(source, ledger.REFUNDS, taken))
+        left -= taken
+    moves.append(Move(ledger.LOSSES, ledger.REFUNDS, left))
     ledger.post(
         session,
         key=f"{prefix}{total}",
         kind="refund",
         currency=currency,
-        moves=[
-            Move(credits, ledger.REFUNDS, from_credits),
-            Move(ledger.LOSSES, ledger.REFUNDS, due - from_credits),
-        ],
+        moves=moves,
         memo=f"Stripe refund of charge {charge['id']}",
     )
 

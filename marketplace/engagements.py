@@ -775,6 +775,27 @@ def auto_release(
     )
 
 
+def payment_refunded(
+    session: Session, eng: Engagement, milestone: Milestone, *, now: datetime
+) -> EngagementEvent:
+    """The card payment that funded a milestone was refunded through Stripe while its money was
+    held: the milestone ends, refunded (Stripe is the actor, not a party)."""
+    held = (
+        MilestoneStatus.funded,
+        MilestoneStatus.delivered,
+        MilestoneStatus.revision,
+        MilestoneStatus.disputed,
+    )
+    if milestone.status not in held:
+        raise TransitionRefused(
+            f"milestone {milestone.position} ({milestone.title}) holds no money to refund"
+        )
+    return _settled(
+        session, eng, milestone, MilestoneStatus.refunded, "payment_refunded", actor_id=None,
+        now=now,
+    )  # fmt: skip
+
+
 def add_figures(session: Session, event: EngagementEvent, **figures: int) -> None:
     """Put what the ledger moved (fee, to the expert, to the client) on a settlement's event."""
     event.data = {**event.data, **figures}

@@ -19,7 +19,14 @@ from billing import service as billing
 from core.config import Settings
 from core.db import session_scope
 from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
-from tests.stripe_fakes import FakeGateway, checkout_session, event, post_event, stripe_settings
+from tests.stripe_fakes import (
+    FakeGateway,
+    charge,
+    checkout_session,
+    event,
+    post_event,
+    stripe_settings,
+)
 
 FEE_BPS = 2000
 QUESTION = "How long does a refund take?"
@@ -658,6 +665,141 @@ class TestStripe:
         assert money(runtime, eng)["m1"] == 30_000
         # Paying again by card is refused: it is funded.
         await step(client, client_user, eng, "fund", 1, {"pay": "card"}, status=409)
+        # Refunding that second payment takes back the credits it became, not the escrow.
+        refund = charge(
+            metadata=metadata,
+            amount=30_000,
+            amount_refunded=30_000,
+            payment_intent=second["data"]["object"]["payment_intent"],
+            charge_id="ch_second",
+        )
+        assert (await post_event(client, event("charge.refunded", refund))).status_code == 200
+        assert (money(runtime, eng)["credits"], money(runtime, eng)["m1"]) == (0, 30_000)
+        shown = await client.get(f"/v1/engagements/{eng['id']}", headers=client_user.headers)
+        assert shown.json()["milestones"][0]["status"] == "funded"
+
+    async def _paid_by_card(
+        self,
+        client: httpx.AsyncClient,
+        gateway: FakeGateway,
+        client_user: Actor,
+        expert: Actor,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An engagement whose first milestone (300.00) was paid by card, and the checkout."""
+        eng = await agreed(client, client_user, expert)
+        await step(client, client_user, eng, "fund", 1, {"pay": "card"})
+        (session_id,) = gateway.checkouts
+        metadata = {
+            "purpose": "milestone",
+            "account_id": client_user.account.id,
+            "milestone_id": eng["milestones"][0]["id"],
+        }
+        paid = checkout_session(session_id=session_id, metadata=metadata, amount=30_000)
+        return eng, paid
+
+    def _refund(self, paid: dict[str, Any], refunded: int) -> dict[str, Any]:
+        return event(
+            "charge.refunded",
+            charge(
+                metadata=paid["metadata"],
+                amount=paid["amount_total"],
+                amount_refunded=refunded,
+                payment_intent=paid["payment_intent"],
+                charge_id="ch_milestone",
+            ),
+        )
+
+    async def test_a_card_refund_while_the_money_is_held_ends_the_milestone(
+        self,
+        client: httpx.AsyncClient,
+        runtime: Runtime,
+        gateway: FakeGateway,
+        client_user: Actor,
+        expert: Actor,
+    ) -> None:
+        eng, paid = await self._paid_by_card(client, gateway, client_user, expert)
+        await post_event(client, event("checkout.session.completed", paid))
+        eng = await step(client, expert, eng, "deliver", 1, {"report": "Done."})
+        assert money(runtime, eng)["m1"] == 30_000
+
+        # 100.00 refunded to the card: it leaves the escrow, and the rest goes to credits.
+        part = self._refund(paid, 10_000)
+        for _ in range(2):  # a replayed event changes nothing
+            assert (await post_event(client, part)).status_code == 200
+        assert money(runtime, eng) == {
+            "credits": 20_000,
+            "expert": 0,
+            "revenue": 0,
+            "m1": 0,
+            "m2": 0,
+        }
+        eng = (await client.get(f"/v1/engagements/{eng['id']}", headers=client_user.headers)).json()
+        assert eng["milestones"][0]["status"] == "refunded"
+        ended = next(e for e in eng["events"] if e["kind"] == "payment_refunded")
+        assert (ended["actor"], ended["data"]) == (
+            None,
+            {"fee": 0, "to_expert": 0, "to_client": 20_000},
+        )
+        for actor in (client_user, expert):
+            listed = (await client.get("/v1/notifications", headers=actor.headers)).json()
+            assert [n["message"] for n in listed if n["kind"] == "engagement.refunded"] == [
+                f"The card payment for milestone 1 of {eng['title']} was refunded through Stripe, "
+                "so the milestone has ended: 200.00 USD left in its escrow went back to the "
+                "client's credits"
+            ]
+        # Nothing more can happen to it.
+        await step(client, client_user, eng, "approve", 1, status=409)
+
+        # The rest refunded too (the charge's running total): taken from those credits.
+        assert (await post_event(client, self._refund(paid, 30_000))).status_code == 200
+        assert money(runtime, eng)["credits"] == 0
+        assert money(runtime, eng)["m1"] == 0
+
+    async def test_a_card_refund_after_the_release_is_the_platforms_loss(
+        self,
+        client: httpx.AsyncClient,
+        runtime: Runtime,
+        gateway: FakeGateway,
+        client_user: Actor,
+        expert: Actor,
+    ) -> None:
+        eng, paid = await self._paid_by_card(client, gateway, client_user, expert)
+        await post_event(client, event("checkout.session.completed", paid))
+        await step(client, expert, eng, "deliver", 1, {"report": "Done."})
+        eng = await step(client, client_user, eng, "approve", 1)
+        released = {"credits": 0, "expert": 24_000, "revenue": 6_000, "m1": 0, "m2": 0}
+        assert money(runtime, eng) == released
+
+        assert (await post_event(client, self._refund(paid, 30_000))).status_code == 200
+        assert money(runtime, eng) == released  # the expert keeps what was released
+        with Session(runtime.engine) as session:
+            assert ledger.balance(session, ledger.LOSSES, "usd") == -30_000
+        eng = (await client.get(f"/v1/engagements/{eng['id']}", headers=client_user.headers)).json()
+        assert eng["milestones"][0]["status"] == "released"
+
+    async def test_a_refund_that_arrives_before_the_payment_waits_for_it(
+        self,
+        client: httpx.AsyncClient,
+        runtime: Runtime,
+        gateway: FakeGateway,
+        client_user: Actor,
+        expert: Actor,
+    ) -> None:
+        eng, paid = await self._paid_by_card(client, gateway, client_user, expert)
+        assert (await post_event(client, self._refund(paid, 10_000))).status_code == 200
+        assert money(runtime, eng)["credits"] == 0  # nothing paid yet, nothing taken
+
+        await post_event(client, event("checkout.session.completed", paid))
+        # 300.00 paid, 100.00 of it refunded: not enough to fund the milestone; the rest is credit.
+        assert money(runtime, eng) == {
+            "credits": 20_000,
+            "expert": 0,
+            "revenue": 0,
+            "m1": 0,
+            "m2": 0,
+        }
+        eng = (await client.get(f"/v1/engagements/{eng['id']}", headers=client_user.headers)).json()
+        assert eng["milestones"][0]["status"] == "pending"
 
     async def test_a_milestone_under_stripes_minimum_is_paid_with_credits(
         self, client: httpx.AsyncClient, client_user: Actor, expert: Actor
