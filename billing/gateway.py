@@ -64,22 +64,29 @@ class Gateway(Protocol):
     def parse_event(self, payload: bytes, signature: str | None) -> dict[str, Any]: ...
 
 
-def verify_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
+def verify_event(payload: bytes, signature: str | None, *secrets: str) -> dict[str, Any]:
     """The event in a webhook body, once its ``Stripe-Signature`` header proves it came from
-    Stripe (signed with ``secret``, recently); WebhookInvalid otherwise."""
-    if not secret:
+    Stripe (signed recently with one of ``secrets``: the platform endpoint's, and the Connect
+    endpoint's when connected accounts' events go to an endpoint of their own); WebhookInvalid
+    otherwise."""
+    secrets = tuple(secret for secret in secrets if secret)
+    if not secrets:
         raise WebhookInvalid(
             "webhooks cannot be verified: set VOUCH_BILLING__STRIPE_WEBHOOK_SECRET to the "
             "endpoint's signing secret (whsec_...)"
         )
     if not signature:
         raise WebhookInvalid("the Stripe-Signature header is missing")
-    try:
-        stripe.Webhook.construct_event(payload, signature, secret)
-    except stripe.SignatureVerificationError as exc:
-        raise WebhookInvalid(f"the Stripe signature does not match: {exc.user_message}") from exc
-    except (ValueError, UnicodeDecodeError) as exc:  # not JSON, or not a Stripe event
-        raise WebhookInvalid(f"the body is not a Stripe event: {exc}") from exc
+    for secret in secrets:
+        try:
+            stripe.Webhook.construct_event(payload, signature, secret)
+            break
+        except stripe.SignatureVerificationError as exc:
+            mismatch = exc.user_message
+        except (ValueError, UnicodeDecodeError) as exc:  # not JSON, or not a Stripe event
+            raise WebhookInvalid(f"the body is not a Stripe event: {exc}") from exc
+    else:
+        raise WebhookInvalid(f"the Stripe signature does not match: {mismatch}")
     event = json.loads(payload)
     if not (
         isinstance(event, dict)
@@ -99,7 +106,10 @@ class StripeGateway:
     def __init__(self, settings: BillingSettings) -> None:
         base = settings.stripe_api_base
         self._where = base or "api.stripe.com"
-        self._webhook_secret = settings.stripe_webhook_secret.get_secret_value()
+        self._webhook_secrets = (
+            settings.stripe_webhook_secret.get_secret_value(),
+            settings.stripe_connect_webhook_secret.get_secret_value(),
+        )
         self._client = stripe.StripeClient(
             settings.stripe_secret_key.get_secret_value(),
             base_addresses={"api": base} if base else None,
@@ -253,7 +263,7 @@ class StripeGateway:
         return transfer.id
 
     def parse_event(self, payload: bytes, signature: str | None) -> dict[str, Any]:
-        return verify_event(payload, signature, self._webhook_secret)
+        return verify_event(payload, signature, *self._webhook_secrets)
 
 
 def build_gateway(settings: BillingSettings) -> Gateway | None:

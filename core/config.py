@@ -75,6 +75,9 @@ class BillingSettings(BaseModel):
     asks_per_minute: int = Field(default=60, ge=1)
     stripe_secret_key: SecretStr = SecretStr("")
     stripe_webhook_secret: SecretStr = SecretStr("")
+    # The Connect endpoint's signing secret, when connected accounts' events (account.updated)
+    # are sent to an endpoint of their own; the same URL serves both.
+    stripe_connect_webhook_secret: SecretStr = SecretStr("")
     # Where Stripe's API is (a local Stripe-compatible server in tests); None is Stripe's own.
     stripe_api_base: str | None = None
     # This site's address, for Checkout's return links and Connect onboarding links.

@@ -157,6 +157,22 @@ class TestVerifyEvent:
         with pytest.raises(WebhookInvalid, match="lacks"):
             verify_event(payload, sign(payload), WEBHOOK_SECRET)
 
+    def test_the_connect_endpoints_secret_is_accepted_too(self) -> None:
+        """Stripe signs Connect events with their endpoint's own secret; both are tried."""
+        settings = _settings("http://127.0.0.1:9")
+        settings.stripe_connect_webhook_secret = SecretStr("whsec_connect")
+        gateway = StripeGateway(settings)
+        payload = json.dumps(event("account.updated", {"id": "acct_1"})).encode()
+        for secret in (WEBHOOK_SECRET, "whsec_connect"):
+            signed = sign(payload, secret=secret)
+            assert gateway.parse_event(payload, signed)["type"] == "account.updated"
+        with pytest.raises(WebhookInvalid, match="signature does not match"):
+            gateway.parse_event(payload, sign(payload, secret="whsec_other"))
+        # Without the Connect secret configured, its events are refused.
+        alone = StripeGateway(_settings("http://127.0.0.1:9"))
+        with pytest.raises(WebhookInvalid, match="signature does not match"):
+            alone.parse_event(payload, sign(payload, secret="whsec_connect"))
+
     def test_missing_secret_names_the_setting(self) -> None:
         payload = self._payload()
         with pytest.raises(WebhookInvalid, match="STRIPE_WEBHOOK_SECRET"):
