@@ -126,6 +126,7 @@ _LOCAL_NAMES = ("localhost", "localhost.", "localhost.localdomain")
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address as getaddrinfo gives it; an IPv4 address mapped into IPv6 as itself."""
     address = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone does not matter
     mapped = getattr(address, "ipv4_mapped", None)
     return mapped or address
@@ -154,9 +155,9 @@ def _check_url(url: str, *, private_ok: bool) -> str:
     if len(url) > 2000 or any(c.isspace() for c in url):
         raise InvalidWebhookUrl("a webhook URL has no spaces and at most 2000 characters")
     if not private_ok:
-        address = _numeric_address(host)
         if host.lower() in _LOCAL_NAMES or host.lower().endswith(".localhost"):
             raise InvalidWebhookUrl(f"{host} is this server; a webhook must reach a public host")
+        address = _numeric_address(host)
         if address is not None and not address.is_global:
             raise InvalidWebhookUrl(
                 f"{address} is not a public address; a webhook must reach a public host"
@@ -179,6 +180,18 @@ def _public_address(host: str) -> str:
         if not address.is_global:
             raise _Refused(f"refused: {host} resolves to {address}, which is not a public address")
     return str(addresses[0])
+
+
+def pinned(url: str, address: str) -> tuple[str, str]:
+    """``url`` with its host replaced by ``address`` (port and credentials kept), and the Host
+    header that still names the original host."""
+    parts = urlsplit(url)
+    userinfo, _, host_port = parts.netloc.rpartition("@")
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port:
+        netloc += f":{parts.port}"
+    netloc = f"{userinfo}@{netloc}" if userinfo else netloc
+    return urlunsplit(parts._replace(netloc=netloc)), host_port
 
 
 def set_webhook(
@@ -255,11 +268,8 @@ def _post(
         except _Refused as exc:
             return None, str(exc)[:500]
         if parts.scheme == "http":  # connect to the address checked, not to a new lookup's
-            netloc = f"[{address}]" if ":" in address else address
-            if parts.port:
-                netloc += f":{parts.port}"
-            headers = {**headers, "Host": parts.netloc.rsplit("@", 1)[-1]}
-            url = urlunsplit(parts._replace(netloc=netloc))
+            url, host_header = pinned(url, address)
+            headers = {**headers, "Host": host_header}
     try:
         response = httpx.post(
             url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds

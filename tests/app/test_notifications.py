@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from app.models import WebhookDelivery, WebhookEndpoint
-from app.notifications import notify
+from app.notifications import notify, pinned
 from app.runtime import Runtime
 from core.config import NotificationSettings, QueueSettings, Settings
 from core.db import session_scope
@@ -264,6 +264,23 @@ class TestWebhookTargets:
         assert delivery.last_error == (
             "refused: 127.0.0.1 resolves to 127.0.0.1, which is not a public address"
         )
+
+
+def test_a_checked_address_is_the_one_connected_to() -> None:
+    """A plain-http delivery goes to the address that passed the check, under its own Host."""
+    assert pinned("http://hook:pw@hooks.example.com:8080/v?x=1", "93.184.216.34") == (
+        "http://hook:pw@93.184.216.34:8080/v?x=1",
+        "hooks.example.com:8080",
+    )
+    assert pinned("http://hooks.example.com/v", "2606:2800:220:1::1") == (
+        "http://[2606:2800:220:1::1]/v",
+        "hooks.example.com",
+    )
+    with webhook_receiver() as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        url, host = pinned(f"http://hooks.example.com:{port}/hooks/vouch", "127.0.0.1")
+        assert httpx.post(url, content=b"{}", headers={"Host": host}).status_code == 200
+    assert receiver.received[0][0]["Host"] == f"hooks.example.com:{port}"
 
 
 class TestNotificationsApi:
