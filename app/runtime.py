@@ -8,7 +8,7 @@ import threading
 
 from sqlalchemy import Engine
 
-from app.ratelimit import RateLimiter
+from app.ratelimit import Limiter, build_rate_limiter
 from assets.embeddings import Embedder, build_embedder
 from assets.index import VectorIndex, open_index
 from assets.lexical import LexicalStore
@@ -45,7 +45,7 @@ class Runtime:
         # A gateway may be handed in (tests use an in-memory one); else built from the settings.
         self._gateway: Gateway | None = gateway
         self._gateway_built = gateway is not None
-        self.rate_limiter = RateLimiter(settings.billing.asks_per_minute)
+        self.rate_limiter: Limiter = build_rate_limiter(settings.billing)
         # Imported here: the task calls back into app.accounting, which needs this module.
         from app import tasks
 
@@ -105,6 +105,7 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.rate_limiter.close()
         if self._llm is not None:
             self._llm.close()
             self._llm = None

@@ -73,6 +73,8 @@ class BillingSettings(BaseModel):
     currency: str = Field(default="usd", pattern="^[a-z]{3}$")
     # Questions per minute per API key; past it an ask gets 429 with Retry-After.
     asks_per_minute: int = Field(default=60, ge=1)
+    # Keep those counts in Redis (redis://host:6379/0), shared by every replica; None: in memory.
+    rate_limit_redis_url: str | None = None
     stripe_secret_key: SecretStr = SecretStr("")
     stripe_webhook_secret: SecretStr = SecretStr("")
     # The Connect endpoint's signing secret, when connected accounts' events (account.updated)
