@@ -35,6 +35,8 @@ class Runtime:
             self.engine,
             self.ingest_context,
             immediate=settings.queue.immediate,
+            redis_url=settings.queue.redis_url,
+            name=settings.queue.name,
         )
         self._lock = threading.Lock()
         # An embedder may be handed in (tests share one loaded model); else built on first use.

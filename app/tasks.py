@@ -5,13 +5,13 @@ subscription periods are settled; webhook deliveries run when queued and retry o
 import time
 from collections.abc import Callable
 
-from huey import SqliteHuey, crontab
+from huey import Huey, crontab
 
 from app import accounting, engagements, notifications
 from app.runtime import Runtime
 
 
-def register(huey: SqliteHuey, runtime: Runtime) -> Callable[[str], None]:
+def register(huey: Huey, runtime: Runtime) -> Callable[[str], None]:
     """Register the tasks on ``huey``; returns the function that queues a webhook delivery."""
     fee_bps = runtime.settings.billing.platform_fee_bps
 

@@ -48,11 +48,15 @@ class LLMSettings(BaseModel):
 
 
 class QueueSettings(BaseModel):
-    """Huey on SQLite in the data dir; ``workers`` consumer threads run inside ``vouch serve``."""
+    """Huey on SQLite in the data dir, or on Redis at ``redis_url`` (shared by ``vouch worker``
+    processes on many machines); ``workers`` consumer threads run inside ``vouch serve``."""
 
     workers: int = Field(default=2, ge=0, le=32)
     # Run each task inline when it is enqueued, with no consumer (tests and scripts).
     immediate: bool = False
+    redis_url: str | None = None  # e.g. redis://host:6379/0
+    # The queue's name in Redis: deployments sharing one Redis need names of their own.
+    name: str = Field(default="vouch", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class IngestSettings(BaseModel):

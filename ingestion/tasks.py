@@ -1,4 +1,5 @@
-"""The task queue: huey on SQLite in the data dir, with thin task wrappers around the service.
+"""The task queue: huey on SQLite in the data dir (or on Redis), with thin task wrappers around
+the service.
 
 Tasks are registered on a huey instance built by the entry point, bound to an ``IngestContext``
 that holds the clients a worker needs. Consumers run as threads inside ``vouch serve`` or as a
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from huey import SqliteHuey, crontab
+from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 from sqlalchemy import Engine
 
@@ -37,7 +38,7 @@ class IngestContext:
 
 @dataclass
 class Queue:
-    huey: SqliteHuey
+    huey: Huey
     enqueue_ingest: Callable[[str], None]
     requeue_stale: Callable[[], list[str]]
 
@@ -72,11 +73,22 @@ def run_ingest(context: IngestContext, job_id: str) -> None:
 
 
 def build_queue(
-    path: Path, engine: Engine, context: Callable[[], IngestContext], *, immediate: bool
+    path: Path,
+    engine: Engine,
+    context: Callable[[], IngestContext],
+    *,
+    immediate: bool,
+    redis_url: str | None = None,
+    name: str = "vouch",
 ) -> Queue:
-    """A huey queue stored at ``path`` (in memory and run inline when ``immediate``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    huey = SqliteHuey(name="vouch", filename=str(path), results=False, immediate=immediate)
+    """A huey queue stored at ``path``, or in Redis at ``redis_url`` under ``name`` (in memory
+    and run inline when ``immediate``)."""
+    huey: Huey
+    if redis_url:
+        huey = RedisHuey(name=name, url=redis_url, results=False, immediate=immediate)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        huey = SqliteHuey(name=name, filename=str(path), results=False, immediate=immediate)
 
     @huey.task(name="ingest")  # type: ignore[untyped-decorator]
     def ingest(job_id: str) -> None:

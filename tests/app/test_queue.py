@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from sqlmodel import Session
 
 from app.runtime import Runtime
 from core.config import Settings
+from core.db import make_engine
 from ingestion.models import IngestionJob
 from tests.factories import HANDBOOK, create_actor, create_test_asset
 from tests.servers import wait_for
@@ -37,9 +39,26 @@ def test_server_consumer_threads_run_uploaded_jobs(live_server: tuple[str, Runti
         assert http.get(f"/v1/jobs/{job_id}").json()["chunks"] > 0
 
 
+REDIS_URL = os.environ.get("VOUCH_TEST_REDIS_URL", "")
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_standalone_worker_runs_jobs_queued_by_the_cli(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "queue",
+    [
+        "sqlite",
+        pytest.param(
+            "redis",
+            marks=pytest.mark.skipif(not REDIS_URL, reason="VOUCH_TEST_REDIS_URL is not set"),
+        ),
+    ],
+)
+def test_standalone_worker_runs_jobs_queued_by_the_cli(
+    settings: Settings, tmp_path: Path, queue: str
+) -> None:
     env = {**os.environ, "VOUCH_DATA_DIR": str(settings.data_dir)}
+    if queue == "redis":  # a queue of its own in the shared Redis
+        env |= {"VOUCH_QUEUE__REDIS_URL": REDIS_URL, "VOUCH_QUEUE__NAME": f"test-{uuid4().hex}"}
 
     def vouch(*args: str) -> str:
         done = subprocess.run(
@@ -58,15 +77,17 @@ def test_standalone_worker_runs_jobs_queued_by_the_cli(settings: Settings, tmp_p
         [VOUCH, "worker", "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        runtime = Runtime(settings)
+        engine = make_engine(settings.sqlalchemy_url)
 
         def finished() -> bool:
-            with Session(runtime.engine) as session:
+            with Session(engine) as session:
                 job = session.get(IngestionJob, job_id)
                 return job is not None and job.status == "succeeded"
 
         wait_for(finished, timeout=120)
-        runtime.close()
+        engine.dispose()
+        # The job went through Redis, or through the queue file in the data dir.
+        assert (settings.data_dir / "queue.db").exists() == (queue == "sqlite")
     finally:
         worker.terminate()
         worker.wait(timeout=30)
