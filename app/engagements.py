@@ -98,6 +98,13 @@ def _tell(
     )
 
 
+def _tell_both(
+    session: Session, runtime: Runtime, eng: Engagement, *, kind: str, message: str
+) -> None:
+    for to in (eng.client_id, eng.expert_id):
+        _tell(session, runtime, eng, to=to, kind=kind, message=message)
+
+
 # Commission
 
 
@@ -515,8 +522,7 @@ def _payment_refunded(session: Session, runtime: Runtime, eng: Engagement, ms: M
             f": {billing.money(settlement.to_client, eng.currency)} left in its escrow went "
             "back to the client's credits"
         )
-    for to in (eng.client_id, eng.expert_id):
-        _tell(session, runtime, eng, to=to, kind="refunded", message=text)
+    _tell_both(session, runtime, eng, kind="refunded", message=text)
 
 
 def _report_dir(runtime: Runtime, eng: Engagement) -> Path:
@@ -726,8 +732,7 @@ def settle(
             f"({outcome}): {billing.money(settlement.to_expert, eng.currency)} to the expert, "
             f"{billing.money(settlement.to_client, eng.currency)} back to the client"
         )
-        for to in (eng.client_id, eng.expert_id):
-            _tell(session, runtime, eng, to=to, kind="settled", message=text)
+        _tell_both(session, runtime, eng, kind="settled", message=text)
     return eng
 
 
@@ -750,8 +755,7 @@ def release_due(session: Session, runtime: Runtime, *, now: datetime) -> int:
                 f"ended without an answer: {billing.money(settlement.to_expert, eng.currency)} "
                 "to the expert"
             )
-            for to in (eng.client_id, eng.expert_id):
-                _tell(session, runtime, eng, to=to, kind="released", message=text)
+            _tell_both(session, runtime, eng, kind="released", message=text)
         released += 1
     return released
 

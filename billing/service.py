@@ -660,21 +660,18 @@ def fund_milestone_with_cash(
 
 def return_unfunded(
     session: Session, *, key: str, milestone_id: str, client_id: str, currency: str
-) -> int:
+) -> None:
     """What a milestone's escrow holds goes back to the client's credits (once per key): a
-    card payment refunded in part before it could fund the milestone. Returns the amount."""
+    card payment refunded in part before it could fund the milestone."""
     held = milestone_held(session, milestone_id=milestone_id, currency=currency)
-    if held > 0 and ledger.find(session, key) is None:
-        ledger.post(
-            session,
-            key=key,
-            kind="milestone_settle",
-            currency=currency,
-            moves=[Move(ledger.milestone(milestone_id), ledger.credits(client_id), held)],
-            memo=f"milestone {milestone_id}: a refunded payment that did not fund it",
-        )
-        return held
-    return 0
+    ledger.post(
+        session,
+        key=key,
+        kind="milestone_settle",
+        currency=currency,
+        moves=[Move(ledger.milestone(milestone_id), ledger.credits(client_id), held)],
+        memo=f"milestone {milestone_id}: a refunded payment that did not fund it",
+    )
 
 
 def milestone_held(session: Session, *, milestone_id: str, currency: str) -> int:

@@ -234,11 +234,14 @@ class _Run:
         started = time.perf_counter()
         # One read of the chunks already stored for these files and one write for the batch:
         # a call to Chroma costs far more than the records it carries.
-        stored: dict[tuple[str, str], list[str]] = {}
-        for key in dict.fromkeys(parsed.file.source_key for parsed in pending):
-            paths = [p.file.path for p in pending if p.file.source_key == key]
-            for path, found in collection.ids_of_files(key, paths).items():
-                stored[(key, path)] = found
+        paths_of: dict[str, list[str]] = {}
+        for parsed in pending:
+            paths_of.setdefault(parsed.file.source_key, []).append(parsed.file.path)
+        stored = {
+            (key, path): found
+            for key, paths in paths_of.items()
+            for path, found in collection.ids_of_files(key, paths).items()
+        }
         ids: list[str] = []
         metadatas: list[dict[str, str | int]] = []
         stale: list[str] = []

@@ -684,8 +684,11 @@ class TestStripe:
         gateway: FakeGateway,
         client_user: Actor,
         expert: Actor,
+        *,
+        completed: bool = True,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """An engagement whose first milestone (300.00) was paid by card, and the checkout."""
+        """An engagement whose first milestone (300.00) was paid by card (Stripe's event sent
+        unless not ``completed``), and the checkout."""
         eng = await agreed(client, client_user, expert)
         await step(client, client_user, eng, "fund", 1, {"pay": "card"})
         (session_id,) = gateway.checkouts
@@ -695,6 +698,8 @@ class TestStripe:
             "milestone_id": eng["milestones"][0]["id"],
         }
         paid = checkout_session(session_id=session_id, metadata=metadata, amount=30_000)
+        if completed:
+            await post_event(client, event("checkout.session.completed", paid))
         return eng, paid
 
     def _refund(self, paid: dict[str, Any], refunded: int) -> dict[str, Any]:
@@ -718,7 +723,6 @@ class TestStripe:
         expert: Actor,
     ) -> None:
         eng, paid = await self._paid_by_card(client, gateway, client_user, expert)
-        await post_event(client, event("checkout.session.completed", paid))
         eng = await step(client, expert, eng, "deliver", 1, {"report": "Done."})
         assert money(runtime, eng)["m1"] == 30_000
 
@@ -764,7 +768,6 @@ class TestStripe:
         expert: Actor,
     ) -> None:
         eng, paid = await self._paid_by_card(client, gateway, client_user, expert)
-        await post_event(client, event("checkout.session.completed", paid))
         await step(client, expert, eng, "deliver", 1, {"report": "Done."})
         eng = await step(client, client_user, eng, "approve", 1)
         released = {"credits": 0, "expert": 24_000, "revenue": 6_000, "m1": 0, "m2": 0}
@@ -785,7 +788,7 @@ class TestStripe:
         client_user: Actor,
         expert: Actor,
     ) -> None:
-        eng, paid = await self._paid_by_card(client, gateway, client_user, expert)
+        eng, paid = await self._paid_by_card(client, gateway, client_user, expert, completed=False)
         assert (await post_event(client, self._refund(paid, 10_000))).status_code == 200
         assert money(runtime, eng)["credits"] == 0  # nothing paid yet, nothing taken
 
