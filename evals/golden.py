@@ -7,12 +7,16 @@ One item per line::
                   {"path": "gdpr.xml", "section": "Art. 17(1)"},
                   {"path": "paper.pdf", "page": 4, "section": "3.2 Results"},
                   {"text": "an exact snippet", "grade": 1}],
-     "answer": "optional reference answer", "unanswerable": false}
+     "answer": "optional reference answer", "unanswerable": false,
+     "facts": ["20 000 000", ["4 %", "4%", "four per cent"]], "tags": ["numeric"]}
 
 A unit names a file (``path``) and optionally narrows it by ``lines`` (1-based, inclusive),
 ``section`` (citation or heading path), ``page`` and ``symbol``; or it quotes ``text``. ``grade``
 is graded relevance (1 by default, 2 = best). ``unanswerable`` items list no units: the
-assistant should abstain. Blank lines are skipped. ``evals.matching`` says when a retrieved
+assistant should abstain. ``facts`` are what a correct answer must state: each is a string,
+or a list of alternatives of which one must appear (``evals.facts`` says how they are compared).
+``tags`` name the kind of question (``numeric``, ``cases``, ``computation``...) for reports.
+Blank lines are skipped. ``evals.matching`` says when a retrieved
 chunk hits a unit.
 """
 
@@ -94,6 +98,24 @@ class GoldenItem(BaseModel):
     expected: tuple[ExpectedUnit, ...] = ()
     answer: str | None = None
     unanswerable: bool = False
+    # Each fact is a tuple of alternatives; one of them must appear in a correct answer.
+    facts: tuple[tuple[str, ...], ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @field_validator("facts", mode="before")
+    @classmethod
+    def _fact_alternatives(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        return [[fact] if isinstance(fact, str) else fact for fact in value]
+
+    @field_validator("facts")
+    @classmethod
+    def _facts_not_blank(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        for alternatives in value:
+            if not alternatives or not all(a.strip() for a in alternatives):
+                raise ValueError("a fact is a non-empty string or a list of them")
+        return value
 
     @model_validator(mode="after")
     def _expected_matches_answerability(self) -> Self:
@@ -101,6 +123,8 @@ class GoldenItem(BaseModel):
             raise ValueError('an unanswerable item lists no "expected" units')
         if not self.unanswerable and not self.expected:
             raise ValueError('"expected" is empty; list the units or set "unanswerable": true')
+        if self.unanswerable and self.facts:
+            raise ValueError('an unanswerable item lists no "facts"')
         return self
 
 
