@@ -5,6 +5,8 @@ import hmac
 import re
 import secrets
 import string
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -18,6 +20,7 @@ from app.errors import (
     EmailTaken,
     InvalidAccount,
     InvalidCredentials,
+    RateLimited,
 )
 from app.models import Account, ApiKey, Role, WebSession
 from assets.service import Viewer
@@ -83,16 +86,43 @@ def set_password(session: Session, account: Account, password: str) -> None:
     session.add(account)
 
 
-def verify_password(session: Session, *, email: str, password: str) -> Account:
+class PasswordChecks:
+    """argon2 checks, ``workers`` at a time with ``waiting`` more in line; past that a check is
+    refused at once (RateLimited), so that a flood of sign-ins holds a bounded number of the
+    server's threads and cores."""
+
+    def __init__(self, workers: int, waiting: int) -> None:
+        self._running = threading.Semaphore(workers)
+        self._admitted = threading.Semaphore(workers + waiting)
+
+    def run(self, check: Callable[[], bool]) -> bool:
+        if not self._admitted.acquire(blocking=False):
+            raise RateLimited("too many sign-ins at once; try again in a second", retry_after=1)
+        try:
+            with self._running:
+                return check()
+        finally:
+            self._admitted.release()
+
+
+def verify_password(
+    session: Session, *, email: str, password: str, checks: PasswordChecks
+) -> Account:
     """The account whose password this is; one message for unknown e-mail and wrong password."""
     account = session.exec(select(Account).where(Account.email == email.strip().lower())).first()
-    if account is None or not account.password_hash:
-        _hasher.hash(password)  # spend the same time as a real check
+    stored = account.password_hash if account is not None else None
+
+    def check() -> bool:
+        if not stored:
+            _hasher.hash(password)  # spend the same time as a real check
+            return False
+        try:
+            return _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    if not checks.run(check) or account is None:
         raise InvalidCredentials("wrong e-mail or password")
-    try:
-        _hasher.verify(account.password_hash, password)
-    except (VerificationError, InvalidHashError) as exc:
-        raise InvalidCredentials("wrong e-mail or password") from exc
     return account
 
 
@@ -166,15 +196,23 @@ def list_api_keys(session: Session, *, account: Account) -> list[ApiKey]:
 
 
 def revoke_api_key(session: Session, *, account: Account, key_ref: str) -> ApiKey:
-    """Revoke one of ``account``'s keys, named by id or prefix; revoking twice is harmless."""
+    """Revoke one of ``account``'s keys, named by its id, its prefix or the whole key as it
+    was shown; revoking twice is harmless."""
+    key_ref = key_ref.strip()
+    prefix, _, rest = key_ref.rpartition("_")
+    whole_key = prefix.startswith(KEY_PREFIX) and bool(rest)
     key = session.exec(
         select(ApiKey).where(
             ApiKey.account_id == account.id,
-            (col(ApiKey.id) == key_ref) | (col(ApiKey.prefix) == key_ref),
+            (col(ApiKey.id) == key_ref)
+            | (col(ApiKey.prefix) == (prefix if whole_key else key_ref)),
         )
     ).first()
+    if key is not None and whole_key and not hmac.compare_digest(key.key_hash, _sha256(key_ref)):
+        key = None  # the right prefix with another secret: not this key
     if key is None:
-        raise ApiKeyNotFound(f"no API key {key_ref} on this account")
+        shown = f"{prefix}_…" if whole_key else key_ref  # never echo a secret
+        raise ApiKeyNotFound(f"no API key {shown} on this account")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)

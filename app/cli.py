@@ -151,7 +151,9 @@ def apikey_create(
 
 @key_app.command("revoke")
 def apikey_revoke(
-    key: Annotated[str, typer.Argument(help="The key's id or prefix (vch_xxxxxxxxxx)")],
+    key: Annotated[
+        str, typer.Argument(help="The key as shown, its prefix (vch_xxxxxxxxxx) or its id")
+    ],
     user: Annotated[str, typer.Option(help="The account's e-mail")],
 ) -> None:
     """Revoke an API key."""

@@ -37,7 +37,6 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 def current_account(
-    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -45,7 +44,6 @@ def current_account(
     if credentials is None:
         raise InvalidCredentials("send an API key as 'Authorization: Bearer vch_...'")
     account, key = accounts.authenticate_api_key(session, credentials.credentials)
-    request.state.api_key_id = key.id
     if accounts.stale_last_use(key):  # most requests write nothing
         after_commit(session, partial(accounts.touch_api_key, runtime.engine, key.id))
     return account
@@ -61,15 +59,6 @@ def admin_account(account: CurrentAccount) -> Account:
 
 
 AdminAccount = Annotated[Account, Depends(admin_account)]
-
-
-def rate_limited_account(request: Request, account: CurrentAccount, runtime: RuntimeDep) -> Account:
-    """The caller, after taking one question from its API key's per-minute allowance."""
-    runtime.rate_limiter.check(request.state.api_key_id)
-    return account
-
-
-RateLimitedAccount = Annotated[Account, Depends(rate_limited_account)]
 
 
 def page_account(request: Request, session: SessionDep) -> Account | None:

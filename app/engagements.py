@@ -544,6 +544,15 @@ def store_report_pdf(runtime: Runtime, eng: Engagement, ms: Milestone, data: byt
     return str(Path("engagements") / eng.id / name)
 
 
+def check_deliver(
+    session: Session, *, account: Account, engagement_id: str, milestone_id: str
+) -> None:
+    """Refuse (403/404/409) a delivery the account cannot make now, reading without locks: run
+    before an uploaded report is read; ``deliver`` checks again under its locks."""
+    eng, party = _load(session, account, engagement_id)
+    work.check(eng, work.get_milestone(session, eng, milestone_id), party=party, step="deliver")
+
+
 def deliver(
     session: Session,
     runtime: Runtime,

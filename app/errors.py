@@ -53,6 +53,7 @@ _STATUS_NAMES = {
     404: "NotFound",
     405: "MethodNotAllowed",
     413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
     422: "ValidationError",
 }
 
@@ -63,9 +64,10 @@ def _wants_html(request: Request) -> bool:
     )
 
 
-def _render(
+def render_error(
     request: Request, status: int, error: str, detail: str, headers: dict[str, str] | None = None
 ) -> Response:
+    """The error as ``{"error", "detail"}`` JSON, or as an HTML page for a page request."""
     if _wants_html(request):
         templates = request.app.state.templates
         return templates.TemplateResponse(  # type: ignore[no-any-return]
@@ -97,13 +99,15 @@ def install(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after)}
-        return _render(request, exc.status_code, type(exc).__name__, exc.message, headers)
+        return render_error(request, exc.status_code, type(exc).__name__, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _render(request, 422, "ValidationError", _describe(list(exc.errors())))
+        return render_error(request, 422, "ValidationError", _describe(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Kept: 405's Allow, 401's WWW-Authenticate.
         name = _STATUS_NAMES.get(exc.status_code, "HTTPError")
-        return _render(request, exc.status_code, name, str(exc.detail))
+        headers = dict(exc.headers) if exc.headers else None
+        return render_error(request, exc.status_code, name, str(exc.detail), headers)

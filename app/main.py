@@ -9,22 +9,25 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app import errors
+from app import bodies, errors
 from app.api import accounts as accounts_api
 from app.api import assets as assets_api
 from app.api import billing as billing_api
 from app.api import catalog as catalog_api
 from app.api import credentials as credentials_api
 from app.api import engagements as engagements_api
+from app.api import health as health_api
 from app.api import notifications as notifications_api
 from app.api import profiles as profiles_api
 from app.api import review as review_api
 from app.api import stripe as stripe_api
 from app.runtime import Runtime
+from app.api.schemas import ErrorBody
 from app.web import (
     billing_pages,
     catalog_pages,
     engagement_pages,
+    forms,
     notification_pages,
     pages,
     review_pages,
@@ -59,10 +62,17 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version="0.1.0",
         description="Experts' corpora and judgment as paid, cited AI knowledge assets.",
         lifespan=lifespan,
+        # One error model for every error: {"error": <class name>, "detail": message}.
+        responses={
+            "4XX": {"model": ErrorBody, "description": "Refused; `detail` says why"},
+            "5XX": {"model": ErrorBody, "description": "Failed; `detail` says why"},
+        },
     )
     app.state.runtime = runtime
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
     errors.install(app)
+    forms.install(app)
+    app.include_router(health_api.router)
     app.include_router(accounts_api.router, prefix="/v1")
     app.include_router(assets_api.router, prefix="/v1")
     app.include_router(billing_api.router, prefix="/v1")
@@ -81,4 +91,5 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     profile_web.install(app)
     engagement_pages.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+    bodies.install(app, settings)
     return app

@@ -125,11 +125,25 @@ def mark_all_read(session: Session, *, account: Account) -> int:
 _LOCAL_NAMES = ("localhost", "localhost.", "localhost.localdomain")
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, never public
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """An address as getaddrinfo gives it; an IPv4 address mapped into IPv6 as itself."""
+    """An address as getaddrinfo gives it, judged by the IPv4 address it carries, if any:
+    IPv4-mapped, IPv4-compatible, NAT64, 6to4 and Teredo (the client) addresses all reach
+    the IPv4 address inside them."""
     address = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone does not matter
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped or address
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address in _NAT64_LOCAL:
+        return ipaddress.IPv4Address("0.0.0.0")  # judged like "this network": not public
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.teredo is not None:
+        return address.teredo[1]
+    return address.ipv4_mapped or address.sixtofour or address
 
 
 def _numeric_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -159,8 +173,9 @@ def _check_url(url: str, *, private_ok: bool) -> str:
             raise InvalidWebhookUrl(f"{host} is this server; a webhook must reach a public host")
         address = _numeric_address(host)
         if address is not None and not address.is_global:
+            named = host if host == str(address) else f"{host} ({address})"
             raise InvalidWebhookUrl(
-                f"{address} is not a public address; a webhook must reach a public host"
+                f"{named} is not a public address; a webhook must reach a public host"
             )
     return url
 

@@ -144,8 +144,10 @@ def _prepare(
     question: str,
     idempotency_key: str | None,
 ) -> _Question | AskResult:
-    """Check the question and the caller's entitlement (402/403 before any work is done), then
-    retrieve its passages; a known Idempotency-Key returns the earlier result instead."""
+    """Check the caller's allowance of questions per minute (429), the question and the caller's
+    entitlement (402/403) before any work is done, then retrieve its passages; a known
+    Idempotency-Key returns the earlier result instead."""
+    runtime.rate_limiter.check(account.id)
     viewer = viewer_of(account)
     asset = get_visible_asset(session, viewer=viewer, slug=slug)
     question = retrieval.clean_query(question)

@@ -1,10 +1,11 @@
-"""Questions per minute per API key: a token bucket, in this process's memory or in Redis.
+"""Token buckets, in this process's memory or in Redis, and the two limits built on them:
+questions per minute per account, and wrong passwords per account and per client address.
 
 In memory each replica keeps its own buckets, so N replicas behind a load balancer allow up to
 N times the rate. With ``VOUCH_BILLING__RATE_LIMIT_REDIS_URL`` the buckets live in Redis and
 every replica takes from the same one (one Lua script per check, timed by Redis's clock). If
-Redis cannot be reached the question goes through and the failure is logged: the limiter
-protects capacity, and an outage of it should not become an outage of answers.
+Redis cannot be reached the request goes through and the failure is logged: the limits protect
+capacity, and an outage of them should not become an outage of the service.
 """
 
 import logging
@@ -17,49 +18,55 @@ from typing import Protocol
 import redis
 
 from app.errors import RateLimited
-from core.config import BillingSettings
+from core.config import AuthSettings
 
 log = logging.getLogger(__name__)
 
 
-class Limiter(Protocol):
-    def check(self, key: str) -> None: ...
+class Buckets(Protocol):
+    def take(self, key: str, capacity: float, per_second: float, *, peek: bool = False) -> float:
+        """Take a token from ``key``'s bucket (only look, with ``peek``): 0 when there was one,
+        else the seconds until there is."""
+        ...
+
+    def reset(self, key: str) -> None:
+        """Fill ``key``'s bucket again."""
+        ...
 
     def close(self) -> None: ...
 
 
-def _limited(per_minute: float, tokens: float, rate: float) -> RateLimited:
-    wait = math.ceil((1 - tokens) / rate)
-    return RateLimited(
-        f"this API key asked more than {int(per_minute)} questions in a minute; retry in {wait} s",
-        retry_after=wait,
-    )
+def _wait(tokens: float, per_second: float) -> float:
+    return 0.0 if tokens >= 1 else (1 - tokens) / per_second
 
 
-class RateLimiter:
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
+class MemoryBuckets:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: str) -> None:
-        """Take one token for ``key``, or raise RateLimited with the seconds to wait."""
+    def take(self, key: str, capacity: float, per_second: float, *, peek: bool = False) -> float:
         now = self._clock()
         with self._lock:
-            tokens, stamp = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
-                raise _limited(self.capacity, tokens, self.rate)
-            self._buckets[key] = (tokens - 1, now)
+            tokens, stamp = self._buckets.get(key, (capacity, now))
+            tokens = min(capacity, tokens + (now - stamp) * per_second)
+            wait = _wait(tokens, per_second)
+            if not wait and not peek:
+                tokens -= 1
+            self._buckets[key] = (tokens, now)
+            return wait
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._buckets.pop(key, None)
 
     def close(self) -> None:
         pass  # nothing outside this process to let go of
 
 
-# KEYS[1]: the bucket; ARGV: capacity, tokens per second. Returns {taken (0/1), tokens left}.
+# KEYS[1]: the bucket; ARGV: capacity, tokens per second, 1 to only look. Returns the tokens
+# there were (before taking one), as a string.
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -69,42 +76,101 @@ local saved = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
 local tokens = tonumber(saved[1]) or capacity
 local stamp = tonumber(saved[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
-local taken = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  taken = 1
+local left = tokens
+if tokens >= 1 and ARGV[3] ~= '1' then
+  left = tokens - 1
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('HSET', KEYS[1], 'tokens', tostring(left), 'stamp', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
-return {taken, tostring(tokens)}
+return tostring(tokens)
 """
 
 
-class RedisRateLimiter:
-    """The same token bucket, kept in Redis so that every replica takes from it."""
+class RedisBuckets:
+    """The same buckets, kept in Redis so that every replica takes from them."""
 
-    def __init__(self, url: str, per_minute: int, *, prefix: str = "vouch:asks:") -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
+    def __init__(self, url: str, *, prefix: str = "vouch:") -> None:
         self._prefix = prefix
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self._take = self._redis.register_script(_TAKE)
 
-    def check(self, key: str) -> None:
-        """Take one token for ``key``, or raise RateLimited with the seconds to wait."""
+    def take(self, key: str, capacity: float, per_second: float, *, peek: bool = False) -> float:
         try:
-            taken, tokens = self._take(keys=[self._prefix + key], args=[self.capacity, self.rate])
+            tokens = self._take(keys=[self._prefix + key], args=[capacity, per_second, int(peek)])
         except redis.RedisError as exc:
-            log.warning("rate limiter: Redis unreachable (%s); the question goes through", exc)
-            return
-        if not int(taken):
-            raise _limited(self.capacity, float(tokens), self.rate)
+            log.warning("rate limit: Redis unreachable (%s); the request goes through", exc)
+            return 0.0
+        return _wait(float(tokens), per_second)
+
+    def reset(self, key: str) -> None:
+        try:
+            self._redis.delete(self._prefix + key)
+        except redis.RedisError as exc:
+            log.warning("rate limit: Redis unreachable (%s); %s not reset", exc, key)
 
     def close(self) -> None:
         self._redis.close()
 
 
-def build_rate_limiter(settings: BillingSettings) -> Limiter:
-    if settings.rate_limit_redis_url:
-        return RedisRateLimiter(settings.rate_limit_redis_url, settings.asks_per_minute)
-    return RateLimiter(settings.asks_per_minute)
+def build_buckets(redis_url: str | None) -> Buckets:
+    return RedisBuckets(redis_url) if redis_url else MemoryBuckets()
+
+
+class AskLimiter:
+    """Questions per minute per account, whichever way it asks (API, pages, streams)."""
+
+    def __init__(self, buckets: Buckets, per_minute: int) -> None:
+        self._buckets = buckets
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+
+    def check(self, account_id: str) -> None:
+        """Take one question from the account's allowance, or raise RateLimited."""
+        wait = self._buckets.take(f"asks:{account_id}", self.capacity, self.rate)
+        if wait:
+            seconds = math.ceil(wait)
+            raise RateLimited(
+                f"this account asked more than {int(self.capacity)} questions in a minute; "
+                f"retry in {seconds} s",
+                retry_after=seconds,
+            )
+
+
+class SignInThrottle:
+    """Wrong passwords allowed per account and per client address in a window; past either,
+    sign-ins are refused (429 with Retry-After) before the password is checked. A success
+    clears the account's count, not the address's."""
+
+    def __init__(self, buckets: Buckets, settings: AuthSettings) -> None:
+        self._buckets = buckets
+        self._limits = {
+            "account": float(settings.failures_per_account),
+            "address": float(settings.failures_per_address),
+        }
+        self._window = float(settings.failure_window_seconds)
+
+    def _keys(self, account: str, address: str) -> dict[str, str]:
+        return {
+            "account": f"signin:account:{account.strip().lower()}",
+            "address": f"signin:address:{address}",
+        }
+
+    def check(self, *, account: str, address: str) -> None:
+        """Refuse a sign-in for ``account`` (an e-mail) from ``address`` that is throttled."""
+        for name, key in self._keys(account, address).items():
+            capacity = self._limits[name]
+            wait = self._buckets.take(key, capacity, capacity / self._window, peek=True)
+            if wait:
+                seconds = math.ceil(wait)
+                raise RateLimited(
+                    f"too many wrong passwords for this {name}; try again in {seconds} s",
+                    retry_after=seconds,
+                )
+
+    def failed(self, *, account: str, address: str) -> None:
+        for name, key in self._keys(account, address).items():
+            capacity = self._limits[name]
+            self._buckets.take(key, capacity, capacity / self._window)
+
+    def succeeded(self, *, account: str) -> None:
+        self._buckets.reset(self._keys(account, "")["account"])

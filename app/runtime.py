@@ -8,7 +8,8 @@ import threading
 
 from sqlalchemy import Engine
 
-from app.ratelimit import Limiter, build_rate_limiter
+from app.accounts import PasswordChecks
+from app.ratelimit import AskLimiter, SignInThrottle, build_buckets
 from assets.embeddings import Embedder, build_embedder
 from assets.index import VectorIndex, open_index
 from assets.lexical import LexicalStore
@@ -47,7 +48,12 @@ class Runtime:
         # A gateway may be handed in (tests use an in-memory one); else built from the settings.
         self._gateway: Gateway | None = gateway
         self._gateway_built = gateway is not None
-        self.rate_limiter: Limiter = build_rate_limiter(settings.billing)
+        self.buckets = build_buckets(settings.billing.rate_limit_redis_url)
+        self.rate_limiter = AskLimiter(self.buckets, settings.billing.asks_per_minute)
+        self.sign_in_throttle = SignInThrottle(self.buckets, settings.auth)
+        self.password_checks = PasswordChecks(
+            settings.auth.password_workers, settings.auth.password_waiting
+        )
         # Imported here: the task calls back into app.accounting, which needs this module.
         from app import tasks
 
@@ -107,7 +113,7 @@ class Runtime:
         )
 
     def close(self) -> None:
-        self.rate_limiter.close()
+        self.buckets.close()
         if self._llm is not None:
             self._llm.close()
             self._llm = None

@@ -197,6 +197,15 @@ class VectorIndex:
             self._open[name] = AssetCollection(collection)
             return self._open[name]
 
+    def heartbeat(self) -> None:
+        """Raise IndexUnavailable unless the index answers."""
+        from chromadb.errors import ChromaError
+
+        try:
+            self._client.heartbeat()
+        except (ChromaError, OSError, ValueError) as exc:
+            raise IndexUnavailable(f"vector index unavailable: {exc}") from exc
+
     def close(self) -> None:
         """Release the client's connections and files (the last client of a path stops it)."""
         # chromadb 1.5's HTTP client never closes its httpx session; close it here so that its

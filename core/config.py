@@ -10,6 +10,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # A request body larger than this is refused (413) before it is read, except on the routes
+    # that take files, which have limits of their own (ingest, reports, credential documents).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # On SIGTERM, how long requests in flight and running tasks get before the process exits;
+    # an ingestion job cut short is queued again and resumes where it stopped.
+    shutdown_grace_seconds: float = Field(default=4.0, ge=0, le=60)
+
+
+class AuthSettings(BaseModel):
+    """Sign-in throttling. Wrong passwords allowed in ``failure_window_seconds`` per account and
+    per client address (they come back evenly over the window); past either, sign-ins are
+    refused with 429 before the password is checked. Password checks (argon2, ~50 ms of a core
+    each) run ``password_workers`` at a time with ``password_waiting`` more in line; past that a
+    sign-in is refused at once, so that a flood cannot take the threads other requests need."""
+
+    failures_per_account: int = Field(default=5, ge=1)
+    failures_per_address: int = Field(default=20, ge=1)
+    failure_window_seconds: int = Field(default=900, ge=1)
+    password_workers: int = Field(default=1, ge=1, le=32)
+    password_waiting: int = Field(default=8, ge=0, le=1000)
 
 
 class ChromaSettings(BaseModel):
@@ -75,9 +95,10 @@ class BillingSettings(BaseModel):
     # Available earnings below this (minor units) wait for the next payout run.
     payout_minimum: int = Field(default=1000, ge=1)
     currency: str = Field(default="usd", pattern="^[a-z]{3}$")
-    # Questions per minute per API key; past it an ask gets 429 with Retry-After.
+    # Questions per minute per account (API, pages and streams alike); past it, 429.
     asks_per_minute: int = Field(default=60, ge=1)
-    # Keep those counts in Redis (redis://host:6379/0), shared by every replica; None: in memory.
+    # Keep those counts, and the sign-in throttle's, in Redis (redis://host:6379/0), shared by
+    # every replica; None: in this process's memory.
     rate_limit_redis_url: str | None = None
     stripe_secret_key: SecretStr = SecretStr("")
     stripe_webhook_secret: SecretStr = SecretStr("")
@@ -132,6 +153,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
     chroma: ChromaSettings = ChromaSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     llm: LLMSettings = LLMSettings()

@@ -20,7 +20,9 @@ from sqlalchemy import make_url, text
 from sqlmodel import Session, SQLModel
 
 from app.main import create_app
+from app.deps import SESSION_COOKIE
 from app.runtime import Runtime
+from app.web.forms import CSRF_HEADER, csrf_token
 from assets.embeddings import MiniLMEmbedder
 from core.config import QueueSettings, Settings
 from core.db import make_engine
@@ -147,9 +149,22 @@ def live_server(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[tuple[
     thread.join(timeout=30)
 
 
+def page_forms_send_their_token(client: httpx.AsyncClient) -> None:
+    """Send the CSRF token with every page post made while signed in, as the pages do
+    (a hidden field in each form, and the X-CSRF-Token header for htmx)."""
+
+    async def add_token(request: httpx.Request) -> None:
+        cookie = client.cookies.get(SESSION_COOKIE)
+        if cookie and request.method == "POST" and not request.url.path.startswith("/v1/"):
+            request.headers.setdefault(CSRF_HEADER, csrf_token(cookie))
+
+    client.event_hooks["request"].append(add_token)
+
+
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(runtime.settings, runtime=runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://vouch.test") as client:
+        page_forms_send_their_token(client)
         yield client

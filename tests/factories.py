@@ -16,6 +16,7 @@ from core.db import session_scope
 from ingestion.models import IngestionJob
 
 HANDBOOK = Path(__file__).parent / "data" / "handbook"
+PASSWORD = "correct-horse"  # for accounts that sign in to pages
 _counter = itertools.count(1)
 
 

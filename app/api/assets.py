@@ -2,15 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from app import querying, sse
 from app.accounts import viewer_of
 from app.api.schemas import ERRORS, AskPublic, ErrorBody, JobPublic
-from app.deps import CurrentAccount, RateLimitedAccount, RuntimeDep, SessionDep
-from app.uploads import read_uploads
+from app.bodies import Form, multipart_body, read_files, takes_files
+from app.deps import CurrentAccount, RuntimeDep, SessionDep
 from assets import service as assets
 from assets.models import Asset
 from assets.schemas import (
@@ -23,6 +23,7 @@ from assets.schemas import (
 )
 from billing import service as billing
 from ingestion.models import IngestionJob
+from ingestion.readers import KINDS
 
 router = APIRouter(tags=["assets"], responses={401: ERRORS[401]})
 
@@ -62,23 +63,49 @@ def get_asset(session: SessionDep, account: CurrentAccount, slug: str) -> AssetP
     return _public(assets.get_visible_asset(session, viewer=viewer_of(account), slug=slug))
 
 
+def _managed_asset(session: SessionDep, account: CurrentAccount, slug: str) -> Asset:
+    """The asset, if the caller manages it (else 403/404), checked before the upload is read;
+    the read ends the transaction, so that no connection is held while the files arrive."""
+    asset = assets.get_managed_asset(session, viewer=viewer_of(account), slug=slug)
+    session.commit()
+    return asset
+
+
+async def _source_files(
+    request: Request, runtime: RuntimeDep, _asset: Annotated[Asset, Depends(_managed_asset)]
+) -> Form:
+    return await read_files(request, budget=runtime.settings.ingest.max_upload_bytes)
+
+
 @router.post(
     "/assets/{slug}/sources",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={403: ERRORS[403], 404: ERRORS[404], 413: ERRORS[422], 422: ERRORS[422]},
+    responses={403: ERRORS[403], 404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
+    openapi_extra=multipart_body(
+        {"files": "Source code, Markdown, text, HTML, XML, LaTeX, PDF, zip or tar files"},
+        {"kind": {"type": "string", "enum": list(KINDS), "default": "auto"}},
+        many=True,
+    ),
 )
-async def upload_source(
+@takes_files(lambda settings: settings.ingest.max_upload_bytes)
+def upload_source(
     session: SessionDep,
     runtime: RuntimeDep,
     account: CurrentAccount,
     slug: str,
-    files: Annotated[list[UploadFile], File(description="Markdown, text, Python or zip files")],
-    kind: Annotated[str, Form(description="auto, code or text")] = "auto",
+    form: Annotated[Form, Depends(_source_files)],
 ) -> JobPublic:
-    """Store the files and queue their ingestion; follow the job at ``/v1/jobs/{job_id}``."""
-    contents = await read_uploads(files, runtime.settings.ingest.max_upload_bytes)
+    """Store the files and queue their ingestion; follow the job at ``/v1/jobs/{job_id}``.
+
+    The caller is authenticated and allowed before the body is read; a body larger than the
+    upload limit is refused with 413 before it is read."""
     job = querying.submit_upload(
-        session, runtime, account=account, slug=slug, files=contents, kind=kind
+        session,
+        runtime,
+        account=account,
+        slug=slug,
+        files=form.files.get("files", []),
+        kind=form.text("kind", max_length=20, default="auto"),
     )
     return JobPublic(asset=slug, **querying.job_public(session, job))
 
@@ -150,7 +177,7 @@ def ask(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: RateLimitedAccount,
+    account: CurrentAccount,
     slug: str,
     body: AskRequest,
     idempotency_key: Annotated[

@@ -3,17 +3,18 @@ documents of certifications and licences; admins review those documents."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from app import credentials
 from app.api.schemas import ERRORS, ErrorBody
+from app.bodies import Form, multipart_body, read_files, takes_files
 from app.deps import AdminAccount, CurrentAccount, RuntimeDep, SessionDep
-from app.uploads import read_uploads
 from core.clock import utcnow
 from marketplace import credentials as rules
 from marketplace.credentials import CredentialCreate
+from marketplace.errors import InvalidDocument
 from marketplace.models import Credential
 
 router = APIRouter(tags=["credentials"], responses={401: ERRORS[401]})
@@ -76,22 +77,36 @@ def withdraw(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+def _own_credential(session: SessionDep, account: CurrentAccount, credential_id: str) -> None:
+    credentials.get(session, account=account, credential_id=credential_id)  # else 404
+    session.commit()  # only reads: no connection is held while the file arrives
+
+
+async def _document_upload(
+    request: Request, runtime: RuntimeDep, _own: Annotated[None, Depends(_own_credential)]
+) -> Form:
+    budget = runtime.settings.marketplace.max_evidence_bytes
+    return await read_files(request, budget=budget, max_files=1)
+
+
 @router.post(
     "/credentials/{credential_id}/document",
-    responses={404: ERRORS[404], 413: ERRORS[422], 422: ERRORS[422]},
+    responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
+    openapi_extra=multipart_body({"file": "The certificate or licence: PDF, PNG, JPEG, WebP"}),
 )
-async def upload_document(
+@takes_files(lambda settings: settings.marketplace.max_evidence_bytes)
+def upload_document(
     session: SessionDep,
     runtime: RuntimeDep,
     account: CurrentAccount,
     credential_id: str,
-    file: Annotated[
-        UploadFile, File(description="The certificate or licence: PDF, PNG, JPEG, WebP")
-    ],
+    form: Annotated[Form, Depends(_document_upload)],
 ) -> dict[str, Any]:
     """Upload the document of a certification or licence; it waits for an admin's review."""
-    budget = runtime.settings.marketplace.max_evidence_bytes
-    ((name, data),) = await read_uploads([file], budget)
+    files = form.files.get("file", [])
+    if not files:
+        raise InvalidDocument("file: attach the certificate or licence (PDF or image)")
+    name, data = files[0]
     credential = credentials.attach_document(
         session, runtime, account=account, credential_id=credential_id, name=name, data=data
     )

@@ -4,14 +4,15 @@ approve, revise, dispute, and an admin's settlement of disputes."""
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from app import engagements
 from app.api.schemas import ERRORS, ErrorBody
+from app.bodies import Form, multipart_body, read_files, takes_files
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
-from app.uploads import read_uploads
+from core.errors import InvalidInput
 from marketplace.engagements import MAX_AMOUNT, MilestoneTerms, Terms
 
 router = APIRouter(tags=["engagements"], responses={401: ERRORS[401], 404: ERRORS[404]})
@@ -411,29 +412,50 @@ def deliver(
     return _public(session, account, engagement_id)
 
 
+def _may_deliver(
+    session: SessionDep, account: CurrentAccount, engagement_id: str, milestone_id: str
+) -> None:
+    engagements.check_deliver(
+        session, account=account, engagement_id=engagement_id, milestone_id=milestone_id
+    )
+    session.commit()  # only reads: no connection is held while the file arrives
+
+
+async def _report_upload(
+    request: Request, _allowed: Annotated[None, Depends(_may_deliver)]
+) -> Form:
+    return await read_files(request, budget=engagements.MAX_REPORT_BYTES, max_files=1)
+
+
 @router.post(
     "/engagements/{engagement_id}/milestones/{milestone_id}/deliver-pdf",
-    responses={**STEP, 413: {"model": ErrorBody, "description": "The PDF is too large"}},
+    responses={**STEP, 413: ERRORS[413]},
+    openapi_extra=multipart_body(
+        {"file": "The report as a PDF"},
+        {"report": {"type": "string", "maxLength": 200_000, "description": "A Markdown summary"}},
+    ),
 )
-async def deliver_pdf(
+@takes_files(lambda _settings: engagements.MAX_REPORT_BYTES)
+def deliver_pdf(
     session: SessionDep,
     runtime: RuntimeDep,
     account: CurrentAccount,
     engagement_id: str,
     milestone_id: str,
-    file: Annotated[UploadFile, File(description="The report as a PDF")],
-    report: Annotated[str, Form(max_length=200_000, description="A Markdown summary")] = "",
+    form: Annotated[Form, Depends(_report_upload)],
 ) -> EngagementPublic:
     """The expert delivers a funded milestone's report as a PDF (with optional Markdown)."""
-    ((_, data),) = await read_uploads([file], engagements.MAX_REPORT_BYTES)
+    files = form.files.get("file", [])
+    if not files:
+        raise InvalidInput("file: attach the report as a PDF")
     engagements.deliver(
         session,
         runtime,
         account=account,
         engagement_id=engagement_id,
         milestone_id=milestone_id,
-        report=report,
-        pdf=data,
+        report=form.text("report", max_length=200_000),
+        pdf=files[0][1],
     )
     return _public(session, account, engagement_id)
 

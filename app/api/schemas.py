@@ -18,6 +18,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No, malformed, unknown or revoked API key"},
     403: {"model": ErrorBody, "description": "Not allowed for this account"},
     404: {"model": ErrorBody, "description": "Not found, or not visible to this account"},
+    413: {"model": ErrorBody, "description": "The body is larger than the limit"},
     422: {"model": ErrorBody, "description": "Invalid input"},
 }
 

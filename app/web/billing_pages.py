@@ -15,7 +15,8 @@ from app.accounts import viewer_of
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
-from app.web.pages import PostGuard, refused, render, to_login
+from app.web.forms import PostGuard
+from app.web.pages import refused, render, to_login
 from assets import service as assets
 from billing import service as billing
 from billing.errors import InvalidAmount, InvalidPlan

@@ -8,16 +8,18 @@ from datetime import UTC, datetime, time
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from app import engagements
+from app.bodies import takes_files
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
-from app.uploads import read_uploads
-from app.web.pages import PostGuard, error_page, login_then, render, to_login
+from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
+from app.web.pages import error_page, login_then, render, to_login
+from core.config import Settings
 from core.errors import Forbidden, InvalidInput, VouchError
 from marketplace.engagements import MilestoneTerms, Terms
 from marketplace.errors import ExpertNotFound
@@ -566,31 +568,42 @@ def fund(
     )
 
 
+def _may_deliver(session: Session, account: Account, path: dict[str, Any]) -> None:
+    engagements.check_deliver(
+        session,
+        account=account,
+        engagement_id=path["engagement_id"],
+        milestone_id=path["milestone_id"],
+    )
+
+
+def _report_limit(_settings: Settings) -> int:
+    return engagements.MAX_REPORT_BYTES
+
+
 @router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/deliver", dependencies=[PostGuard]
+    "/engagements/{engagement_id}/milestones/{milestone_id}/deliver", dependencies=[OriginGuard]
 )
-async def deliver(
+@takes_files(_report_limit)
+def deliver(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     account: PageAccount,
     engagement_id: str,
     milestone_id: str,
-    report: Annotated[str, Form()] = "",
-    file: Annotated[UploadFile | None, File()] = None,
+    upload: Annotated[PageFiles, page_files(_may_deliver, _report_limit, max_files=1)],
 ) -> Response:
     """Deliver the report typed in Markdown, and/or a PDF."""
     if account is None:
         return login_then(f"/engagements/{engagement_id}")
-
-    async def read() -> bytes | None:
-        if file is None or not file.filename:
-            return None  # the form's file input left empty
-        ((_, data),) = await read_uploads([file], engagements.MAX_REPORT_BYTES)
-        return data
-
+    report = upload.form.fields.get("report", "") if upload.form else ""
     try:
-        pdf = await read()
+        if upload.error is not None:
+            raise upload.error
+        assert upload.form is not None
+        report = upload.form.text("report", max_length=200_000)
+        files = upload.form.files.get("file", [])
     except VouchError as exc:
         return _page(
             request,
@@ -615,7 +628,7 @@ async def deliver(
             engagement_id=engagement_id,
             milestone_id=milestone_id,
             report=report,
-            pdf=pdf,
+            pdf=files[0][1] if files else None,
         ),
         "delivered",
         drafts={milestone_id: report},

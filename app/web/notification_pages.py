@@ -11,7 +11,8 @@ from sqlmodel import Session
 from app import notifications
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account
-from app.web.pages import PostGuard, render, to_login
+from app.web.forms import PostGuard
+from app.web.pages import render, to_login
 from core.errors import VouchError
 
 router = APIRouter(include_in_schema=False)

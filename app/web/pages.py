@@ -2,35 +2,26 @@
 
 from collections.abc import Iterator
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from app import accounts, querying, sse
 from app.accounts import viewer_of
+from app.bodies import takes_files
 from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
-from app.errors import InvalidCredentials
+from app.errors import InvalidCredentials, RateLimited
 from app.models import Account
-from app.uploads import read_uploads
+from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
 from assets import service as assets
 from assets.schemas import AssetCreate
-from core.errors import Forbidden, VouchError
+from core.errors import VouchError
 from ingestion.models import IngestionJob
 
-# An aside on CSRF: the session cookie is SameSite=Lax, so other sites cannot post with it;
-# pages also refuse a POST whose Origin header names another host.
-
-
-def same_origin(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if origin and urlsplit(origin).netloc != request.headers.get("host"):
-        raise Forbidden("cross-site form posts are refused")
-
-
 router = APIRouter(include_in_schema=False)
-PostGuard = Depends(same_origin)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -89,23 +80,37 @@ def login_form(request: Request, account: PageAccount, next: str = "/assets") ->
     return render(request, "login.html", next=_safe_next(next), account=None)
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn takes it from X-Forwarded-For behind a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/login", dependencies=[PostGuard])
 def login(
     request: Request,
     session: SessionDep,
-    email: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/assets",
+    runtime: RuntimeDep,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str, Form(max_length=2000)] = "/assets",
 ) -> Response:
+    address = client_address(request)
+    context = {"email": email, "next": _safe_next(next)}
     try:
-        account = accounts.verify_password(session, email=email, password=password)
-    except InvalidCredentials as exc:
-        return render(
-            request, "login.html", 401, error=exc.message, email=email, next=_safe_next(next)
+        runtime.sign_in_throttle.check(account=email, address=address)
+        account = accounts.verify_password(
+            session, email=email, password=password, checks=runtime.password_checks
         )
+    except RateLimited as exc:
+        refused = render(request, "login.html", 429, error=exc.message, **context)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
+    except InvalidCredentials as exc:
+        runtime.sign_in_throttle.failed(account=email, address=address)
+        return render(request, "login.html", 401, error=exc.message, **context)
+    runtime.sign_in_throttle.succeeded(account=email)
     token = accounts.start_web_session(session, account=account)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    runtime = request.app.state.runtime
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -199,7 +204,7 @@ def asset_page(request: Request, session: SessionDep, account: PageAccount, slug
 
 def _fragment(request: Request, name: str, **context: Any) -> str:
     """A template rendered to a string, for the events of a streamed answer."""
-    html: str = request.app.state.templates.get_template(name).render(**context)
+    html: str = request.app.state.templates.get_template(name).render(request=request, **context)
     return html
 
 
@@ -252,22 +257,35 @@ def ask(
     return render(request, "_answer.html", result=result.public())
 
 
-@router.post("/assets/{slug}/sources", dependencies=[PostGuard])
-async def upload(
+def _may_upload(session: Session, account: Account, path: dict[str, Any]) -> None:
+    assets.get_managed_asset(session, viewer=viewer_of(account), slug=path["slug"])
+
+
+@router.post("/assets/{slug}/sources", dependencies=[OriginGuard])
+@takes_files(lambda settings: settings.ingest.max_upload_bytes)
+def upload(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     account: PageAccount,
     slug: str,
-    files: Annotated[list[UploadFile], File()],
-    kind: Annotated[str, Form()] = "auto",
+    upload: Annotated[
+        PageFiles, page_files(_may_upload, lambda settings: settings.ingest.max_upload_bytes)
+    ],
 ) -> Response:
     if account is None:
         return render(request, "_upload_error.html", 401, error="Sign in again to upload.")
     try:
-        contents = await read_uploads(files, runtime.settings.ingest.max_upload_bytes)
+        if upload.error is not None:
+            raise upload.error
+        assert upload.form is not None
         job = querying.submit_upload(
-            session, runtime, account=account, slug=slug, files=contents, kind=kind
+            session,
+            runtime,
+            account=account,
+            slug=slug,
+            files=upload.form.files.get("files", []),
+            kind=upload.form.text("kind", max_length=20, default="auto"),
         )
     except VouchError as exc:
         return render(request, "_upload_error.html", exc.status_code, error=exc.message)

@@ -5,19 +5,21 @@ certificates and licences."""
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from app import credentials, profiles
 from app.api.credentials import document_response
+from app.bodies import takes_files
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
-from app.uploads import read_uploads
-from app.web.pages import PostGuard, error_page, refused, render, to_login
+from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
+from app.web.pages import error_page, refused, render, to_login
 from core.clock import utcnow
+from core.config import Settings
 from core.errors import VouchError
 from marketplace import credentials as rules
 from marketplace.errors import InvalidDocument, InvalidProfile
@@ -324,22 +326,34 @@ def withdraw_credential(
     return _acted(request, session, account, act, "withdrawn", "")
 
 
-@router.post("/credentials/{credential_id}/document", dependencies=[PostGuard])
-async def upload_document(
+def _own_credential(session: Session, account: Account, path: dict[str, Any]) -> None:
+    credentials.get(session, account=account, credential_id=path["credential_id"])
+
+
+def _evidence_limit(settings: Settings) -> int:
+    return settings.marketplace.max_evidence_bytes
+
+
+@router.post("/credentials/{credential_id}/document", dependencies=[OriginGuard])
+@takes_files(_evidence_limit)
+def upload_document(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     account: PageAccount,
     credential_id: str,
-    file: Annotated[UploadFile | None, File()] = None,
+    upload: Annotated[PageFiles, page_files(_own_credential, _evidence_limit, max_files=1)],
 ) -> Response:
     if account is None:
         return RedirectResponse("/login?next=/credentials", status_code=303)
     try:
-        if file is None or not file.filename:
+        if upload.error is not None:
+            raise upload.error
+        assert upload.form is not None
+        files = upload.form.files.get("file", [])
+        if not files:
             raise InvalidDocument("choose the document's file (PDF or image) to upload")
-        budget = runtime.settings.marketplace.max_evidence_bytes
-        ((name, data),) = await read_uploads([file], budget)
+        ((name, data),) = files
     except VouchError as exc:
         return _credentials_page(
             request, session, account, exc.status_code, error=exc.message, error_id=credential_id

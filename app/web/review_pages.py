@@ -13,7 +13,8 @@ from app import reviewing
 from app.accounts import viewer_of
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
-from app.web.pages import PostGuard, error_page, login_then, refused, render, to_login
+from app.web.forms import PostGuard
+from app.web.pages import error_page, login_then, refused, render, to_login
 from assets import service as assets
 from core.errors import InvalidInput, VouchError
 

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
-from app.ratelimit import RateLimiter
+from app import accounts
+from app.ratelimit import AskLimiter, MemoryBuckets
 from app.runtime import Runtime
 from assets.models import Consultation
 from billing import ledger
@@ -16,7 +17,14 @@ from billing import service as billing
 from billing.models import Charge, LedgerEntry, UsageEvent
 from core.clock import utcnow
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
+from tests.factories import (
+    HANDBOOK,
+    PASSWORD,
+    Actor,
+    create_actor,
+    create_test_asset,
+    ingest_path,
+)
 
 CONCURRENT = 50
 QUESTION = {"question": "How long does a refund take?"}
@@ -413,20 +421,44 @@ class TestIdempotency:
             assert running >= 0
 
 
-async def test_rate_limit_per_key_is_429_with_retry_after(
+async def test_one_rate_limit_for_every_way_of_asking(
     client: httpx.AsyncClient,
     runtime: Runtime,
-    client_user: Actor,
     client_second: Actor,
     handbook: str,
 ) -> None:
-    runtime.rate_limiter = RateLimiter(2)
-    statuses = [(await ask(client, client_user, handbook)).status_code for _ in range(3)]
-    assert statuses == [200, 200, 429]
-    limited = await ask(client, client_user, handbook)
+    """The API, the page's form and its stream take from one allowance per account; a second
+    API key of the same account does not get a second allowance."""
+    runtime.rate_limiter = AskLimiter(MemoryBuckets(), 4)
+    asker = create_actor(runtime, role="client", password=PASSWORD)
+    with session_scope(runtime.engine) as session:
+        _, spare_key = accounts.create_api_key(session, account=asker.account, label="spare")
+    await client.post("/login", data={"email": asker.account.email, "password": PASSWORD})
+    form = {"question": QUESTION["question"]}
+    assert (await ask(client, asker, handbook)).status_code == 200
+    fragment = await client.post(f"/assets/{handbook}/ask", data=form, headers={"HX-Request": "1"})
+    assert fragment.status_code == 200
+    stream = await client.post(
+        f"/assets/{handbook}/ask", data=form, headers={"Accept": "text/event-stream"}
+    )
+    assert "event: done" in stream.text
+    spare = {"Authorization": f"Bearer {spare_key}"}
+    assert (
+        await client.post(f"/v1/assets/{handbook}/ask", json=QUESTION, headers=spare)
+    ).status_code == 200
+
+    limited = await ask(client, asker, handbook)
+    assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1
-    assert "2 questions in a minute" in limited.json()["detail"]
-    # Another key has its own allowance.
+    assert "4 questions in a minute" in limited.json()["detail"]
+    page = await client.post(f"/assets/{handbook}/ask", data=form, headers={"HX-Request": "1"})
+    assert page.status_code == 429
+    assert "4 questions in a minute" in page.text
+    streamed = await client.post(
+        f"/assets/{handbook}/ask", data=form, headers={"Accept": "text/event-stream"}
+    )
+    assert streamed.status_code == 429
+    # Another account has its own allowance.
     assert (await ask(client, client_second, handbook)).status_code == 200
 
 

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from app.accounts import authenticate_api_key
+from app.errors import InvalidCredentials
 from billing.models import Charge
 from core.clock import utcnow
 from core.config import Settings
@@ -196,6 +198,30 @@ def test_bad_input_gets_one_clear_line_and_exit_1(shell: Shell, folder: Path) ->
         assert result.returncode == 1, args
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_apikey_revoke_takes_the_key_as_it_was_printed(shell: Shell) -> None:
+    key = _setup(shell)
+    prefix = key.rpartition("_")[0]
+    other_secret = f"{prefix}_{'x' * 32}"
+    refused = shell.run("apikey", "revoke", other_secret, "--user", "cleo@example.com", ok=False)
+    assert refused.returncode == 1
+    assert f"no API key {prefix}_… on this account" in refused.stderr
+    assert "x" * 32 not in refused.stderr  # a secret is never echoed
+
+    revoked = shell.run("apikey", "revoke", key, "--user", "cleo@example.com")
+    assert revoked.stdout.strip() == f"revoked {prefix}"
+    settings = Settings(
+        data_dir=Path(shell.env["VOUCH_DATA_DIR"]),
+        database_url=shell.env.get("VOUCH_DATABASE_URL"),
+    )
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with session_scope(engine) as session, pytest.raises(InvalidCredentials, match="revoked"):
+            authenticate_api_key(session, key)
+    finally:
+        engine.dispose()
+    assert shell.run("apikey", "revoke", prefix, "--user", "cleo@example.com").returncode == 0
 
 
 # Billing commands

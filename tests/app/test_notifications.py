@@ -225,6 +225,12 @@ class TestWebhookTargets:
         "http://0x7f.1/hook",
         "http://[::ffff:127.0.0.1]/hook",
         "http://0.0.0.0:8000/hook",
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a00:5]/hook",  # NAT64 of 10.0.0.5
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[64:ff9b:1::1]/hook",  # NAT64 for local use
     )
 
     async def test_private_addresses_refused(
@@ -241,6 +247,8 @@ class TestWebhookTargets:
             assert "a webhook must reach a public host" in response.json()["detail"], url
         shown = await client.get("/v1/account/webhook", headers=client_user.headers)
         assert shown.json()["url"] == public  # the refused URLs changed nothing
+        # A public IPv4 address inside an IPv6 one is public: NAT64 of 8.8.8.8.
+        await _set_webhook(client, client_user, "http://[64:ff9b::808:808]/hook")
 
         await client.post("/login", data={"email": client_user.account.email, "password": PASSWORD})
         page = await client.post("/notifications/webhook", data={"url": self.PRIVATE[6]})
