@@ -1,114 +1,34 @@
 """Request bodies are refused before they cost anything.
 
-Every body has a limit: ``VOUCH_SERVER__MAX_BODY_BYTES`` unless its route takes files and
-declares its own with ``takes_files``. A Content-Length over the limit is answered with 413
-before the application runs (nothing is read, nothing spooled to disk); a body sent without one
-is counted while it is read and stopped as soon as it passes the limit.
+Every body is limited to ``VOUCH_SERVER__MAX_BODY_BYTES`` (FastAPI's ``max_body_size``: a
+Content-Length over it is refused with 413 before anything is read, a body sent without one is
+cut off at the limit), except on the routes that take files: they declare
+``max_body_size=FILES`` and read their body with ``read_files``, which applies their own limit
+the same way.
 
 Routes that take files declare no ``File()`` parameter, because FastAPI reads such a body
 before any dependency runs: they depend on the caller (and on the checks that may refuse it),
-then on a reader of the multipart body (``read_files``), so that an anonymous or unauthorised
-upload is refused before its first byte is read.
+then on ``read_files``, so that an anonymous or unauthorised upload is refused before its first
+byte is read.
 """
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from fastapi import FastAPI, Request
-from starlette.datastructures import Headers, UploadFile
-from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
-from app.errors import render_error
 from core.config import Settings
 from core.errors import InvalidInput
 
 # Boundaries and part headers around the files of a multipart body.
 MULTIPART_MARGIN = 64 * 1024
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+# The ``max_body_size`` of a route that takes files: its real limit comes from the settings
+# and is applied by ``read_files``.
+FILES = 1 << 40
 LimitOf = Callable[[Settings], int]
-_FILE_LIMITS: dict[Callable[..., Any], LimitOf] = {}
-
-
-def takes_files(limit: LimitOf) -> Callable[[Endpoint], Endpoint]:
-    """Mark a route whose body holds files of up to ``limit(settings)`` bytes in all."""
-
-    def mark(endpoint: Endpoint) -> Endpoint:
-        _FILE_LIMITS[endpoint] = limit
-        return endpoint
-
-    return mark
-
-
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than the {limit} byte limit")
-
-
-def _too_large(limit: int) -> str:
-    return f"the request body is larger than the {limit} byte limit"
-
-
-class BodyLimit:
-    """ASGI middleware applying the limits above."""
-
-    def __init__(self, app: ASGIApp, *, settings: Settings, routes: list[BaseRoute]) -> None:
-        self.app = app
-        self.settings = settings
-        self.default = settings.server.max_body_bytes
-        self.routes = routes
-
-    def _route_limit(self, scope: Scope) -> int:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                limit = _FILE_LIMITS.get(getattr(route, "endpoint", None))  # type: ignore[arg-type]
-                if limit is not None:
-                    return max(self.default, limit(self.settings) + MULTIPART_MARGIN)
-                break
-        return self.default
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        limit = self.default
-        if declared is None or declared > limit:
-            limit = self._route_limit(scope)
-        if declared is not None and declared > limit:
-            response = render_error(Request(scope), 413, "PayloadTooLarge", _too_large(limit))
-            response.headers["Connection"] = "close"
-            await response(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        await self.app(scope, counted, send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def install(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(BodyLimit, settings=settings, routes=app.router.routes)
 
 
 # Multipart bodies
@@ -136,21 +56,43 @@ class Form:
         return value
 
 
+def _too_large(limit: int) -> "UploadTooLarge":
+    return UploadTooLarge(f"the upload is larger than the {limit} byte limit")
+
+
+async def _counted(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    seen = 0
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > limit:
+            raise _too_large(limit)
+        yield chunk
+
+
 async def read_files(request: Request, *, budget: int, max_files: int = 1000) -> Form:
     """The form body of ``request`` (multipart, or URL-encoded with no files); 415 for another
-    type, 413 when its files pass ``budget`` bytes in all. Call it only once the caller is
-    known and allowed."""
+    type, 413 when its files pass ``budget`` bytes in all: at once when its Content-Length
+    says so, else as soon as the body passes it. Call it only once the caller is known and
+    allowed."""
+    limit = budget + MULTIPART_MARGIN
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(budget)
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    stream = _counted(request.stream(), limit)
+    parser: FormParser | MultiPartParser
+    if media_type == "multipart/form-data":
+        parser = MultiPartParser(request.headers, stream, max_files=max_files, max_fields=100)
+    elif media_type == "application/x-www-form-urlencoded":
+        parser = FormParser(request.headers, stream)
+    else:
         raise UnsupportedBody(
             f"send the files as multipart/form-data, not {media_type or 'an untyped body'}"
         )
     try:
-        form = await request.form(max_files=max_files, max_fields=100)
-    except HTTPException as exc:
-        if exc.status_code == 413:
-            raise
-        raise InvalidInput(f"the multipart body could not be read: {exc.detail}") from exc
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidInput(f"the multipart body could not be read: {exc.message}") from exc
     try:
         files: dict[str, list[tuple[str, bytes]]] = {}
         fields: dict[str, str] = {}
@@ -173,7 +115,7 @@ async def _read(upload: UploadFile, budget: int) -> bytes:
     while chunk := await upload.read(1024 * 1024):
         data.extend(chunk)
         if len(data) > budget:
-            raise UploadTooLarge(f"the upload is larger than the {budget} byte limit")
+            raise _too_large(budget)
     return bytes(data)
 
 

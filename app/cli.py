@@ -109,6 +109,8 @@ def serve(
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level="info",
+        # On SIGTERM, requests in flight get this long; then the queue's threads as long again.
+        timeout_graceful_shutdown=settings.server.shutdown_grace_seconds,
     )
 
 

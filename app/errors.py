@@ -10,6 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, VouchError
 
@@ -107,7 +110,52 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # Kept: 405's Allow, 401's WWW-Authenticate.
         name = _STATUS_NAMES.get(exc.status_code, "HTTPError")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route with this path only.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(app, request))}
         return render_error(request, exc.status_code, name, str(exc.detail), headers)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+class PlainTooLarge:
+    """Starlette refuses a body over its limit (``max_body_size``) with a plain-text 413 of its
+    own, past every exception handler; this gives that answer the error model of every other
+    error. It wraps the whole middleware stack (see ``app.main``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_or_replace(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the plain body of the answer replaced
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] == 413
+                and (b"content-type", b"text/plain; charset=utf-8") in message["headers"]
+            ):
+                replaced = True
+                limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+                detail = f"the request body is larger than the {limit} byte limit"
+                response = render_error(Request(scope, receive), 413, "PayloadTooLarge", detail)
+                await response(scope, receive, send)
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_or_replace)

@@ -8,8 +8,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp
 
-from app import bodies, errors
+from app import errors
 from app.api import accounts as accounts_api
 from app.api import assets as assets_api
 from app.api import billing as billing_api
@@ -21,8 +22,8 @@ from app.api import notifications as notifications_api
 from app.api import profiles as profiles_api
 from app.api import review as review_api
 from app.api import stripe as stripe_api
-from app.runtime import Runtime
 from app.api.schemas import ErrorBody
+from app.runtime import Runtime
 from app.web import (
     billing_pages,
     catalog_pages,
@@ -39,6 +40,11 @@ log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
 
 
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        return errors.PlainTooLarge(super().build_middleware_stack())
+
+
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     """The app on ``settings``; consumer threads for the task queue start with the server."""
     runtime = runtime or Runtime(settings)
@@ -47,7 +53,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         consumer = None
         if settings.queue.workers and not settings.queue.immediate:
-            consumer = runtime.queue.consumer(settings.queue.workers)
+            consumer = runtime.queue.consumer(
+                settings.queue.workers, shutdown_timeout=settings.server.shutdown_grace_seconds
+            )
             consumer.start()
             log.info("task queue: %d consumer threads", settings.queue.workers)
         try:
@@ -57,11 +65,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
                 consumer.stop(graceful=True)
             runtime.close()
 
-    app = FastAPI(
+    app = _App(
         title="Vouch",
         version="0.1.0",
         description="Experts' corpora and judgment as paid, cited AI knowledge assets.",
         lifespan=lifespan,
+        # Bodies past this are refused before they are read (routes that take files: bodies.py).
+        max_body_size=settings.server.max_body_bytes,
         # One error model for every error: {"error": <class name>, "detail": message}.
         responses={
             "4XX": {"model": ErrorBody, "description": "Refused; `detail` says why"},
@@ -91,5 +101,4 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     profile_web.install(app)
     engagement_pages.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
-    bodies.install(app, settings)
     return app

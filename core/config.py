@@ -15,7 +15,7 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # On SIGTERM, how long requests in flight and running tasks get before the process exits;
     # an ingestion job cut short is queued again and resumes where it stopped.
-    shutdown_grace_seconds: float = Field(default=4.0, ge=0, le=60)
+    shutdown_grace_seconds: int = Field(default=4, ge=0, le=60)
 
 
 class AuthSettings(BaseModel):

@@ -42,10 +42,19 @@ class Queue:
     enqueue_ingest: Callable[[str], None]
     requeue_stale: Callable[[], list[str]]
 
-    def consumer(self, workers: int) -> Consumer:
-        """Consumer threads for a host process (``vouch serve``), after re-queuing lost jobs."""
+    def consumer(self, workers: int, *, shutdown_timeout: float | None = None) -> Consumer:
+        """Consumer threads for a host process (``vouch serve``), after re-queuing lost jobs.
+
+        Stopping waits at most ``shutdown_timeout`` seconds for running tasks; an ingestion
+        job cut short is left running, queued again once its heartbeat is stale, and resumes
+        where it stopped (unchanged files are skipped)."""
         self.requeue_stale()
-        return _EmbeddedConsumer(self.huey, workers=max(workers, 1), worker_type="thread")
+        return _EmbeddedConsumer(
+            self.huey,
+            workers=max(workers, 1),
+            worker_type="thread",
+            shutdown_timeout=shutdown_timeout,
+        )
 
 
 class _EmbeddedConsumer(Consumer):  # type: ignore[misc]

@@ -19,8 +19,8 @@ import uvicorn
 from sqlalchemy import make_url, text
 from sqlmodel import Session, SQLModel
 
-from app.main import create_app
 from app.deps import SESSION_COOKIE
+from app.main import create_app
 from app.runtime import Runtime
 from app.web.forms import CSRF_HEADER, csrf_token
 from assets.embeddings import MiniLMEmbedder

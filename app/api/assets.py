@@ -9,7 +9,7 @@ from sqlmodel import Session
 from app import querying, sse
 from app.accounts import viewer_of
 from app.api.schemas import ERRORS, AskPublic, ErrorBody, JobPublic
-from app.bodies import Form, multipart_body, read_files, takes_files
+from app.bodies import FILES, Form, multipart_body, read_files
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
 from assets import service as assets
 from assets.models import Asset
@@ -86,8 +86,8 @@ async def _source_files(
         {"kind": {"type": "string", "enum": list(KINDS), "default": "auto"}},
         many=True,
     ),
+    max_body_size=FILES,
 )
-@takes_files(lambda settings: settings.ingest.max_upload_bytes)
 def upload_source(
     session: SessionDep,
     runtime: RuntimeDep,

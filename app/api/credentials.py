@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from app import credentials
 from app.api.schemas import ERRORS, ErrorBody
-from app.bodies import Form, multipart_body, read_files, takes_files
+from app.bodies import FILES, Form, multipart_body, read_files
 from app.deps import AdminAccount, CurrentAccount, RuntimeDep, SessionDep
 from core.clock import utcnow
 from marketplace import credentials as rules
@@ -93,8 +93,8 @@ async def _document_upload(
     "/credentials/{credential_id}/document",
     responses={404: ERRORS[404], 413: ERRORS[413], 422: ERRORS[422]},
     openapi_extra=multipart_body({"file": "The certificate or licence: PDF, PNG, JPEG, WebP"}),
+    max_body_size=FILES,
 )
-@takes_files(lambda settings: settings.marketplace.max_evidence_bytes)
 def upload_document(
     session: SessionDep,
     runtime: RuntimeDep,

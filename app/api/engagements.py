@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from app import engagements
 from app.api.schemas import ERRORS, ErrorBody
-from app.bodies import Form, multipart_body, read_files, takes_files
+from app.bodies import FILES, Form, multipart_body, read_files
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
 from core.errors import InvalidInput
 from marketplace.engagements import MAX_AMOUNT, MilestoneTerms, Terms
@@ -434,8 +434,8 @@ async def _report_upload(
         {"file": "The report as a PDF"},
         {"report": {"type": "string", "maxLength": 200_000, "description": "A Markdown summary"}},
     ),
+    max_body_size=FILES,
 )
-@takes_files(lambda _settings: engagements.MAX_REPORT_BYTES)
 def deliver_pdf(
     session: SessionDep,
     runtime: RuntimeDep,

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlmodel import Session
 
 from app import engagements
-from app.bodies import takes_files
+from app.bodies import FILES
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
@@ -582,9 +582,10 @@ def _report_limit(_settings: Settings) -> int:
 
 
 @router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/deliver", dependencies=[OriginGuard]
+    "/engagements/{engagement_id}/milestones/{milestone_id}/deliver",
+    dependencies=[OriginGuard],
+    max_body_size=FILES,
 )
-@takes_files(_report_limit)
 def deliver(
     request: Request,
     session: SessionDep,

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from app import accounts, querying, sse
 from app.accounts import viewer_of
-from app.bodies import takes_files
+from app.bodies import FILES
 from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
 from app.errors import InvalidCredentials, RateLimited
 from app.models import Account
@@ -261,8 +261,7 @@ def _may_upload(session: Session, account: Account, path: dict[str, Any]) -> Non
     assets.get_managed_asset(session, viewer=viewer_of(account), slug=path["slug"])
 
 
-@router.post("/assets/{slug}/sources", dependencies=[OriginGuard])
-@takes_files(lambda settings: settings.ingest.max_upload_bytes)
+@router.post("/assets/{slug}/sources", dependencies=[OriginGuard], max_body_size=FILES)
 def upload(
     request: Request,
     session: SessionDep,

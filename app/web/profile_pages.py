@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from app import credentials, profiles
 from app.api.credentials import document_response
-from app.bodies import takes_files
+from app.bodies import FILES
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
@@ -334,8 +334,9 @@ def _evidence_limit(settings: Settings) -> int:
     return settings.marketplace.max_evidence_bytes
 
 
-@router.post("/credentials/{credential_id}/document", dependencies=[OriginGuard])
-@takes_files(_evidence_limit)
+@router.post(
+    "/credentials/{credential_id}/document", dependencies=[OriginGuard], max_body_size=FILES
+)
 def upload_document(
     request: Request,
     session: SessionDep,
