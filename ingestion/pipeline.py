@@ -5,11 +5,15 @@ thread embeds the parsed chunks in batches (onnxruntime releases the GIL, so bot
 writes them to the asset's collection and records progress. Chunk ids hash the source, path and
 text, new chunks are written before stale ones are deleted, and a document's row is written
 last: a job that dies at any point can be run again and writes nothing twice.
+
+Tar archives are unpacked into the job's own work folder under the data dir, which is removed
+when the job ends, whatever its outcome (and, after a crash, when the job runs again).
 """
 
 import contextlib
 import hashlib
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +32,12 @@ from core.clock import utcnow
 from core.config import IngestSettings
 from core.db import session_scope
 from ingestion.errors import FileExcluded, FileRejected, InvalidSource, JobNotFound
-from ingestion.files import SourceFile, local_source_files, upload_source_files
+from ingestion.files import (
+    SourceFile,
+    local_source_files,
+    too_large,
+    upload_source_files,
+)
 from ingestion.models import Document, IngestionJob, JobStatus, Source
 from ingestion.readers import READERS_VERSION, read_document
 from ingestion.sources.base import Chunk, ParsedDocument
@@ -111,11 +120,12 @@ class _Counts:
         return job
 
 
-def source_files(source: Source, limits: IngestSettings) -> Iterator[SourceFile]:
+def source_files(source: Source, limits: IngestSettings, work: Path) -> Iterator[SourceFile]:
+    """A source's files; tar archives are unpacked under ``work``."""
     root = Path(source.location)
     if source.origin == "upload":
-        return upload_source_files(root, limits)
-    return local_source_files(root, limits)
+        return upload_source_files(root, limits, work=work)
+    return local_source_files(root, limits, work=work)
 
 
 class _Parser(threading.Thread):
@@ -149,9 +159,7 @@ class _Parser(threading.Thread):
         outcome = _Outcome(file=file)
         try:
             if file.size > self.limits.max_file_bytes:
-                raise FileExcluded(
-                    f"{file.size} bytes, over the {self.limits.max_file_bytes} byte limit"
-                )
+                raise too_large(file.size, self.limits.max_file_bytes)
             data = file.read()
             self._read_bytes += len(data)
             if self._read_bytes > self.limits.max_unpacked_bytes:
@@ -189,12 +197,14 @@ class _Run:
         batch_chunks: int,
         notify: ProgressCallback,
         lexical: LexicalStore,
+        work: Path,
     ) -> None:
         self.engine, self.job_id, self.index, self.embedder = engine, job_id, index, embedder
-        self.lexical = lexical
+        self.lexical, self.work = lexical, work
         self.limits, self.batch_chunks, self.notify = limits, batch_chunks, notify
         self.counts = _Counts()
         self.asset_id = ""
+
         self.last_save = 0.0
         self.cancelled = False
 
@@ -286,7 +296,8 @@ class _Run:
     def run(self) -> IngestionJob:
         source, asset, collection = self.load()
         self.asset_id = asset.id
-        files = list(source_files(source, self.limits))
+        shutil.rmtree(self.work, ignore_errors=True)  # left behind by a run that crashed
+        files = list(source_files(source, self.limits, self.work))
         keys = {f.source_key for f in files}
         with Session(self.engine) as session:
             known = {
@@ -411,6 +422,7 @@ def run_job(
     embedder: Embedder,
     limits: IngestSettings,
     lexical: LexicalStore,
+    work_dir: Path,
     batch_chunks: int = 64,
     on_progress: ProgressCallback | None = None,
 ) -> IngestionJob:
@@ -419,16 +431,21 @@ def run_job(
     Per-file problems are recorded (excluded or failed) and the rest go on; a cancel request is
     honoured between batches. When anything changed, the asset's BM25 index is rebuilt from
     its collection. Anything else marks the job failed with the error's class and
-    message, and is raised again.
+    message, and is raised again. Archives are unpacked in ``work_dir/<job id>``, which is
+    removed when the job ends.
     """
+    work = work_dir / job_id
     run = _Run(
-        engine, job_id, index, embedder, limits, batch_chunks, on_progress or _ignore, lexical
-    )
+        engine, job_id, index, embedder, limits, batch_chunks, on_progress or _ignore, lexical,
+        work,
+    )  # fmt: skip
     try:
         return run.run()
     except Exception as exc:
         run.finish(error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _ignore(_job: IngestionJob) -> None:

@@ -115,7 +115,12 @@ async def test_same_upload_twice_writes_nothing_new(
         (
             [("files", ("evil.zip", _zip({"../../outside.md": b"# pwned\n\nx"})))],
             422,
-            "'..'",
+            "evil.zip: entry '../../outside.md': paths may not contain '..'",
+        ),
+        (
+            [("files", ("evil.zip", _zip({"/etc/cron.d/x.md": b"# pwned\n\nx"})))],
+            422,
+            "evil.zip: entry '/etc/cron.d/x.md': absolute paths are not allowed",
         ),
         (
             [("files", ("a.md", b"# a\n\nx")), ("files", ("a.md", b"# a\n\ny"))],
