@@ -10,6 +10,7 @@ symbolic links, hard links, device files and other special entries are listed as
 """
 
 import hashlib
+import logging
 import os
 import shutil
 import stat
@@ -17,7 +18,7 @@ import subprocess
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -32,6 +33,8 @@ VENDORED_DIRS = frozenset(
     }
 )  # fmt: skip
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+log = logging.getLogger(__name__)
+
 # A link's target is shown in the job's report; a zip stores it as the entry's content.
 _LINK_TARGET_CHARS = 200
 
@@ -367,3 +370,23 @@ def upload_source_files(
             else:
                 reader = _reader(entry, limits.max_file_bytes)
                 yield SourceFile(key, entry.name, entry.stat().st_size, reader, entry)
+
+
+def discard_upload_files(folder: Path, files: Iterable[Path]) -> None:
+    """Delete these files of an upload's folder, then the folders that left empty (the upload's
+    own folder too); a path outside the folder is left alone."""
+    for path in files:
+        if path == folder or not path.is_relative_to(folder):
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # the job has ended: a file that stays is no reason to fail it
+            log.warning("could not delete %s of an upload: %s", path, exc)
+            continue
+        parent = path.parent
+        while parent.is_relative_to(folder):
+            try:
+                parent.rmdir()
+            except OSError:  # not empty
+                break
+            parent = parent.parent

@@ -7,7 +7,8 @@ text, new chunks are written before stale ones are deleted, and a document's row
 last: a job that dies at any point can be run again and writes nothing twice.
 
 Tar archives are unpacked into the job's own work folder under the data dir, which is removed
-when the job ends, whatever its outcome (and, after a crash, when the job runs again).
+when the job ends, whatever its outcome (and, after a crash, when the job runs again). When an
+upload's job ends, the uploaded files that were refused or left out are deleted from its folder.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ import queue
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ from core.db import session_scope
 from ingestion.errors import FileExcluded, FileRejected, InvalidSource, JobNotFound
 from ingestion.files import (
     SourceFile,
+    discard_upload_files,
     local_source_files,
     too_large,
     upload_source_files,
@@ -204,7 +207,10 @@ class _Run:
         self.limits, self.batch_chunks, self.notify = limits, batch_chunks, notify
         self.counts = _Counts()
         self.asset_id = ""
-
+        self.source: Source | None = None
+        # Per file on disk (a file, or an archive): its entries, and those refused or left out.
+        self.entries: Counter[Path] = Counter()
+        self.dropped: Counter[Path] = Counter()
         self.last_save = 0.0
         self.cancelled = False
 
@@ -295,9 +301,10 @@ class _Run:
 
     def run(self) -> IngestionJob:
         source, asset, collection = self.load()
-        self.asset_id = asset.id
+        self.asset_id, self.source = asset.id, source
         shutil.rmtree(self.work, ignore_errors=True)  # left behind by a run that crashed
         files = list(source_files(source, self.limits, self.work))
+        self.entries.update(f.on_disk for f in files)
         keys = {f.source_key for f in files}
         with Session(self.engine) as session:
             known = {
@@ -358,8 +365,10 @@ class _Run:
             self.counts.skipped += 1
         elif outcome.excluded is not None:
             self.counts.excluded.append({**record, "reason": outcome.excluded})
+            self.dropped[outcome.file.on_disk] += 1
         elif outcome.failed is not None:
             self.counts.failures.append({**record, "reason": outcome.failed})
+            self.dropped[outcome.file.on_disk] += 1
 
     def finish(self, error: str | None = None) -> IngestionJob:
         counts = self.counts
@@ -381,8 +390,16 @@ class _Run:
             job.error = error
             job.finished_at = utcnow()
             session.add(job)
+        self.discard_dropped_uploads()
         self.notify(job)
         return job
+
+    def discard_dropped_uploads(self) -> None:
+        # Only whole files none of whose entries was ingested: a resumed job needs the rest.
+        if self.source is None or self.source.origin != "upload":
+            return
+        dropped = [path for path, n in self.dropped.items() if n == self.entries[path]]
+        discard_upload_files(Path(self.source.location), dropped)
 
 
 def _upsert_document(session: Session, asset_id: str, parsed: _Parsed) -> None:
