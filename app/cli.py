@@ -239,6 +239,7 @@ def run_with_progress(job_id: str, *, show: bool) -> IngestionJob:
                     embedder=rt.embedder,
                     limits=rt.settings.ingest,
                     lexical=rt.lexical,
+                    work_dir=rt.settings.work_path,
                     on_progress=update,
                 )
             except VouchError:
@@ -257,7 +258,9 @@ def run_with_progress(job_id: str, *, show: bool) -> IngestionJob:
 @app.command()
 def ingest(
     asset: Annotated[str, typer.Argument(help="The asset's slug")],
-    path: Annotated[Path, typer.Argument(help="A file, directory or zip archive")],
+    path: Annotated[
+        Path, typer.Argument(help="A file, directory, git work tree, or zip or tar archive")
+    ],
     kind: Annotated[
         str, typer.Option(help="auto (per file), code, regulation, paper or text")
     ] = "auto",

@@ -110,6 +110,7 @@ class Runtime:
             embedder=self.embedder,
             limits=self.settings.ingest,
             lexical=self.lexical,
+            work_dir=self.settings.work_path,
         )
 
     def close(self) -> None:

@@ -30,7 +30,8 @@ from tests.factories import create_actor, create_test_asset, ingest_path
 
 def chunk_texts(corpus: Path, kind: str, settings: Settings) -> list[str]:
     texts: list[str] = []
-    for file in local_source_files(corpus.resolve(), settings.ingest):
+    work = settings.work_path / "bench"  # the data dir is a temporary folder
+    for file in local_source_files(corpus.resolve(), settings.ingest, work=work):
         try:
             parsed = read_document(file.path, file.read(), kind)
         except (FileExcluded, FileRejected):

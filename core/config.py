@@ -176,5 +176,10 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
+    def work_path(self) -> Path:
+        """Where ingestion jobs unpack archives, one folder per job, removed when it ends."""
+        return self.data_dir / "work"
+
+    @property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"

@@ -2,17 +2,23 @@
 
 A source is a local file or directory (a git work tree lists only what git tracks or would
 track, so ``.gitignore`` is respected), or the folder an upload was stored in. Zip archives are
-read member by member and tar archives are unpacked by hand into the upload's folder, so no
-path ever leaves the source: absolute and ``..`` names are refused, and symbolic links, device
-files and other special entries are never followed or created.
+read member by member. Tar archives are unpacked by hand into the job's work folder under the
+data dir, never beside the source: each member to a numbered file of its own, so no name from
+an archive is ever used as a path on disk. Absolute and ``..`` names are refused by name;
+symbolic links, hard links, device files and other special entries are listed as left out
+(a link with where it points) and never followed or created.
 """
 
+import hashlib
+import logging
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -27,7 +33,10 @@ VENDORED_DIRS = frozenset(
     }
 )  # fmt: skip
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-UNPACKED = ".unpacked"  # where tar archives of an upload are unpacked, beside them
+log = logging.getLogger(__name__)
+
+# A link's target is shown in the job's report; a zip stores it as the entry's content.
+_LINK_TARGET_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,7 @@ class SourceFile:
     path: str  # the document's path inside the source: POSIX style, relative
     size: int
     read: Callable[[], bytes]
+    on_disk: Path  # the file it comes from: itself, or the archive that holds it
 
 
 def safe_relative_path(name: str) -> str:
@@ -69,11 +79,27 @@ def excluded_dir(parts: list[str]) -> str | None:
     return None
 
 
-def _failing(source_key: str, path: str, error: Exception, size: int = 0) -> SourceFile:
+def too_large(size: int, limit: int) -> FileExcluded:
+    return FileExcluded(f"{size} bytes, over the {limit} byte limit")
+
+
+def link_excluded(kind: str, target: str) -> FileExcluded:
+    """A link left out, saying where it points (``kind``: "symbolic link" or "hard link")."""
+    shown = target if len(target) <= _LINK_TARGET_CHARS else target[:_LINK_TARGET_CHARS] + "..."
+    return FileExcluded(f"{kind} to {shown}: links are not followed")
+
+
+def _special_excluded(what: str) -> FileExcluded:
+    return FileExcluded(f"{what}: not a regular file")
+
+
+def _failing(
+    source_key: str, path: str, error: Exception, on_disk: Path, size: int = 0
+) -> SourceFile:
     def read() -> bytes:
         raise error
 
-    return SourceFile(source_key=source_key, path=path, size=size, read=read)
+    return SourceFile(source_key, path, size, read, on_disk)
 
 
 def _reader(path: Path, limit: int) -> Callable[[], bytes]:
@@ -126,159 +152,241 @@ def git_commit(root: Path) -> str | None:
 
 
 def _walk(root: Path) -> Iterator[str]:
+    """Everything under ``root`` but its real folders: files, special files and links (a link
+    to a folder too, which is listed, not descended into)."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for filename in sorted(filenames):
-            yield (Path(dirpath) / filename).relative_to(root).as_posix()
+        here = Path(dirpath)
+        links = [name for name in dirnames if (here / name).is_symlink()]
+        dirnames[:] = sorted(name for name in dirnames if name not in links)
+        for filename in sorted(filenames + links):
+            yield (here / filename).relative_to(root).as_posix()
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device file"
+    return "special file"
 
 
 def _local_files(
-    root: Path, key: str, limits: IngestSettings, *, use_git: bool
+    root: Path, key: str, limits: IngestSettings, work: Path, *, use_git: bool
 ) -> Iterator[SourceFile]:
     names = _git_files(root) if use_git else None
     for name in names if names is not None else _walk(root):
         full = root / name
         try:
-            mode = full.lstat().st_mode
+            info = full.lstat()
         except OSError:
             continue  # tracked by git but deleted from the work tree
-        if not stat.S_ISREG(mode):
-            continue  # symbolic links, sockets, devices: never followed
         parts = name.split("/")
         why = excluded_dir(parts[:-1]) or ("hidden file" if parts[-1].startswith(".") else None)
         if why:
-            yield _failing(key, name, FileExcluded(why))
+            yield _failing(key, name, FileExcluded(why), full)
+        elif stat.S_ISLNK(info.st_mode):
+            yield _failing(key, name, link_excluded("symbolic link", os.readlink(full)), full)
+        elif not stat.S_ISREG(info.st_mode):
+            yield _failing(key, name, _special_excluded(_special_kind(info.st_mode)), full)
         elif is_archive(name):
-            yield from _archive_members(full, key, name, limits)
+            yield from _archive_members(full, key, name, limits, work)
         else:
-            size = full.stat().st_size
-            yield SourceFile(key, name, size, _reader(full, limits.max_file_bytes))
+            yield SourceFile(key, name, info.st_size, _reader(full, limits.max_file_bytes), full)
 
 
-def _zip_members(archive: Path, key: str, limits: IngestSettings) -> Iterator[SourceFile]:
+def _member_path(name: str, key: str, archive: Path) -> str | SourceFile:
+    """An archive entry's clean path, or the entry refused or left out by its name."""
+    try:
+        path = safe_relative_path(name)
+    except FileRejected as exc:
+        return _failing(key, name, exc, archive)  # reported under the name the archive gives
+    why = excluded_dir(path.split("/")[:-1])
+    if why:
+        return _failing(key, path, FileExcluded(why), archive)
+    return path
+
+
+def _too_many(limits: IngestSettings) -> FileRejected:
+    return FileRejected(
+        f"unpacks to more than {limits.max_files} files or {limits.max_unpacked_bytes} bytes"
+    )
+
+
+def _zip_folder(info: zipfile.ZipInfo) -> bool:
+    return info.is_dir() or stat.S_IFMT(info.external_attr >> 16) == stat.S_IFDIR
+
+
+def _zip_link_target(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    try:
+        with zf.open(info) as handle:
+            raw = handle.read(_LINK_TARGET_CHARS * 4)
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, zlib.error):
+        return "an unreadable target"
+    return raw.decode("utf-8", errors="replace")
+
+
+def _zip_members(
+    archive: Path, key: str, name: str, limits: IngestSettings
+) -> Iterator[SourceFile]:
+    entries: dict[str, SourceFile] = {}  # by path: a name repeated in an archive counts once
     try:
         with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
+            infos = [info for info in zf.infolist() if not _zip_folder(info)]
+            if len(infos) > limits.max_files:
+                yield _failing(key, name, _too_many(limits), archive)
+                return
+            for info in infos:
+                path = _member_path(info.filename, key, archive)
+                if isinstance(path, SourceFile):
+                    entries[path.path] = path
+                    continue
+                file_type = stat.S_IFMT(info.external_attr >> 16)
+                if file_type == stat.S_IFLNK:
+                    error = link_excluded("symbolic link", _zip_link_target(zf, info))
+                    entries[path] = _failing(key, path, error, archive)
+                elif file_type and file_type != stat.S_IFREG:
+                    error = _special_excluded(_special_kind(file_type))
+                    entries[path] = _failing(key, path, error, archive)
+                else:
+                    entries[path] = _zip_file(archive, info, key, path, limits)
     except (zipfile.BadZipFile, OSError) as exc:
-        yield _failing(key, archive.name, FileRejected(f"not a readable zip archive: {exc}"))
+        yield _failing(key, name, FileRejected(f"not a readable zip archive: {exc}"), archive)
         return
-    for info in infos:
-        file_type = stat.S_IFMT(info.external_attr >> 16)
-        if info.is_dir() or (file_type and file_type != stat.S_IFREG):
-            continue  # folders, symbolic links and other special entries
-        try:
-            member = safe_relative_path(info.filename)
-        except FileRejected as exc:
-            yield _failing(key, info.filename, exc)
-            continue
-        why = excluded_dir(member.split("/")[:-1])
-        if why:
-            yield _failing(key, member, FileExcluded(why))
-            continue
-
-        def read(info: zipfile.ZipInfo = info) -> bytes:
-            limit = limits.max_file_bytes
-            with zipfile.ZipFile(archive) as zf, zf.open(info) as handle:
-                data = handle.read(limit + 1)  # the header's size can lie
-            if len(data) > limit:
-                raise FileExcluded(f"larger than the {limit} byte limit for one file")
-            return data
-
-        yield SourceFile(key, member, info.file_size, read)
+    yield from entries.values()
 
 
-def unpack_tar(archive: Path, target: Path, limits: IngestSettings) -> list[tuple[str, str]]:
-    """Unpack a tar archive's regular files into ``target``; returns (member, reason) refused.
+def _zip_file(
+    archive: Path, info: zipfile.ZipInfo, key: str, path: str, limits: IngestSettings
+) -> SourceFile:
+    def read() -> bytes:
+        limit = limits.max_file_bytes
+        with zipfile.ZipFile(archive) as zf, zf.open(info) as handle:
+            data = handle.read(limit + 1)  # the header's size can lie
+        if len(data) > limit:
+            raise FileExcluded(f"larger than the {limit} byte limit for one file")
+        return data
 
-    Written by hand rather than with ``extractall``: only regular files are created, only under
-    ``target``, within the size limits.
+    return SourceFile(key, path, info.file_size, read, archive)
+
+
+_TAR_SPECIAL = {
+    tarfile.CHRTYPE: "device file",
+    tarfile.BLKTYPE: "device file",
+    tarfile.FIFOTYPE: "named pipe",
+}
+
+
+def unpack_tar(archive: Path, target: Path, key: str, limits: IngestSettings) -> list[SourceFile]:
+    """The entries of a tar archive, its regular files unpacked into ``target``.
+
+    Written by hand rather than with ``extractall``: each regular file within the size limits
+    is written to a numbered file directly in ``target``, whatever its name; links, devices
+    and unsafe names come back as entries that say why they were refused or left out. Raises
+    FileRejected when the archive holds too many files or bytes.
     """
-    refused: list[tuple[str, str]] = []
-    total = 0
-    count = 0
+    entries: dict[str, SourceFile] = {}  # by path: the last entry of a repeated name wins
+    count = total = 0
+    target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         for member in tar:
-            if not member.isreg():
-                continue  # folders are created as needed; links and devices never
+            if member.isdir():
+                continue  # folders exist only as parts of their files' paths
             count += 1
-            total += member.size
+            total += member.size if member.isreg() else 0
             if count > limits.max_files or total > limits.max_unpacked_bytes:
-                raise FileRejected(
-                    f"unpacks to more than {limits.max_files} files or "
-                    f"{limits.max_unpacked_bytes} bytes"
-                )
-            try:
-                name = safe_relative_path(member.name)
-            except FileRejected as exc:
-                refused.append((member.name, exc.reason))
+                raise _too_many(limits)
+            path = _member_path(member.name, key, archive)
+            if isinstance(path, SourceFile):
+                entries[path.path] = path
                 continue
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            if source is None:
+            if member.issym():
+                error = link_excluded("symbolic link", member.linkname)
+            elif member.islnk():
+                error = link_excluded("hard link", member.linkname)
+            elif not member.isreg():
+                error = _special_excluded(_TAR_SPECIAL.get(member.type, "special file"))
+            elif member.size > limits.max_file_bytes:
+                error = too_large(member.size, limits.max_file_bytes)
+            else:
+                destination = target / str(count)
+                source = tar.extractfile(member)
+                assert source is not None  # a regular member always has content
+                with source, destination.open("wb") as out:
+                    shutil.copyfileobj(source, out)
+                reader = _reader(destination, limits.max_file_bytes)
+                entries[path] = SourceFile(key, path, member.size, reader, archive)
                 continue
-            with source, destination.open("wb") as out:
-                out.write(source.read(member.size))
-    return refused
+            entries[path] = _failing(key, path, error, archive, member.size)
+    return list(entries.values())
 
 
 def _archive_members(
-    archive: Path, key: str, name: str, limits: IngestSettings
+    archive: Path, key: str, name: str, limits: IngestSettings, work: Path
 ) -> Iterator[SourceFile]:
     if name.lower().endswith(".zip"):
-        yield from _zip_members(archive, key, limits)
+        yield from _zip_members(archive, key, name, limits)
         return
-    target = archive.parent / UNPACKED / archive.name
+    # One folder per archive of the job, named by the archive's place in its source.
+    target = work / hashlib.sha256(f"{key}\x00{name}".encode()).hexdigest()[:16]
     try:
-        if not target.exists():
-            refused = unpack_tar(archive, target, limits)
-            (target / ".refused").write_text(
-                "".join(f"{member}\t{reason}\n" for member, reason in refused)
-            )
-    except (tarfile.TarError, OSError, FileRejected) as exc:
-        reason = exc.reason if isinstance(exc, FileRejected) else str(exc)
-        yield _failing(key, name, FileRejected(f"not a readable tar archive: {reason}"))
+        entries = unpack_tar(archive, target, key, limits)
+    except FileRejected as exc:
+        yield _failing(key, name, exc, archive)
         return
-    for line in (target / ".refused").read_text().splitlines():
-        member, reason = line.split("\t", 1)
-        yield _failing(key, member, FileRejected(reason))
-    for member in _walk(target):
-        if member == ".refused":
-            continue
-        why = excluded_dir(member.split("/")[:-1])
-        full = target / member
-        if why:
-            yield _failing(key, member, FileExcluded(why))
-        else:
-            yield SourceFile(key, member, full.stat().st_size, _reader(full, limits.max_file_bytes))
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        yield _failing(key, name, FileRejected(f"not a readable tar archive: {exc}"), archive)
+        return
+    yield from entries
 
 
-def local_source_files(root: Path, limits: IngestSettings) -> Iterator[SourceFile]:
-    """A local file, directory or git work tree, all under one source key."""
+def local_source_files(root: Path, limits: IngestSettings, *, work: Path) -> Iterator[SourceFile]:
+    """A local file, directory or git work tree, all under one source key; tar archives are
+    unpacked under ``work``."""
     key = f"local:{root}"
     if root.is_file():
         if is_archive(root.name):
-            yield from _archive_members(root, key, root.name, limits)
+            yield from _archive_members(root, key, root.name, limits, work)
         else:
-            yield SourceFile(
-                key, root.name, root.stat().st_size, _reader(root, limits.max_file_bytes)
-            )
+            size = root.stat().st_size
+            yield SourceFile(key, root.name, size, _reader(root, limits.max_file_bytes), root)
         return
-    yield from _local_files(root, key, limits, use_git=True)
+    yield from _local_files(root, key, limits, work, use_git=True)
 
 
-def upload_source_files(folder: Path, limits: IngestSettings) -> Iterator[SourceFile]:
-    """An upload's folder: each uploaded file or archive (or top folder) is its own source."""
+def upload_source_files(
+    folder: Path, limits: IngestSettings, *, work: Path
+) -> Iterator[SourceFile]:
+    """An upload's folder: each uploaded file or archive (or top folder) is its own source;
+    tar archives are unpacked under ``work``."""
     for entry in sorted(folder.iterdir()):
-        if entry.name == UNPACKED:
-            continue
         key = f"upload:{entry.name}"
         if entry.is_dir() and not entry.is_symlink():
-            yield from _local_files(entry, key, limits, use_git=False)
+            yield from _local_files(entry, key, limits, work, use_git=False)
         elif entry.is_file() and not entry.is_symlink():
             if is_archive(entry.name):
-                yield from _archive_members(entry, key, entry.name, limits)
+                yield from _archive_members(entry, key, entry.name, limits, work)
             else:
-                yield SourceFile(
-                    key, entry.name, entry.stat().st_size, _reader(entry, limits.max_file_bytes)
-                )
+                reader = _reader(entry, limits.max_file_bytes)
+                yield SourceFile(key, entry.name, entry.stat().st_size, reader, entry)
+
+
+def discard_upload_files(folder: Path, files: Iterable[Path]) -> None:
+    """Delete these files of an upload's folder, then the folders that left empty (the upload's
+    own folder too); a path outside the folder is left alone."""
+    for path in files:
+        if path == folder or not path.is_relative_to(folder):
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # the job has ended: a file that stays is no reason to fail it
+            log.warning("could not delete %s of an upload: %s", path, exc)
+            continue
+        parent = path.parent
+        while parent.is_relative_to(folder):
+            try:
+                parent.rmdir()
+            except OSError:  # not empty
+                break
+            parent = parent.parent

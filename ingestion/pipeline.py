@@ -5,13 +5,19 @@ thread embeds the parsed chunks in batches (onnxruntime releases the GIL, so bot
 writes them to the asset's collection and records progress. Chunk ids hash the source, path and
 text, new chunks are written before stale ones are deleted, and a document's row is written
 last: a job that dies at any point can be run again and writes nothing twice.
+
+Tar archives are unpacked into the job's own work folder under the data dir, which is removed
+when the job ends, whatever its outcome (and, after a crash, when the job runs again). When an
+upload's job ends, the uploaded files that were refused or left out are deleted from its folder.
 """
 
 import contextlib
 import hashlib
 import queue
+import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +34,13 @@ from core.clock import utcnow
 from core.config import IngestSettings
 from core.db import session_scope
 from ingestion.errors import FileExcluded, FileRejected, InvalidSource, JobNotFound
-from ingestion.files import SourceFile, local_source_files, upload_source_files
+from ingestion.files import (
+    SourceFile,
+    discard_upload_files,
+    local_source_files,
+    too_large,
+    upload_source_files,
+)
 from ingestion.models import Document, IngestionJob, JobStatus, Source
 from ingestion.readers import READERS_VERSION, read_document
 from ingestion.sources.base import Chunk, ParsedDocument
@@ -111,11 +123,12 @@ class _Counts:
         return job
 
 
-def source_files(source: Source, limits: IngestSettings) -> Iterator[SourceFile]:
+def source_files(source: Source, limits: IngestSettings, work: Path) -> Iterator[SourceFile]:
+    """A source's files; tar archives are unpacked under ``work``."""
     root = Path(source.location)
     if source.origin == "upload":
-        return upload_source_files(root, limits)
-    return local_source_files(root, limits)
+        return upload_source_files(root, limits, work=work)
+    return local_source_files(root, limits, work=work)
 
 
 class _Parser(threading.Thread):
@@ -149,9 +162,7 @@ class _Parser(threading.Thread):
         outcome = _Outcome(file=file)
         try:
             if file.size > self.limits.max_file_bytes:
-                raise FileExcluded(
-                    f"{file.size} bytes, over the {self.limits.max_file_bytes} byte limit"
-                )
+                raise too_large(file.size, self.limits.max_file_bytes)
             data = file.read()
             self._read_bytes += len(data)
             if self._read_bytes > self.limits.max_unpacked_bytes:
@@ -189,12 +200,17 @@ class _Run:
         batch_chunks: int,
         notify: ProgressCallback,
         lexical: LexicalStore,
+        work: Path,
     ) -> None:
         self.engine, self.job_id, self.index, self.embedder = engine, job_id, index, embedder
-        self.lexical = lexical
+        self.lexical, self.work = lexical, work
         self.limits, self.batch_chunks, self.notify = limits, batch_chunks, notify
         self.counts = _Counts()
         self.asset_id = ""
+        self.source: Source | None = None
+        # Per file on disk (a file, or an archive): its entries, and those refused or left out.
+        self.entries: Counter[Path] = Counter()
+        self.dropped: Counter[Path] = Counter()
         self.last_save = 0.0
         self.cancelled = False
 
@@ -285,8 +301,10 @@ class _Run:
 
     def run(self) -> IngestionJob:
         source, asset, collection = self.load()
-        self.asset_id = asset.id
-        files = list(source_files(source, self.limits))
+        self.asset_id, self.source = asset.id, source
+        shutil.rmtree(self.work, ignore_errors=True)  # left behind by a run that crashed
+        files = list(source_files(source, self.limits, self.work))
+        self.entries.update(f.on_disk for f in files)
         keys = {f.source_key for f in files}
         with Session(self.engine) as session:
             known = {
@@ -347,8 +365,10 @@ class _Run:
             self.counts.skipped += 1
         elif outcome.excluded is not None:
             self.counts.excluded.append({**record, "reason": outcome.excluded})
+            self.dropped[outcome.file.on_disk] += 1
         elif outcome.failed is not None:
             self.counts.failures.append({**record, "reason": outcome.failed})
+            self.dropped[outcome.file.on_disk] += 1
 
     def finish(self, error: str | None = None) -> IngestionJob:
         counts = self.counts
@@ -370,8 +390,16 @@ class _Run:
             job.error = error
             job.finished_at = utcnow()
             session.add(job)
+        self.discard_dropped_uploads()
         self.notify(job)
         return job
+
+    def discard_dropped_uploads(self) -> None:
+        # Only whole files none of whose entries was ingested: a resumed job needs the rest.
+        if self.source is None or self.source.origin != "upload":
+            return
+        dropped = [path for path, n in self.dropped.items() if n == self.entries[path]]
+        discard_upload_files(Path(self.source.location), dropped)
 
 
 def _upsert_document(session: Session, asset_id: str, parsed: _Parsed) -> None:
@@ -411,6 +439,7 @@ def run_job(
     embedder: Embedder,
     limits: IngestSettings,
     lexical: LexicalStore,
+    work_dir: Path,
     batch_chunks: int = 64,
     on_progress: ProgressCallback | None = None,
 ) -> IngestionJob:
@@ -419,16 +448,21 @@ def run_job(
     Per-file problems are recorded (excluded or failed) and the rest go on; a cancel request is
     honoured between batches. When anything changed, the asset's BM25 index is rebuilt from
     its collection. Anything else marks the job failed with the error's class and
-    message, and is raised again.
+    message, and is raised again. Archives are unpacked in ``work_dir/<job id>``, which is
+    removed when the job ends.
     """
+    work = work_dir / job_id
     run = _Run(
-        engine, job_id, index, embedder, limits, batch_chunks, on_progress or _ignore, lexical
-    )
+        engine, job_id, index, embedder, limits, batch_chunks, on_progress or _ignore, lexical,
+        work,
+    )  # fmt: skip
     try:
         return run.run()
     except Exception as exc:
         run.finish(error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _ignore(_job: IngestionJob) -> None:

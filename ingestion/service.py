@@ -71,7 +71,8 @@ def submit_local(
 
 
 def _check_archive(name: str, data: bytes, limits: IngestSettings) -> None:
-    """Refuse a broken archive, an unsafe member name, or one that unpacks too far."""
+    """Refuse a broken archive, an unsafe entry name (naming the archive and the entry), or one
+    that unpacks too far."""
     members: list[tuple[str, int]] = []
     try:
         if name.lower().endswith(".zip"):
@@ -81,9 +82,10 @@ def _check_archive(name: str, data: bytes, limits: IngestSettings) -> None:
             total = 0
             with tarfile.open(fileobj=BytesIO(data)) as tar:
                 for member in tar:  # stops early: a bomb is refused before it is unpacked
-                    if member.isreg():
-                        members.append((member.name, member.size))
-                        total += member.size
+                    if not member.isdir():  # links too: an unsafe name is refused whatever it is
+                        size = member.size if member.isreg() else 0
+                        members.append((member.name, size))
+                        total += size
                     if total > limits.max_unpacked_bytes or len(members) > limits.max_files:
                         break
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:

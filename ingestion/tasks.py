@@ -34,6 +34,7 @@ class IngestContext:
     embedder: Embedder
     limits: IngestSettings
     lexical: LexicalStore
+    work_dir: Path  # jobs unpack archives in a folder of their own under it
 
 
 @dataclass
@@ -78,6 +79,7 @@ def run_ingest(context: IngestContext, job_id: str) -> None:
         embedder=context.embedder,
         limits=context.limits,
         lexical=context.lexical,
+        work_dir=context.work_dir,
     )
 
 

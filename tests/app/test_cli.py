@@ -1,11 +1,14 @@
 """The `vouch` command, run from a shell as a user would, on a data dir the test owns."""
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -143,6 +146,52 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
     assert answer["citations"][0]["locator"]["path"] == "policies.md"
     assert answer["citations"][0]["locator"]["lines"] == [5, 8]
     assert answer["tokens"]["prompt"] > answer["tokens"]["completion"] > 0
+
+
+def test_ingest_of_a_changed_tar_serves_the_new_text_and_writes_nothing_beside_it(
+    shell: Shell, tmp_path: Path
+) -> None:
+    _setup(shell)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    archive = mine / "handbook.tar.gz"
+    policies = (HANDBOOK / "policies.md").read_text()
+
+    def pack(text: str) -> None:
+        with tarfile.open(archive, "w:gz") as tar:
+            for name, data in {"policies.md": text.encode(), "../evil.txt": b"escape"}.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+    def ingest() -> dict[str, Any]:
+        report: dict[str, Any] = json.loads(
+            shell.run("ingest", "garden", str(archive), "--wait", "--json").stdout
+        )
+        assert report["status"] == "succeeded"
+        assert report["failed"] == [{"path": "../evil.txt", "reason": "paths may not contain '..'"}]
+        assert sorted(mine.iterdir()) == [archive]  # nothing unpacked beside the archive
+        work = Path(shell.env["VOUCH_DATA_DIR"]) / "work"
+        assert not work.exists() or not any(work.iterdir())
+        return report
+
+    def search() -> list[str]:
+        found = json.loads(
+            shell.run("search", "garden", "when is a refund paid back", "-k", "3", "--json").stdout
+        )
+        return [row["text"] for row in found["results"]]
+
+    pack(policies)
+    assert ingest()["documents"] == 1
+    assert "within 14 days" in search()[0]
+    pack(policies.replace("within 14 days", "within 45 days"))
+    changed = ingest()
+    assert (changed["updated"], changed["skipped"]) == (1, 0)
+    texts = search()
+    assert "within 45 days" in texts[0]
+    assert not any("within 14 days" in text for text in texts)
+    again = ingest()
+    assert (again["documents"], again["skipped"]) == (0, 1)
 
 
 def test_search_queries_file_prints_one_line_per_query(

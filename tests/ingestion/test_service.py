@@ -96,7 +96,7 @@ def test_kind_code_reports_files_without_a_code_parser(
     assert job.status == "succeeded"
 
 
-def test_hidden_folders_symlinks_and_caches_are_not_followed(
+def test_hidden_folders_symlinks_and_caches_are_not_followed_and_listed(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path, tmp_path: Path
 ) -> None:
     secret = tmp_path / "secret.md"
@@ -112,6 +112,8 @@ def test_hidden_folders_symlinks_and_caches_are_not_followed(
     assert {(e["path"], e["reason"]) for e in job.excluded} == {
         (".git/notes.md", "hidden folder .git/"),
         ("__pycache__/x.py", "vendored or build folder __pycache__/"),
+        ("linked.md", f"symbolic link to {secret}: links are not followed"),
+        ("linked-dir", f"symbolic link to {tmp_path}: links are not followed"),
     }
     hits = runtime.index.collection(asset.collection).query(
         runtime.embedder.embed(["vault code"])[0], 20

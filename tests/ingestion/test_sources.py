@@ -28,7 +28,8 @@ from tests.factories import HANDBOOK, Actor, ingest_path
 def _expected_ids(runtime: Runtime, root: Path) -> set[str]:
     """The chunk ids a fresh ingest of ``root`` would write, computed from the files alone."""
     ids = set()
-    for file in local_source_files(root.resolve(), runtime.settings.ingest):
+    work = runtime.settings.work_path / "expected"
+    for file in local_source_files(root.resolve(), runtime.settings.ingest, work=work):
         try:
             parsed = read_document(file.path, file.read())
         except Exception:  # excluded or failed files have no chunks
@@ -162,30 +163,48 @@ async def test_tar_gz_upload_is_unpacked_safely(
     assert job["status"] == "succeeded"
     assert job["added"] == 2
     assert job["failed"] == []
-    unpacked = list(runtime.settings.uploads_path.rglob("*"))
-    assert not any(p.is_symlink() for p in unpacked)
-    assert not any(p.name in ("escape.md", "pipe") for p in unpacked)
+    assert job["excluded"] == [
+        {
+            "path": "handbook/escape.md",
+            "reason": "symbolic link to /etc/passwd: links are not followed",
+        },
+        {"path": "handbook/pipe", "reason": "named pipe: not a regular file"},
+    ]
+    # The archive stays for a resumed job; nothing was unpacked beside it, and nothing is left
+    # of the unpacking.
+    stored = list(runtime.settings.uploads_path.rglob("*"))
+    assert [p.name for p in stored if p.is_file()] == ["handbook.tar.gz"]
+    assert not any(p.is_symlink() for p in stored)
+    assert not runtime.settings.work_path.exists() or not any(runtime.settings.work_path.iterdir())
 
 
 @pytest.mark.parametrize(
-    ("members", "needle"),
+    ("entry", "link", "detail"),
     [
-        ({"../outside.md": b"# x\n\ny"}, "'..'"),
-        ({"/abs.md": b"# x\n\ny"}, "absolute"),
+        ("../outside.md", False, "bad.tgz: entry '../outside.md': paths may not contain '..'"),
+        ("/abs.md", False, "bad.tgz: entry '/abs.md': absolute paths are not allowed"),
+        ("../link.md", True, "bad.tgz: entry '../link.md': paths may not contain '..'"),
     ],
 )
-async def test_unsafe_tar_is_refused_and_nothing_stored(
+async def test_unsafe_tar_is_refused_naming_the_entry_and_nothing_stored(
     client: httpx.AsyncClient,
     expert: Actor,
     asset: Asset,
     runtime: Runtime,
-    members: dict[str, bytes],
-    needle: str,
+    entry: str,
+    link: bool,
+    detail: str,
 ) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
+        tar.add(HANDBOOK / "policies.md", arcname="policies.md")
+        info = tarfile.TarInfo(entry)
+        if link:
+            info.type = tarfile.SYMTYPE
+            info.linkname = "policies.md"
+            tar.addfile(info)
+        else:
+            data = b"# x\n\ny"
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     response = await client.post(
@@ -194,7 +213,7 @@ async def test_unsafe_tar_is_refused_and_nothing_stored(
         headers=expert.headers,
     )
     assert response.status_code == 422
-    assert needle in response.json()["detail"]
+    assert response.json()["detail"] == detail
     assert not runtime.settings.uploads_path.exists() or not any(
         runtime.settings.uploads_path.iterdir()
     )
@@ -252,8 +271,8 @@ def test_running_job_stops_after_a_batch_when_cancelled(
 
     job = pipeline.run_job(
         runtime.engine, job_id=job_id, index=runtime.index, embedder=runtime.embedder,
-        limits=runtime.settings.ingest, lexical=runtime.lexical, batch_chunks=1,
-        on_progress=cancel_once_started,
+        limits=runtime.settings.ingest, lexical=runtime.lexical,
+        work_dir=runtime.settings.work_path, batch_chunks=1, on_progress=cancel_once_started,
     )  # fmt: skip
     assert job.status == JobStatus.cancelled
     assert 0 < job.documents_done < job.documents_total
@@ -279,7 +298,8 @@ def test_job_of_a_dead_worker_is_requeued_and_resumes_without_duplicates(
     with pytest.raises(WorkerDied):
         pipeline.run_job(
             runtime.engine, job_id=job_id, index=runtime.index, embedder=runtime.embedder,
-            limits=runtime.settings.ingest, lexical=runtime.lexical, batch_chunks=1,
+            limits=runtime.settings.ingest, lexical=runtime.lexical,
+            work_dir=runtime.settings.work_path, batch_chunks=1,
             on_progress=die_after_first_document,
         )  # fmt: skip
     with session_scope(runtime.engine) as session:
@@ -321,7 +341,7 @@ async def test_cancel_over_http_is_for_the_owner_and_unfinished_jobs(
     assert again.json()["error"] == "JobFinished"
 
 
-async def test_zip_symlink_entries_are_never_followed(
+async def test_zip_symlink_entries_are_listed_and_never_followed(
     client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime
 ) -> None:
     buffer = io.BytesIO()
@@ -337,6 +357,9 @@ async def test_zip_symlink_entries_are_never_followed(
     )
     job = (await client.get(f"/v1/jobs/{response.json()['job_id']}", headers=expert.headers)).json()
     assert job["status"] == "succeeded"
-    assert job["documents_total"] == 1
+    assert job["added"] == 1
+    assert job["excluded"] == [
+        {"path": "passwd.md", "reason": "symbolic link to /etc/passwd: links are not followed"}
+    ]
     hits = runtime.index.collection(asset.collection).ids_where(path="passwd.md")
     assert hits == []

@@ -115,7 +115,12 @@ async def test_same_upload_twice_writes_nothing_new(
         (
             [("files", ("evil.zip", _zip({"../../outside.md": b"# pwned\n\nx"})))],
             422,
-            "'..'",
+            "evil.zip: entry '../../outside.md': paths may not contain '..'",
+        ),
+        (
+            [("files", ("evil.zip", _zip({"/etc/cron.d/x.md": b"# pwned\n\nx"})))],
+            422,
+            "evil.zip: entry '/etc/cron.d/x.md': absolute paths are not allowed",
         ),
         (
             [("files", ("a.md", b"# a\n\nx")), ("files", ("a.md", b"# a\n\ny"))],
@@ -194,3 +199,64 @@ async def test_unknown_kind_is_refused(
     )
     assert response.status_code == 422
     assert "auto, code, regulation, paper, text" in response.json()["detail"]
+
+
+def _upload_folder(session: Session, job_id: str) -> Path:
+    job = session.get(IngestionJob, job_id)
+    assert job is not None
+    source = session.get(Source, job.source_id)
+    assert source is not None
+    return Path(source.location)
+
+
+async def test_refused_and_excluded_upload_files_are_deleted_when_the_job_ends(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset, session: Session
+) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    response = await client.post(
+        f"/v1/assets/{asset.slug}/sources",
+        files=[
+            ("files", ("policies.md", (HANDBOOK / "policies.md").read_bytes())),
+            ("files", ("model.bin", bytes(range(256)) * 12_000)),  # 3 MB, over the file limit
+            ("files", ("broken.pdf", b"%PDF-1.7\n1 0 obj <<\n truncated")),
+            ("files", ("mixed.zip", _zip({"pricing.py": (HANDBOOK / "tools" / "pricing.py")
+                                           .read_bytes(), "logo.png": png}))),
+            ("files", ("images.zip", _zip({"logo.png": png, "icon.png": png}))),
+            ("files", ("site/index.md", (HANDBOOK / "delivery.txt").read_bytes())),
+            ("files", ("site/node_modules/dep/index.js", b"module.exports = 1;\n")),
+        ],
+        headers=expert.headers,
+    )  # fmt: skip
+    assert response.status_code == 202, response.text
+    job = (await client.get(f"/v1/jobs/{response.json()['job_id']}", headers=expert.headers)).json()
+    assert job["status"] == "succeeded"
+    assert job["documents"] == 3
+    assert {f["path"] for f in job["failed"]} == {"broken.pdf"}
+    assert {f["path"] for f in job["excluded"]} == {
+        "model.bin", "logo.png", "icon.png", "node_modules/dep/index.js",
+    }  # fmt: skip
+
+    folder = _upload_folder(session, job["job_id"])
+    left = {p.relative_to(folder).as_posix(): p.is_dir() for p in folder.rglob("*")}
+    # What was ingested stays for a resumed job, and so does an archive some of whose members
+    # were; the rest is gone, folders it leaves empty too.
+    assert left == {"policies.md": False, "mixed.zip": False, "site": True, "site/index.md": False}
+
+
+async def test_upload_of_which_nothing_ingests_leaves_no_folder(
+    client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime, session: Session
+) -> None:
+    response = await client.post(
+        f"/v1/assets/{asset.slug}/sources",
+        files=[
+            ("files", ("broken.pdf", b"%PDF-1.7\n1 0 obj <<\n truncated")),
+            ("files", ("photo.png", b"\x89PNG\r\n")),
+        ],
+        headers=expert.headers,
+    )
+    assert response.status_code == 202, response.text
+    job = (await client.get(f"/v1/jobs/{response.json()['job_id']}", headers=expert.headers)).json()
+    assert job["status"] == "failed"
+    assert job["error"] == "no file could be ingested"
+    assert not _upload_folder(session, job["job_id"]).exists()
+    assert not any(runtime.settings.uploads_path.iterdir())
