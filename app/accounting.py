@@ -308,8 +308,9 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
         first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     except ValueError as exc:
         raise InvalidAmount(f"month {month!r} is not YYYY-MM, e.g. 2026-11") from exc
-    end = billing.add_month(first)
-    return first, end
+    if (first.year, first.month) == (9999, 12):
+        return first, datetime.max.replace(tzinfo=UTC)  # no month after it
+    return first, billing.add_month(first)
 
 
 def _statement_accounts(session: Session, account: Account) -> list[str]:

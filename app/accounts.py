@@ -25,11 +25,15 @@ from app.errors import (
 from app.models import Account, ApiKey, Role, WebSession
 from assets.service import Viewer
 from core.clock import utcnow
+from core.patterns import SPACE
 
 KEY_PREFIX = "vch_"
 SESSION_DAYS = 14
 MIN_PASSWORD = 8
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PART = r"[^@\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+# What create_account accepts as typed (it strips the whitespace around it).
+EMAIL_INPUT = rf"^{SPACE}*{_PART}@{_PART}\.{_PART}{SPACE}*$"
 _ALPHABET = string.ascii_lowercase + string.digits
 _hasher = PasswordHasher()
 

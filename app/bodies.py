@@ -12,7 +12,7 @@ then on ``read_files``, so that an anonymous or unauthorised upload is refused b
 byte is read.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,7 @@ def _too_large(limit: int) -> "UploadTooLarge":
     return UploadTooLarge(f"the upload is larger than the {limit} byte limit")
 
 
-async def _counted(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+async def _counted(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     seen = 0
     async for chunk in stream:
         seen += len(chunk)

@@ -21,8 +21,11 @@ from ingestion.models import Document, Source
 from marketplace import credentials as rules
 from marketplace.errors import (
     CredentialNotFound,
+    EvidenceNotFound,
+    EvidenceUnusable,
     InvalidCredential,
     InvalidDocument,
+    LookupsNotConfigured,
     LookupUnavailable,
     NotMachineCheckable,
     NotReviewable,
@@ -53,9 +56,9 @@ def _git_source(session: Session, asset: Asset, source_id: str | None) -> Source
     if source_id:
         source = session.get(Source, source_id)
         if source is None or source.asset_id != asset.id:
-            raise InvalidCredential(f"asset {asset.slug!r} has no source {source_id!r}")
+            raise EvidenceNotFound(f"asset {asset.slug!r} has no source {source_id!r}")
         if source.origin != "local" or not source.commit:
-            raise InvalidCredential(
+            raise EvidenceUnusable(
                 f"source {source_id} of {asset.slug!r} was not ingested from a local git work "
                 "tree, so it has no history to read; ingest the repository's work tree "
                 "(vouch ingest) and name that source"
@@ -71,7 +74,7 @@ def _git_source(session: Session, asset: Asset, source_id: str | None) -> Source
         .order_by(col(Source.created_at).desc(), col(Source.id).desc())
     ).first()
     if source is None:
-        raise InvalidCredential(
+        raise EvidenceUnusable(
             f"asset {asset.slug!r} has no source ingested from a local git work tree; ingest "
             "the repository's work tree into it (vouch ingest) first"
         )
@@ -87,9 +90,9 @@ def _paper(session: Session, asset: Asset, document_id: str | None, path: str | 
     document = session.exec(statement.order_by(col(Document.updated_at).desc())).first()
     if document is None:
         named = f"document {document_id!r}" if document_id else f"document at {path!r}"
-        raise InvalidCredential(f"asset {asset.slug!r} has no {named}")
+        raise EvidenceNotFound(f"asset {asset.slug!r} has no {named}")
     if document.kind != "paper":
-        raise InvalidCredential(
+        raise EvidenceUnusable(
             f"{document.path} was ingested as {document.kind}, not as a paper, so no authors "
             "were read from it; ingest it with kind paper"
         )
@@ -106,7 +109,7 @@ def _resolve(
     if data.kind == "commit_authorship" or evidence.get("asset"):
         asset = _own_asset(session, account, evidence["asset"])
         if asset is None:
-            raise InvalidCredential(f"you have no asset {evidence['asset']!r}")
+            raise EvidenceNotFound(f"you have no asset {evidence['asset']!r}")
         if data.kind == "commit_authorship":
             # Checked now, but not pinned: without a named source each check reads the
             # latest git work tree ingested into the asset.
@@ -117,7 +120,7 @@ def _resolve(
     elif data.kind == "paper_authorship":
         lookups = lookups_of(runtime)
         if lookups.doi is None and lookups.orcid is None:
-            raise InvalidCredential(
+            raise LookupsNotConfigured(
                 "this server looks no DOIs up (no DOI or ORCID registry is configured): "
                 "ingest the paper into one of your assets and name it instead"
             )
@@ -263,9 +266,8 @@ def add(
 ) -> Credential:
     """Record a credential and, when the platform can check it itself, check it now."""
     require_expert(account, "credentials")
+    # A date already past is kept: the credential shows as expired, as it would have later.
     evidence, method = _resolve(session, runtime, account, data)
-    if data.expires_at is not None and data.expires_at <= utcnow():
-        raise InvalidCredential("expires_at is in the past: this credential has lapsed already")
     credential = Credential(
         account_id=account.id,
         kind=data.kind,

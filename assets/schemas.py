@@ -2,24 +2,36 @@
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from core.patterns import NOT_BLANK, SPACE, documented
+
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
 TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+# Tags as typed: surrounding whitespace and case do not matter, blank tags are dropped.
+TAG_INPUT = rf"^{SPACE}*(?:[A-Za-z0-9][A-Za-z0-9-]{{0,31}})?{SPACE}*$"
 
 
 class AssetCreate(BaseModel):
-    slug: str = Field(description="3-64 lowercase letters, digits and dashes", examples=["gdpr"])
-    title: str = Field(min_length=1, max_length=200)
+    slug: str = Field(
+        description="3-64 lowercase letters, digits and dashes, starting and ending with a "
+        "letter or digit",
+        examples=["gdpr"],
+        json_schema_extra=documented(SLUG.pattern),
+    )
+    title: str = Field(min_length=1, max_length=200, json_schema_extra=documented(NOT_BLANK))
     description: str = Field(default="", max_length=5000)
-    tags: list[str] = Field(default_factory=list, max_length=10)
+    tags: list[Annotated[str, Field(json_schema_extra=documented(TAG_INPUT))]] = Field(
+        default_factory=list, max_length=10
+    )
     published: bool = True
 
     @field_validator("slug")
     @classmethod
     def _slug(cls, value: str) -> str:
+        # Checked here rather than by ``pattern`` for a message a person can act on.
         if not SLUG.match(value):
             raise ValueError(
                 "use 3-64 lowercase letters, digits and dashes, starting and ending with a "
@@ -57,7 +69,7 @@ class AssetPublic(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=2000)
+    query: str = Field(min_length=1, max_length=2000, json_schema_extra=documented(NOT_BLANK))
     k: int = Field(default=5, ge=1, le=50)
     kinds: list[Literal["code", "regulation", "paper", "text"]] | None = Field(
         default=None, description="Only chunks of these kinds"
@@ -79,7 +91,7 @@ class SearchResponse(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: str = Field(min_length=1, max_length=2000, json_schema_extra=documented(NOT_BLANK))
     stream: bool = Field(
         default=False,
         description="Answer as server-sent events: `delta` pieces of text, then `done` with "

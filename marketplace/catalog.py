@@ -135,15 +135,6 @@ class Filters:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise InvalidCatalogFilter(f"{name}: {value} is negative")
-        if (
-            self.price_min is not None
-            and self.price_max is not None
-            and self.price_min > self.price_max
-        ):
-            raise InvalidCatalogFilter(
-                f"price_min ({self.price_min}) is above price_max ({self.price_max}); "
-                "swap them or leave one empty"
-            )
         if self.currency is not None and not re.fullmatch(r"[a-z]{3}", self.currency):
             raise InvalidCatalogFilter(
                 f"currency: {self.currency!r} is not a three-letter ISO code in lower case"

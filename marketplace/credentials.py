@@ -30,7 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from assets.schemas import TAG
+from assets.schemas import TAG, TAG_INPUT
+from core.patterns import NON_SPACE, NOT_BLANK, SPACE, documented
 from marketplace.lookups import DOI, Record
 from marketplace.models import Credential, CredentialStatus
 from marketplace.profiles import names_match
@@ -117,12 +118,83 @@ _EXPLAIN = {
 }
 
 
+# The rules of CredentialCreate's validator below, stated for the API's document.
+_BLANK = {"anyOf": [{"type": "null"}, {"type": "string", "pattern": rf"^{SPACE}*$"}]}
+_GIVEN = {"type": "string", "pattern": NOT_BLANK}
+DOI_INPUT = (
+    rf"^{SPACE}*(?:[Hh][Tt][Tt][Pp][Ss]?://(?:[Dd][Xx]\.)?[Dd][Oo][Ii]\.[Oo][Rr][Gg]/|"
+    rf"[Dd][Oo][Ii]:)?10\.[0-9]{{4,9}}/{NON_SPACE}+{SPACE}*$"
+)
+
+
+def _evidence(given: dict[str, Any], blank: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {**given, **dict.fromkeys(blank, _BLANK)},
+        "required": [name for name in given if given[name] is not _BLANK],
+    }
+
+
+def _kind_rules(schema: dict[str, Any]) -> None:
+    no_expiry = {"anyOf": [{"type": "null"}]}
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "kind": {"const": "commit_authorship"},
+                "expires_at": no_expiry,
+                "evidence": _evidence(
+                    {"asset": _GIVEN}, ("document", "path", "doi", "issuer", "number")
+                ),
+            },
+            "required": ["evidence"],
+        },
+        {
+            "properties": {
+                "kind": {"const": "paper_authorship"},
+                "expires_at": no_expiry,
+                "evidence": {
+                    "anyOf": [
+                        _evidence(
+                            {"asset": _GIVEN, "document": _GIVEN},
+                            ("doi", "source", "issuer", "number"),
+                        ),
+                        _evidence(
+                            {"asset": _GIVEN, "path": _GIVEN},
+                            ("doi", "source", "issuer", "number"),
+                        ),
+                        _evidence(
+                            {"doi": {"type": "string", "pattern": DOI_INPUT}},
+                            ("asset", "document", "path", "source", "issuer", "number"),
+                        ),
+                    ]
+                },
+            },
+            "required": ["evidence"],
+        },
+        {
+            "properties": {
+                "kind": {"enum": ["certification", "licence"]},
+                "evidence": _evidence({}, ("asset", "source", "document", "path", "doi")),
+            },
+        },
+    ]
+
+
 class CredentialCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_kind_rules)
+
     kind: Kind
     claim: str = Field(
-        min_length=1, max_length=500, examples=["Core maintainer of the request-routing module"]
+        min_length=1,
+        max_length=500,
+        examples=["Core maintainer of the request-routing module"],
+        json_schema_extra=documented(NOT_BLANK),
     )
-    domain: str | None = Field(default=None, description="A domain tag the claim is about")
+    domain: str | None = Field(
+        default=None,
+        description="A domain tag the claim is about",
+        json_schema_extra=documented(TAG_INPUT),
+    )
     evidence: Evidence = Field(default_factory=Evidence)
     expires_at: datetime | None = Field(
         default=None, description="When a certificate or licence lapses (UTC when no zone given)"

@@ -25,6 +25,14 @@ class InvalidCredential(InvalidInput):
     pass
 
 
+class EvidenceNotFound(NotFound):
+    """The asset, source or paper a claim names is not the expert's."""
+
+
+class EvidenceUnusable(Conflict):
+    """What a claim names exists but cannot back it (no git history, not a paper)."""
+
+
 class InvalidDocument(InvalidInput):
     pass
 
@@ -35,6 +43,10 @@ class NotReviewable(Conflict):
 
 class NotMachineCheckable(Conflict):
     """The credential is verified by an admin, not re-checked on demand."""
+
+
+class LookupsNotConfigured(Conflict):
+    """No DOI or ORCID registry is configured, so claims that need one cannot be checked."""
 
 
 class LookupUnavailable(VouchError):

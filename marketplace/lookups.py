@@ -14,10 +14,11 @@ from urllib.parse import quote
 import httpx
 
 from core.config import MarketplaceSettings
+from core.patterns import NON_SPACE
 from marketplace.errors import LookupUnavailable
 from marketplace.profiles import clean_orcid
 
-DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+DOI = re.compile(rf"^10\.[0-9]{{4,9}}/{NON_SPACE}+$")
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _ORCID_IN_URL = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dXx])")
 

@@ -6,17 +6,19 @@ in credentials (``marketplace/credentials.py``)."""
 import re
 import unicodedata
 from datetime import datetime
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from assets.schemas import TAG
+from assets.schemas import TAG, TAG_INPUT
+from core.patterns import NON_SPACE, NOT_BLANK, SPACE, documented
 from marketplace.models import ExpertProfile
 
 MAX_DOMAINS = 10
 MAX_LINKS = 10
-_ORCID = re.compile(r"^(?:https?://(?:www\.)?orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$", re.I)
+_ORCID = re.compile(
+    r"^(?:https?://(?:www\.)?orcid\.org/)?([0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{3}[0-9X])$", re.I
+)
 
 
 def orcid_valid(orcid: str) -> bool:
@@ -42,39 +44,57 @@ def clean_orcid(value: str) -> str:
     return match.group(1).upper()
 
 
+# Only web links: a javascript: or data: link would run in the visitor's browser.
+_HOST = r"[^/?#\[\]@\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+LINK_INPUT = rf"^{SPACE}*[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(?:[/?#]{NON_SPACE}*)?{SPACE}*$"
+ORCID_INPUT = (
+    rf"^{SPACE}*(?:(?:[Hh][Tt][Tt][Pp][Ss]?://(?:www\.)?orcid\.org/)?"
+    rf"[0-9]{{4}}-[0-9]{{4}}-[0-9]{{4}}-[0-9]{{3}}[0-9Xx])?{SPACE}*$"
+)
+CURRENCY_INPUT = rf"^{SPACE}*[A-Za-z]{{3}}{SPACE}*$"
+
+
 def _clean_link(value: str) -> str:
-    link = value.strip()
-    parts = urlsplit(link)
-    # Only web links: a javascript: or data: link would run in the visitor's browser.
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 500:
+    if not re.search(LINK_INPUT, value):
         raise ValueError(
             f"link {value!r}: use a full http:// or https:// address of at most 500 characters"
         )
-    return link
+    return value.strip()
 
 
 class ProfileUpdate(BaseModel):
     """A profile as the expert writes it; every field replaces the stored one."""
 
     name: str | None = Field(
-        default=None, max_length=200, description="Your display name; unchanged when left out"
+        default=None,
+        max_length=200,
+        description="Your display name; unchanged when left out",
+        json_schema_extra=documented(NOT_BLANK),
     )
     headline: str = Field(
         default="", max_length=200, examples=["GDPR counsel, 12 years in ad tech"]
     )
     bio: str = Field(default="", max_length=5000)
-    domains: list[str] = Field(
+    domains: list[Annotated[str, Field(json_schema_extra=documented(TAG_INPUT))]] = Field(
         default_factory=list, max_length=MAX_DOMAINS, examples=[["gdpr", "privacy"]]
     )
-    links: list[str] = Field(default_factory=list, max_length=MAX_LINKS)
+    links: list[Annotated[str, Field(max_length=500, json_schema_extra=documented(LINK_INPUT))]] = (
+        Field(default_factory=list, max_length=MAX_LINKS)
+    )
     price_from: int | None = Field(default=None, ge=0, le=10**11, description="Minor units (cents)")
     price_to: int | None = Field(default=None, ge=0, le=10**11, description="Minor units (cents)")
-    currency: str = Field(default="usd", description="ISO 4217, three letters")
+    currency: str = Field(
+        default="usd",
+        description="ISO 4217, three letters",
+        json_schema_extra=documented(CURRENCY_INPUT),
+    )
     response_hours: int | None = Field(
         default=None, ge=1, le=24 * 90, description="How soon you usually answer"
     )
     orcid: str | None = Field(
-        default=None, description="Your ORCID iD, matched against papers' authors"
+        default=None,
+        description="Your ORCID iD, matched against papers' authors; its check digit is checked",
+        json_schema_extra={"format": "orcid", **documented(ORCID_INPUT)},
     )
 
     @field_validator("name")
@@ -132,10 +152,8 @@ class ProfileUpdate(BaseModel):
             self.price_from is not None
             and self.price_to is not None
             and self.price_to < self.price_from
-        ):
-            raise ValueError(
-                f"the price range ends ({self.price_to}) below where it starts ({self.price_from})"
-            )
+        ):  # a range written backwards means the same range
+            self.price_from, self.price_to = self.price_to, self.price_from
         return self
 
 

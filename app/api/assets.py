@@ -4,11 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from app import querying, sse
 from app.accounts import viewer_of
-from app.api.schemas import ERRORS, AskPublic, ErrorBody, JobPublic
+from app.api.schemas import ASK_EVENTS, ERRORS, AskDelta, AskPublic, ErrorBody, JobPublic
 from app.bodies import FILES, Form, multipart_body, read_files
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
 from assets import service as assets
@@ -161,8 +162,9 @@ def search(
     response_model=AskPublic,
     responses={
         200: {
-            "description": "The answer; as server-sent events when streamed",
-            "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "The answer; as server-sent events when streamed: `delta` events, "
+            "then `done` (the answer as JSON) or `error`, each event's data as `x-events` says",
+            "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}, "x-events": ASK_EVENTS}},
         },
         402: {"model": ErrorBody, "description": "Not enough credits for the price"},
         403: {"model": ErrorBody, "description": "Subscription needed, or its questions used"},
@@ -210,7 +212,7 @@ def ask(
             idempotency_key=idempotency_key,
         )
         if isinstance(stream, querying.AskStream):
-            return sse.response(sse.event(e.name, e.data) for e in stream.events())
+            return sse.response(_typed_event(e) for e in stream.events())
         return AskPublic.model_validate(stream.public())
     result = querying.ask(
         session,
@@ -221,6 +223,13 @@ def ask(
         idempotency_key=idempotency_key,
     )
     return AskPublic.model_validate(result.public())
+
+
+def _typed_event(e: querying.AskEvent) -> str:
+    """An event of a streamed answer, its data checked against the model the document names."""
+    models: dict[str, type[BaseModel]] = {"delta": AskDelta, "done": AskPublic, "error": ErrorBody}
+    model = models[e.name]
+    return sse.event(e.name, model.model_validate(e.data).model_dump(mode="json"))
 
 
 @router.get("/consultations/{consultation_id}", responses={404: ERRORS[404]})

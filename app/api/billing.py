@@ -14,6 +14,8 @@ from billing.models import Charge
 from billing.service import PlanTerms
 from core.errors import Forbidden
 
+# YYYY-MM of a real month: years 0001 to 9999, months 01 to 12.
+MONTH = r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(?:0[1-9]|1[0-2])$"
 router = APIRouter(tags=["billing"], responses={401: ERRORS[401]})
 CONFLICT = {"model": ErrorBody, "description": "Already settled"}
 
@@ -146,7 +148,7 @@ def earnings(session: SessionDep, account: CurrentAccount) -> dict[str, Any]:
 def statement(
     session: SessionDep,
     account: CurrentAccount,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"])] = None,
+    month: Annotated[str | None, Query(pattern=MONTH, examples=["2026-11"])] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     """Your ledger lines for a month (default: this one), as JSON or CSV."""

@@ -36,7 +36,12 @@ class MarkedRead(BaseModel):
 
 
 class WebhookIn(BaseModel):
-    url: str = Field(max_length=2000, examples=["https://example.com/hooks/vouch"])
+    url: str = Field(
+        max_length=2000,
+        examples=["https://example.com/hooks/vouch"],
+        description="An http:// or https:// URL of a public host (not this server's network)",
+        json_schema_extra={"format": "webhook-url"},
+    )
 
 
 class WebhookCreated(BaseModel):

@@ -1,12 +1,14 @@
 """Response shapes of the API that are not owned by a package."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.accounts import EMAIL_INPUT, MIN_PASSWORD
 from app.models import Account, ApiKey
 from assets.schemas import AskResponse
+from core.patterns import NOT_BLANK, documented
 
 
 class ErrorBody(BaseModel):
@@ -36,10 +38,10 @@ class AccountPublic(BaseModel):
 
 
 class AccountCreate(BaseModel):
-    email: str = Field(max_length=320)
-    name: str = Field(min_length=1, max_length=200)
-    role: str = Field(examples=["expert", "client", "admin"])
-    password: str | None = Field(default=None, max_length=1024)
+    email: str = Field(max_length=320, json_schema_extra=documented(EMAIL_INPUT))
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=documented(NOT_BLANK))
+    role: Literal["expert", "client", "admin"]
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=1024)
 
 
 class ApiKeyCreate(BaseModel):
@@ -105,3 +107,17 @@ class ChargePublic(BaseModel):
 
 class AskPublic(AskResponse):
     charge: ChargePublic | None
+
+
+class AskDelta(BaseModel):
+    """A streamed answer's ``delta`` event: the next piece of the answer's text."""
+
+    text: str
+
+
+# The events of a streamed answer (``text/event-stream``), by name, as the document states them.
+ASK_EVENTS = {
+    "delta": AskDelta.model_json_schema(),
+    "done": {"$ref": "#/components/schemas/AskPublic"},
+    "error": {"$ref": "#/components/schemas/ErrorBody"},
+}

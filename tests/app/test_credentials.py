@@ -155,7 +155,7 @@ class TestCommitEvidence:
         response = await _add(
             client, expert_second, kind="commit_authorship", claim="c", evidence={"asset": "engine"}
         )
-        assert response.status_code == 422
+        assert response.status_code == 404
         assert response.json()["detail"] == "you have no asset 'engine'"
 
     async def test_upload_has_no_history(
@@ -171,7 +171,7 @@ class TestCommitEvidence:
         source = await _add(
             client, expert, kind="commit_authorship", claim="c", evidence={"asset": "notes"}
         )
-        assert source.status_code == 422
+        assert source.status_code == 409
         assert "no source ingested from a local git work tree" in source.json()["detail"]
 
     async def test_unknown_source(
@@ -185,7 +185,7 @@ class TestCommitEvidence:
             claim="c",
             evidence={"asset": "engine", "source": "src_nope"},
         )
-        assert response.status_code == 422
+        assert response.status_code == 404
         assert response.json()["detail"] == "asset 'engine' has no source 'src_nope'"
 
 
@@ -244,7 +244,7 @@ async def test_paper_authorship_from_an_ingested_paper(
         claim="x",
         evidence={"asset": "papers", "path": "nope.pdf"},
     )
-    assert missing.status_code == 422
+    assert missing.status_code == 404
     assert missing.json()["detail"] == "asset 'papers' has no document at 'nope.pdf'"
 
 
@@ -252,7 +252,7 @@ async def test_doi_claim_refused_while_lookups_are_off(
     client: httpx.AsyncClient, expert: Actor
 ) -> None:
     response = await _add(client, expert, kind="paper_authorship", claim="x", evidence={"doi": DOI})
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert "looks no DOIs up" in response.json()["detail"]
 
 
@@ -640,7 +640,7 @@ async def test_pages(
     refused = await client.post(
         "/credentials", data={"kind": "commit_authorship", "claim": "x", "asset": "nope"}
     )
-    assert refused.status_code == 422
+    assert refused.status_code == 404
     assert "you have no asset &#39;nope&#39;" in refused.text
     licence = await client.post("/credentials", data={"kind": "licence", "claim": "Licensed"})
     assert licence.status_code == 303

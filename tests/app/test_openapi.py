@@ -1,0 +1,136 @@
+"""The OpenAPI document is the truth: schemathesis sends what it describes to every operation,
+as an expert, a client and an admin, and checks each answer against it (no server error,
+status, content type, headers and body as documented; invalid input refused, valid input
+accepted)."""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from schemathesis.core.result import Err
+
+from app.main import create_app
+from app.runtime import Runtime
+from assets.embeddings import MiniLMEmbedder
+from core.config import QueueSettings, Settings
+from migrations import upgrade
+from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+
+EXAMPLES = 20  # per operation and account
+
+
+def _orcid(digits: str) -> str:
+    """An ORCID iD with its ISO 7064 MOD 11-2 check digit, from 15 digits."""
+    total = 0
+    for char in digits:
+        total = (total + int(char)) * 2
+    check = (12 - total % 11) % 11
+    full = digits + ("X" if check == 10 else str(check))
+    return "-".join(full[i : i + 4] for i in range(0, 16, 4))
+
+
+# Formats whose values a pattern cannot say: what a valid one looks like.
+schemathesis.openapi.format("orcid", st.from_regex(r"\A[0-9]{15}\Z").map(_orcid))
+schemathesis.openapi.format(
+    "webhook-url",
+    st.builds(
+        "https://{}.example.com/{}".format,
+        st.from_regex(r"\A[a-z][a-z0-9]{0,20}\Z"),
+        st.from_regex(r"\A[a-z0-9/_-]{0,40}\Z"),
+    ),
+)
+
+
+@dataclass
+class Fuzzed:
+    app: FastAPI
+    headers: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder) -> Iterator[Fuzzed]:
+    data_dir: Path = tmp_path_factory.mktemp("openapi")
+    config = Settings(environment="test", data_dir=data_dir, queue=QueueSettings(immediate=True))
+    runtime = Runtime(config, embedder=embedder)
+    upgrade(runtime.engine)
+    actors = {role: create_actor(runtime, role=role) for role in ("expert", "client", "admin")}
+    asset = create_test_asset(runtime, owner=actors["expert"].account, slug="handbook")
+    ingest_path(runtime, asset=asset, owner=actors["expert"].account, path=HANDBOOK)
+    yield Fuzzed(
+        app=create_app(config, runtime=runtime),
+        headers={role: actor.headers for role, actor in actors.items()},
+    )
+    runtime.close()
+
+
+def test_every_operation_answers_as_documented(fuzzed: Fuzzed) -> None:
+    """Each operation of the document, with the examples Hypothesis generates from it; every
+    failure of every operation is reported at once."""
+    api = schemathesis.openapi.from_asgi("/openapi.json", fuzzed.app)
+    failures: list[str] = []
+    operations = 0
+    for found in api.get_all_operations():
+        if isinstance(found, Err):
+            failures.append(f"unreadable operation: {found.err()}")
+            continue
+        operation = found.ok()
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case: schemathesis.Case[Any]) -> None:
+            for headers in fuzzed.headers.values():  # as an expert, a client and an admin
+                case.call_and_validate(headers=headers)
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:  # one failure must not hide another
+            failures.append(f"{operation.label}: {exc}")
+    assert operations >= 80
+    assert failures == [], "\n\n".join(failures)
+
+
+async def test_streamed_events_are_as_documented(
+    client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor
+) -> None:
+    """Each event of a streamed answer validates against the schema the document gives it."""
+    asset = create_test_asset(runtime, owner=expert.account, slug="handbook")
+    ingest_path(runtime, asset=asset, owner=expert.account, path=HANDBOOK)
+    document = (await client.get("/openapi.json")).json()
+    ask = document["paths"]["/v1/assets/{slug}/ask"]["post"]
+    events = ask["responses"]["200"]["content"]["text/event-stream"]["x-events"]
+
+    def check(name: str, data: object) -> None:
+        # The event's schema, where its "#/components/..." references resolve.
+        schema = {**events[name], "components": document["components"]}
+        assert list(Draft202012Validator(schema).iter_errors(data)) == [], (name, data)
+
+    response = await client.post(
+        "/v1/assets/handbook/ask",
+        json={"question": "How long does a refund take?", "stream": True},
+        headers=client_user.headers,
+    )
+    seen = []
+    for block in response.text.strip().split("\n\n"):
+        name = block.split("\n")[0].removeprefix("event: ")
+        check(name, json.loads(block.split("\n")[1].removeprefix("data: ")))
+        seen.append(name)
+    assert seen[0] == "delta"
+    assert seen[-1] == "done"
+    check("error", {"error": "LLMUnavailable", "detail": "the model endpoint failed"})
+    with pytest.raises(AssertionError):
+        check("delta", {"html": "<p>not a delta</p>"})
