@@ -109,3 +109,21 @@ def mean(values: Iterable[float | None]) -> tuple[float | None, int]:
     """The mean of the values that are defined, and how many there were."""
     defined = [v for v in values if v is not None]
     return (sum(defined) / len(defined) if defined else None), len(defined)
+
+
+def expected_calibration_error(
+    outcomes: Sequence[tuple[float, bool]], bins: int = 10
+) -> float | None:
+    """How far stated confidence is from the rate of being right: the mean, weighted by size,
+    of |mean confidence - share right| over equal-width confidence bins; None for no outcomes."""
+    if not outcomes:
+        return None
+    total = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        inside = [(p, ok) for p, ok in outcomes if low <= p < high or (b == bins - 1 and p == 1.0)]
+        if inside:
+            confidence = sum(p for p, _ in inside) / len(inside)
+            right = sum(ok for _, ok in inside) / len(inside)
+            total += len(inside) * abs(confidence - right)
+    return round(total / len(outcomes), 4)

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from assets.models import Asset
 from assets.retrieval import MAX_K, Passage
 from core.errors import InvalidInput
-from evals import matching, metrics
+from evals import facts, matching, metrics
 from evals.errors import InvalidEval
 from evals.golden import ExpectedUnit, GoldenItem, GoldenSet
 from evals.models import EvalRun
@@ -40,6 +40,9 @@ class AnswerLike(Protocol):
 
     @property
     def status(self) -> str: ...  # "abstained" when the assistant declined to answer
+
+    @property
+    def confidence(self) -> float: ...  # the answerer's probability that the answer is right
 
     @property
     def citations(self) -> Sequence[CitationLike]: ...
@@ -156,7 +159,33 @@ def _score_answer(item: GoldenItem, given: AnswerLike) -> dict[str, Any]:
         cited_ids = [_unit_ids(h) for h in cited]
         scored["citation_precision"] = metrics.citation_precision(cited_ids)
         scored["citation_recall"] = metrics.citation_recall(cited_ids, relevant)
+    scored |= _score_facts(item, given, cites_expected=any(cited))
     return scored
+
+
+def _score_facts(item: GoldenItem, given: AnswerLike, *, cites_expected: bool) -> dict[str, Any]:
+    """Whether the answer is right: for an unanswerable item, that it abstained; else that it
+    states every fact and cites an expected unit (None when the item lists no facts). And, of
+    the facts it states, the share its cited passages state too (citation support)."""
+    abstained = given.status == ABSTAINED
+    found = facts.facts_stated(item.facts, "" if abstained else given.text)
+    sources = "\n".join(c.text for c in given.citations)
+    supported = facts.facts_stated(
+        [f for f, ok in zip(item.facts, found, strict=True) if ok], sources
+    )
+    correct: bool | None
+    if item.unanswerable:
+        correct = abstained
+    elif not item.facts:
+        correct = None
+    else:
+        correct = not abstained and all(found) and cites_expected
+    return {
+        "confidence": given.confidence,
+        "facts_stated": found,
+        "correct": correct,
+        "citation_support": sum(supported) / len(supported) if supported else None,
+    }
 
 
 def _metric(values: Sequence[float | None]) -> dict[str, Any]:
@@ -193,7 +222,40 @@ def summarise(questions: Sequence[dict[str, Any]], *, k: int) -> dict[str, dict[
             "value": None if accuracy is None else round(accuracy, 4),
             "n": len(answered),
         }
+        summary |= answer_metrics(
+            [q["answer"] | {"unanswerable": q["unanswerable"]} for q in answered]
+        )
     return summary
+
+
+def answer_metrics(answers: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Answer-level figures from scored answers (each with ``correct``, ``status``,
+    ``confidence``, ``abstained``, ``unanswerable`` and ``citation_support``), over the items
+    that say what a right answer is (facts, or unanswerable):
+
+    * answer accuracy: right answers among answerable items;
+    * final precision: right answers among those marked final;
+    * coverage: the share of items answered final;
+    * expected calibration error of the confidence against being right, over answers given;
+    * citation support: of the facts an answer states, the share its citations state.
+    """
+    judged = [a for a in answers if a["correct"] is not None]
+    finals = [a["correct"] for a in judged if a["status"] == "final"]
+    given = [a for a in judged if not a["abstained"]]
+    return {
+        "answer_accuracy": _metric([float(a["correct"]) for a in judged if not a["unanswerable"]]),
+        "final_precision": _metric([float(ok) for ok in finals]),
+        "coverage": _metric([float(a["status"] == "final") for a in judged]),
+        "ece": {
+            "value": metrics.expected_calibration_error(
+                [(a["confidence"], bool(a["correct"])) for a in given]
+            ),
+            "n": len(given),
+        },
+        "citation_support": _metric(
+            [a["citation_support"] for a in judged if not a["unanswerable"]]
+        ),
+    }
 
 
 def run_eval(

@@ -8,6 +8,7 @@ from evals.metrics import (
     abstention_accuracy,
     citation_precision,
     citation_recall,
+    expected_calibration_error,
     map_at_k,
     mean,
     mrr_at_k,
@@ -93,3 +94,12 @@ def test_abstention_accuracy_rewards_abstaining_exactly_when_unanswerable() -> N
 def test_mean_skips_undefined_values() -> None:
     assert mean([1.0, None, 0.0]) == (0.5, 2)
     assert mean([None]) == (None, 0)
+
+
+def test_expected_calibration_error_weighs_each_bin_by_its_size() -> None:
+    # bin 0.9-1.0: confidences 0.95, 0.95, right 1 of 2 -> |0.95 - 0.5| = 0.45, weight 2/4;
+    # bin 0.2-0.3: 0.25, 0.25, right 0 of 2 -> 0.25, weight 2/4.
+    outcomes = [(0.95, True), (0.95, False), (0.25, False), (0.25, False)]
+    assert expected_calibration_error(outcomes) == pytest.approx(0.35)
+    assert expected_calibration_error([(1.0, True), (0.0, False)]) == 0.0
+    assert expected_calibration_error([]) is None

@@ -63,6 +63,11 @@ def test_handbook_run_scores_retrieval_answers_and_abstention_and_is_stored(
         "citation_precision",
         "citation_recall",
         "abstention_accuracy",
+        "answer_accuracy",
+        "final_precision",
+        "coverage",
+        "ece",
+        "citation_support",
     }
     # six answerable questions score retrieval; all seven answers score abstention
     assert {name: m["n"] for name, m in metrics.items()} == {
@@ -73,8 +78,14 @@ def test_handbook_run_scores_retrieval_answers_and_abstention_and_is_stored(
         "citation_precision": 6,
         "citation_recall": 6,
         "abstention_accuracy": 7,
+        # the handbook set lists no facts: only its unanswerable item says what is right
+        "answer_accuracy": 0,
+        "final_precision": 0,
+        "coverage": 1,
+        "ece": 0,
+        "citation_support": 0,
     }
-    assert all(0.0 <= m["value"] <= 1.0 for m in metrics.values())
+    assert all(0.0 <= m["value"] <= 1.0 for m in metrics.values() if m["n"])
     # the handbook has fewer chunks than k: every expected unit is among them
     assert metrics["recall@10"]["value"] == 1.0
     assert metrics["abstention_accuracy"]["value"] == 1.0
@@ -156,6 +167,7 @@ class _Answer:
     text: str
     status: str
     citations: list[_Citation] = field(default_factory=list)
+    confidence: float = 0.5
 
 
 def _golden(tmp_path: Path, *items: dict[str, Any]) -> GoldenSet:
@@ -264,3 +276,56 @@ def test_a_question_search_refuses_names_its_golden_line(
     with pytest.raises(InvalidEval, match="k must be between 1 and 50"):
         run_eval(session, asset=handbook, golden=golden, search=search, k=51)
     assert session.exec(select(EvalRun)).all() == []
+
+
+def test_answers_are_right_when_they_state_the_facts_and_cite_an_expected_unit(
+    runtime: Runtime, expert: Actor, session: Session, tmp_path: Path
+) -> None:
+    asset = create_test_asset(runtime, owner=expert.account)
+    fine = {"path": "a.md", "lines": [10, 12]}
+    golden = _golden(
+        tmp_path,
+        {"id": "right", "question": "fine?", "expected": [fine], "facts": [["20 000 000"], "4 %"]},
+        {
+            "id": "half",
+            "question": "fine again?",
+            "expected": [fine],
+            "facts": ["20 000 000", "4 %"],
+        },
+        {"id": "uncited", "question": "fine once more?", "expected": [fine], "facts": ["4 %"]},
+        {"id": "none", "question": "moon?", "unanswerable": True},
+        {"id": "nofacts", "question": "where?", "expected": [fine]},
+    )
+    source = _Citation(
+        "fines up to EUR 20 000 000 or 4 % of turnover", {"path": "a.md", "lines": [11, 11]}
+    )
+    elsewhere = _Citation("4 % here too", {"path": "c.md", "lines": [1, 1]})
+    answers = {
+        "fine?": _Answer("Up to 20,000,000 or 4% [1].", "final", [source], 0.95),
+        "fine again?": _Answer("Up to 20,000,000 [1].", "final", [source], 0.95),
+        "fine once more?": _Answer("4% [1].", "pending_review", [elsewhere], 0.3),
+        "moon?": _Answer("No answer.", "abstained", [], 0.1),
+        "where?": _Answer("Here [1].", "final", [source], 0.8),
+    }
+    report = run_eval(
+        session,
+        asset=asset,
+        golden=golden,
+        search=lambda _q, _n: RANKING,
+        answer=answers.__getitem__,
+    )
+    by_id = {q["id"]: q["answer"] for q in report.questions}
+    assert (by_id["right"]["correct"], by_id["right"]["facts_stated"]) == (True, [True, True])
+    assert (by_id["half"]["correct"], by_id["half"]["facts_stated"]) == (False, [True, False])
+    assert by_id["uncited"]["correct"] is False  # the fact, but cited to the wrong place
+    assert by_id["none"]["correct"] is True
+    assert by_id["nofacts"]["correct"] is None
+    m = report.metrics
+    assert m["answer_accuracy"] == {"value": pytest.approx(1 / 3, abs=1e-4), "n": 3}
+    # final: right, half (and nofacts, which is not judged)
+    assert m["final_precision"] == {"value": 0.5, "n": 2}
+    assert m["coverage"] == {"value": 0.5, "n": 4}
+    # given answers: (0.95 right), (0.95 wrong), (0.3 wrong): |0.95-0.5|*2/3 + |0.3-0|*1/3
+    assert m["ece"] == {"value": pytest.approx(0.4, abs=1e-4), "n": 3}
+    # right: both facts in its citation; half: its one fact too; uncited: not in c.md's text? it is
+    assert m["citation_support"] == {"value": 1.0, "n": 3}
