@@ -22,6 +22,7 @@ With ``VOUCH_LLM__BASE_URL`` and ``VOUCH_LLM__MODEL`` set, "after" is the chat m
 import argparse
 import importlib.util
 import json
+import logging
 import subprocess
 import sys
 import tempfile
@@ -162,7 +163,12 @@ def _row(name: str, m: dict[str, Any]) -> str:
 
 
 def _measure(
-    runtime: Runtime, answer_set: AnswerSet, baseline_retrieval: Any, baseline_answering: Any
+    runtime: Runtime,
+    answer_set: AnswerSet,
+    baseline_retrieval: Any,
+    baseline_answering: Any,
+    *,
+    before_too: bool = True,
 ) -> dict[str, Any]:
     """Print the set's figures, before and after; return its scored questions."""
     golden = load_golden(SETS / f"{answer_set.name}.jsonl")
@@ -195,7 +201,8 @@ def _measure(
             )
 
         print(f"\n{answer_set.name}: {len(golden)} questions", flush=True)
-        for label, answer in (("before", before), ("after", after)):
+        runs = (("before", before), ("after", after)) if before_too else (("after", after),)
+        for label, answer in runs:
             report = run_eval(session, asset=asset, golden=golden, search=search, answer=answer)
             print(_row(label, report.metrics), flush=True)
             for tag, figures in _by_tag(report.questions, tags).items():
@@ -211,7 +218,9 @@ def main() -> None:
     parser.add_argument("--baseline", default="c8dedfb", help="commit of 'before'")
     parser.add_argument("--sets", default="code,regulation,paper")
     parser.add_argument("--json", type=Path, help="write every scored question here")
+    parser.add_argument("--after-only", action="store_true", help="skip 'before'")
     args = parser.parse_args()
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # fonts it cannot fully read: noise here
 
     settings = Settings(data_dir=args.data, queue=QueueSettings(immediate=True))
     runtime = Runtime(settings)
@@ -219,7 +228,13 @@ def main() -> None:
     baseline_retrieval, baseline_answering = _baseline(args.baseline)
     dump: dict[str, Any] = {}
     for name in args.sets.split(","):
-        dump |= _measure(runtime, ANSWER_SETS[name], baseline_retrieval, baseline_answering)
+        dump |= _measure(
+            runtime,
+            ANSWER_SETS[name],
+            baseline_retrieval,
+            baseline_answering,
+            before_too=not args.after_only,
+        )
     if args.json:
         args.json.write_text(json.dumps(dump, indent=1, default=str))
     runtime.close()
