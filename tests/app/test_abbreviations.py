@@ -17,6 +17,7 @@ that matching compared before abbreviations were learnt), then the best of both 
 """
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -257,3 +258,25 @@ def test_an_index_saved_before_abbreviations_is_rebuilt_by_the_next_ingest(
 
     ingest(runtime, asset, expert, PRIVACY)  # nothing changed but the index's format
     assert set(learnt(runtime, asset)) == {"DPA", "DPO", "TTL"}
+
+
+async def test_the_verified_answers_page_lists_the_abbreviations(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    expert = create_actor(runtime, role="expert", password=PASSWORD)
+    asset = create_test_asset(runtime, owner=expert.account, slug="privacy")
+    ingest(runtime, asset, expert, PRIVACY)
+    signed_in = await client.post(
+        "/login", data={"email": expert.account.email, "password": PASSWORD, "next": "/assets"}
+    )
+    assert signed_in.status_code == 303
+    page = await client.get(f"/assets/{asset.slug}/verified")
+    assert page.status_code == 200
+    section = re.search(r'<section class="card" id="abbreviations">.*?</section>', page.text, re.S)
+    assert section is not None, page.text
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td></tr>", section.group(0))
+    assert rows == [
+        ("DPA", "data protection authority"),
+        ("DPO", "data protection officer"),
+        ("TTL", "time to live"),
+    ]
