@@ -160,10 +160,20 @@ def _prepare(
             return _replay(session, earlier)
     _quote(session, runtime, asset, viewer)
     started = time.perf_counter()
-    # Embedded once: for the verified answers, then for retrieval.
+    # Embedded once: for the verified answers, then for retrieval (a question that spells out
+    # a long form the asset abbreviates is embedded a second time, contracted, if no verified
+    # answer matched it as written).
     retrieval.check_embedder(asset, runtime.embedder)
     (vector,) = runtime.embedder.embed([question])
-    verified = review.match_verified(session, asset=asset, vector=vector, index=runtime.index)
+    verified = review.match_verified(
+        session,
+        asset=asset,
+        question=question,
+        vector=vector,
+        index=runtime.index,
+        embedder=runtime.embedder,
+        abbreviations=reviewing.abbreviations_of(runtime, asset),
+    )
     if verified is not None:
         expert = session.get(Account, verified.expert_id)
         name = expert.name if expert else "the expert"

@@ -12,6 +12,7 @@ from app.accounts import viewer_of
 from app.models import Account, Role
 from app.runtime import Runtime
 from assets import review
+from assets.abbreviations import Abbreviations
 from assets.errors import ConsultationNotFound
 from assets.models import Asset, Consultation, ReviewItem, ReviewStatus, VerifiedAnswer
 from assets.service import get_managed_asset
@@ -27,6 +28,11 @@ OPEN = billing.UNSETTLED
 def _expert_name(session: Session, expert_id: str) -> str:
     expert = session.get(Account, expert_id)
     return expert.name if expert else "the expert"
+
+
+def abbreviations_of(runtime: Runtime, asset: Asset) -> Abbreviations:
+    """The abbreviations the asset's documents define, as its last ingest learnt them."""
+    return runtime.lexical.get(asset.collection).abbreviations
 
 
 def after_answer(
@@ -227,6 +233,8 @@ def correct(
     """The expert's answer replaces the given one, becomes a verified answer, and the hold is
     released."""
     item = get_item(session, account=account, item_id=item_id)
+    asset = session.get(Asset, item.asset_id)
+    assert asset is not None  # a foreign key guarantees it
     _, verified = review.correct(
         session,
         item,
@@ -236,6 +244,7 @@ def correct(
         citations=citations,
         index=runtime.index,
         embedder=runtime.embedder,
+        abbreviations=abbreviations_of(runtime, asset),
         now=utcnow(),
     )
     _settle_money(session, runtime, item, refund=False)
@@ -268,6 +277,14 @@ def list_verified(
     return review.list_verified(session, asset=asset, retired=retired)
 
 
+def list_abbreviations(
+    session: Session, runtime: Runtime, *, account: Account, slug: str
+) -> list[tuple[str, str]]:
+    """The abbreviations an asset the account manages defines, with their long forms."""
+    asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
+    return list(abbreviations_of(runtime, asset).pairs)
+
+
 def edit_verified(
     session: Session,
     runtime: Runtime,
@@ -288,6 +305,7 @@ def edit_verified(
         question=question,
         index=runtime.index,
         embedder=runtime.embedder,
+        abbreviations=abbreviations_of(runtime, asset),
         now=utcnow(),
     )
 

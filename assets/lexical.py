@@ -5,6 +5,10 @@ and rebuilt from the collection after each ingest, since bm25s indexes are not u
 place. Tokens suit each kind: identifiers are kept whole and also split into their parts
 (``getAppDir`` -> ``getappdir get app dir``), and citation forms stay whole (``Art. 17(3)(b)``
 -> ``art17 art17(3) art17(3)(b)``, ``§ 164.512`` -> ``§164.512``, rule ``1.1.2``).
+
+The abbreviations the chunks define (``assets/abbreviations.py``) are learnt in the same pass
+and stored with the index, so that they follow the documents: a re-ingest that changes or
+removes the text defining one rebuilds them.
 """
 
 import json
@@ -20,6 +24,8 @@ from typing import Any
 import bm25s
 import numpy as np
 import Stemmer
+
+from assets.abbreviations import Abbreviations
 
 _STEMMER = Stemmer.Stemmer("english")
 _STOPWORDS = frozenset(
@@ -79,13 +85,25 @@ class LexicalHit:
 
 
 _FIELDS = ("ids", "paths", "kinds", "symbols", "sections")
+# What ``save`` writes; an index saved in an older format is rebuilt by the next ingest.
+# 2: with the abbreviations the chunks define.
+FORMAT = 2
 
 
 class LexicalIndex:
-    """An asset's BM25 index, with the id, path, kind, symbol and citation of every chunk."""
+    """An asset's BM25 index, with the id, path, kind, symbol and citation of every chunk, and
+    the abbreviations the chunks define."""
 
-    def __init__(self, bm25: bm25s.BM25 | None, columns: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        bm25: bm25s.BM25 | None,
+        columns: dict[str, list[str]],
+        abbreviations: Abbreviations | None = None,
+        version: int = FORMAT,
+    ) -> None:
         self._bm25 = bm25
+        self.abbreviations = abbreviations or Abbreviations()
+        self.version = version
         self.ids = columns.get("ids", [])
         self.paths = columns.get("paths", [])
         self.kinds = columns.get("kinds", [])
@@ -100,7 +118,9 @@ class LexicalIndex:
     def build(cls, records: Iterable[tuple[str, str, dict[str, Any]]]) -> "LexicalIndex":
         columns: dict[str, list[str]] = {name: [] for name in _FIELDS}
         corpus = []
+        texts = []
         for chunk_id, text, metadata in records:
+            texts.append(text)
             columns["ids"].append(chunk_id)
             for name, key in (("paths", "path"), ("kinds", "kind"), ("symbols", "symbol"),
                               ("sections", "section")):  # fmt: skip
@@ -110,7 +130,7 @@ class LexicalIndex:
             return cls.empty()
         bm25 = bm25s.BM25()
         bm25.index(corpus, show_progress=False)
-        return cls(bm25, columns)
+        return cls(bm25, columns, Abbreviations.learn(texts))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -184,7 +204,9 @@ class LexicalIndex:
         temporary.mkdir(parents=True)
         if self._bm25 is not None:
             self._bm25.save(str(temporary / "bm25"), show_progress=False)
-        columns = {name: getattr(self, name) for name in _FIELDS}
+        columns: dict[str, Any] = {name: getattr(self, name) for name in _FIELDS}
+        columns["abbreviations"] = self.abbreviations.to_json()
+        columns["format"] = FORMAT
         (temporary / "chunks.json").write_text(json.dumps(columns))
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -199,7 +221,8 @@ class LexicalIndex:
         bm25 = None
         if (directory / "bm25").exists():
             bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
-        return cls(bm25, columns)
+        abbreviations = Abbreviations.from_json(columns.get("abbreviations"))
+        return cls(bm25, columns, abbreviations, int(columns.get("format", 1)))
 
 
 class LexicalStore:

@@ -5,6 +5,16 @@ random sampling. The expert approves it, corrects it (the correction becomes a v
 or rejects it; each item is acted on once. Verified answers live in a companion collection of
 the asset (``<collection>__verified``), one vector per question, so that a later question that
 means the same is answered from the expert's words; a retired one is deleted from it.
+
+Abbreviations the asset defines (``assets/abbreviations.py``) are matched either way: a
+question that spells out a known long form is also indexed, and asked, with its abbreviation
+("What must the data protection officer do?" as "What must the DPO do?"), so a correction asked
+one way serves a question typed the other. The short form is the canonical one because MiniLM
+scores questions that share a long noun phrase as alike whatever else they ask (all-MiniLM-L6-v2:
+"What must the data protection officer do?" and "...the data protection authority do?" 0.92,
+"Who appoints the data protection officer?" 0.82) and the bare abbreviation much less so (0.69,
+0.72); the two forms of one question score 0.42. And a question that names a defined term is
+never matched to one naming only other terms (DPO is not DPA, whatever the cosine).
 """
 
 import random
@@ -17,6 +27,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from assets.abbreviations import Abbreviations
 from assets.answering import Answer, Citation
 from assets.embeddings import Embedder
 from assets.errors import (
@@ -26,7 +37,7 @@ from assets.errors import (
     ReviewItemNotFound,
     VerifiedAnswerNotFound,
 )
-from assets.index import VectorIndex
+from assets.index import Hit, VectorIndex
 from assets.models import (
     Asset,
     Consultation,
@@ -37,9 +48,14 @@ from assets.models import (
 from assets.service import Viewer, can_manage
 
 # Cosine similarity (all-MiniLM-L6-v2) from which a question counts as the verified one
-# reworded: paraphrases score 0.75-0.95 here, different questions on one topic 0.3-0.65.
+# reworded: paraphrases score 0.75-0.95 here, different questions on one topic 0.3-0.65, but
+# short ones that share a long noun phrase up to 0.8-0.9 ("Who appoints the data protection
+# officer?" and "What must the data protection officer do?" 0.82).
 VERIFIED_MATCH = 0.75
 VERIFIED_CONFIDENCE = 0.95
+# Nearest entries looked at per question form: a verified answer has up to two (its question
+# as written, and with its long forms contracted), and one may be skipped for naming other terms.
+_MATCH_K = 4
 REASONS = ("low_confidence", "client_flag", "sampled")
 
 
@@ -205,6 +221,7 @@ def correct(
     citations: list[dict[str, Any]],
     index: VectorIndex,
     embedder: Embedder,
+    abbreviations: Abbreviations,
     now: datetime,
 ) -> tuple[Consultation, VerifiedAnswer]:
     """Replace the answer with the expert's, store it as a verified answer and index it."""
@@ -238,7 +255,7 @@ def correct(
     session.flush()
     asset = session.get(Asset, item.asset_id)
     assert asset is not None
-    _index(index, embedder, asset, verified)
+    _index(index, embedder, asset, verified, abbreviations)
     return consultation, verified
 
 
@@ -248,28 +265,111 @@ def _numbered(verified: VerifiedAnswer, expert_name: str) -> list[dict[str, Any]
     return [first, *rest]
 
 
-def _index(index: VectorIndex, embedder: Embedder, asset: Asset, verified: VerifiedAnswer) -> None:
-    (vector,) = embedder.embed([verified.question])
-    index.collection(verified_collection(asset)).upsert(
-        ids=[verified.id],
-        embeddings=[vector],
-        documents=[verified.question],
-        metadatas=[{"kind": "verified"}],
+def _short_id(verified_id: str) -> str:
+    """The id of a verified question's contracted form in the collection."""
+    return f"{verified_id}:short"
+
+
+def _index(
+    index: VectorIndex,
+    embedder: Embedder,
+    asset: Asset,
+    verified: VerifiedAnswer,
+    abbreviations: Abbreviations,
+) -> None:
+    """Index the question as written and, if it spells out a long form the asset defines,
+    with its abbreviations (one call to the embedder either way)."""
+    question = verified.question
+    short = abbreviations.contract(question)
+    texts = [question] if short == question else [question, short]
+    vectors = embedder.embed(texts)
+    collection = index.collection(verified_collection(asset))
+    collection.upsert(
+        ids=[verified.id, _short_id(verified.id)][: len(texts)],
+        embeddings=vectors,
+        documents=texts,
+        metadatas=[{"kind": "verified", "verified": verified.id}] * len(texts),
     )
+    if short == question:  # an edit may have taken the long form out
+        collection.delete([_short_id(verified.id)])
+
+
+def reindex_verified(
+    session: Session,
+    *,
+    asset: Asset,
+    index: VectorIndex,
+    embedder: Embedder,
+    abbreviations: Abbreviations,
+) -> int:
+    """Bring the contracted forms of the asset's live verified questions in line with the
+    abbreviations it now defines (after an ingest changed them); returns how many were
+    embedded. The questions as written are left as they are."""
+    live = list_verified(session, asset=asset)
+    if not live:
+        return 0
+    collection = index.collection(verified_collection(asset))
+    short = {v.id: abbreviations.contract(v.question) for v in live}
+    stored = {hit.id: hit.text for hit in collection.documents([_short_id(v.id) for v in live])}
+    write = [v for v in live if short[v.id] not in (v.question, stored.get(_short_id(v.id)))]
+    stale = [_short_id(v.id) for v in live if short[v.id] == v.question]
+    stale = [key for key in stale if key in stored]
+    if write:
+        collection.upsert(
+            ids=[_short_id(v.id) for v in write],
+            embeddings=embedder.embed([short[v.id] for v in write]),
+            documents=[short[v.id] for v in write],
+            metadatas=[{"kind": "verified", "verified": v.id} for v in write],
+        )
+    if stale:
+        collection.delete(stale)
+    return len(write)
+
+
+def _conflicting(asked: frozenset[str], stored: frozenset[str]) -> bool:
+    """Whether two questions name different defined terms (DPO against DPA); one that names
+    more of them than the other (DPO and GDPR against DPO) is not a conflict."""
+    return bool(asked and stored) and not (asked <= stored or stored <= asked)
+
+
+def _best(
+    session: Session, hits: list[Hit], asked: frozenset[str], abbreviations: Abbreviations
+) -> VerifiedAnswer | None:
+    for hit in sorted(hits, key=lambda h: h.score, reverse=True):
+        if hit.score < VERIFIED_MATCH:
+            return None
+        if _conflicting(asked, abbreviations.terms(hit.text)):
+            continue
+        verified = session.get(VerifiedAnswer, str(hit.metadata.get("verified") or hit.id))
+        if verified is not None and verified.retired_at is None:
+            return verified
+    return None
 
 
 def match_verified(
-    session: Session, *, asset: Asset, vector: Sequence[float], index: VectorIndex
+    session: Session,
+    *,
+    asset: Asset,
+    question: str,
+    vector: Sequence[float],
+    index: VectorIndex,
+    embedder: Embedder,
+    abbreviations: Abbreviations,
 ) -> VerifiedAnswer | None:
-    """The live verified answer whose question means the same as the one embedded as
-    ``vector``, if any."""
-    hits = index.collection(verified_collection(asset)).query(vector, 1)
-    if not hits or hits[0].score < VERIFIED_MATCH:
+    """The live verified answer whose question means the same as ``question`` (embedded as
+    ``vector``), if any: asked as written, then, if it spells out a long form the asset
+    defines, with its abbreviations (the only case that costs a second embedding)."""
+    collection = index.collection(verified_collection(asset))
+    hits = collection.query(vector, _MATCH_K)
+    if not hits:  # no verified answers at all
         return None
-    verified = session.get(VerifiedAnswer, hits[0].id)
-    if verified is None or verified.retired_at is not None:
-        return None
-    return verified
+    asked = abbreviations.terms(question)
+    found = _best(session, hits, asked, abbreviations)
+    short = abbreviations.contract(question)
+    if found is None and short != question:
+        (short_vector,) = embedder.embed([short])
+        found = _best(session, collection.query(short_vector, _MATCH_K), asked, abbreviations)
+    return found
 
 
 def verified_answer(verified: VerifiedAnswer, *, question: str, expert_name: str) -> Answer:
@@ -313,6 +413,7 @@ def edit_verified(
     question: str | None,
     index: VectorIndex,
     embedder: Embedder,
+    abbreviations: Abbreviations,
     now: datetime,
 ) -> VerifiedAnswer:
     """Change a live verified answer (and the question it answers)."""
@@ -326,7 +427,7 @@ def edit_verified(
     verified.updated_at = now
     session.add(verified)
     session.flush()
-    _index(index, embedder, asset, verified)
+    _index(index, embedder, asset, verified, abbreviations)
     return verified
 
 
@@ -338,5 +439,5 @@ def retire_verified(
         verified.retired_at = now
         session.add(verified)
         session.flush()
-    index.collection(verified_collection(asset)).delete([verified.id])
+    index.collection(verified_collection(asset)).delete([verified.id, _short_id(verified.id)])
     return verified

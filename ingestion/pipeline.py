@@ -26,8 +26,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from assets import review
+from assets.abbreviations import Abbreviations
 from assets.embeddings import Embedder
 from assets.index import AssetCollection, VectorIndex
+from assets.lexical import FORMAT as LEXICAL_FORMAT
 from assets.lexical import LexicalIndex, LexicalStore
 from assets.models import Asset
 from core.clock import utcnow
@@ -338,10 +341,13 @@ class _Run:
             if not self.cancelled:
                 self.remove_missing(collection, files, keys)
             changed = self.counts.added or self.counts.updated or self.counts.removed
-            # A job that died after writing chunks left the BM25 index behind: catch it up.
-            behind = len(self.lexical.get(asset.collection)) != collection.count()
+            # A job that died after writing chunks left the BM25 index behind: catch it up
+            # (and one saved by an older Vouch lacks what the index now holds).
+            lexical = self.lexical.get(asset.collection)
+            behind = len(lexical) != collection.count() or lexical.version < LEXICAL_FORMAT
             if changed or behind:
-                self.rebuild_lexical(collection, asset.collection)
+                rebuilt = self.rebuild_lexical(collection, asset.collection)
+                self.reindex_verified(asset, rebuilt.abbreviations)
         finally:
             parser.stop.set()
             while parser.is_alive():  # let a blocked put() through, then the thread ends
@@ -349,10 +355,24 @@ class _Run:
                     parser.outcomes.get(timeout=0.1)
         return self.finish()
 
-    def rebuild_lexical(self, collection: AssetCollection, name: str) -> None:
+    def rebuild_lexical(self, collection: AssetCollection, name: str) -> LexicalIndex:
         started = time.perf_counter()
-        self.lexical.replace(name, LexicalIndex.build(collection.records()))
+        built = LexicalIndex.build(collection.records())
+        self.lexical.replace(name, built)
         self.counts.timings["lexical"] = time.perf_counter() - started
+        return built
+
+    def reindex_verified(self, asset: Asset, abbreviations: Abbreviations) -> None:
+        """Index the asset's verified questions again in their contracted forms where the
+        abbreviations it defines changed them (it embeds nothing when none did)."""
+        with Session(self.engine) as session:
+            review.reindex_verified(
+                session,
+                asset=asset,
+                index=self.index,
+                embedder=self.embedder,
+                abbreviations=abbreviations,
+            )
 
     def _count(self, outcome: _Outcome, pending: list[_Parsed]) -> None:
         self.counts.timings["read_parse"] += outcome.seconds

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from app import reviewing
 from app.accounts import viewer_of
-from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.deps import PageAccount, RuntimeDep, SessionDep, get_runtime
 from app.models import Account, Role
 from app.web.forms import PostGuard
 from app.web.pages import error_page, login_then, refused, render, to_login
@@ -243,6 +243,9 @@ def _verified_page(
             reviewing.verified_view(session, v)
             for v in reviewing.list_verified(session, account=account, slug=slug, retired=True)
         ]
+        abbreviations = reviewing.list_abbreviations(
+            session, get_runtime(request), account=account, slug=slug
+        )
     except VouchError as exc:
         return error_page(request, account, exc)
     for view in views:
@@ -260,6 +263,7 @@ def _verified_page(
         retired=[v for v in views if v["retired"]],
         settings=settings or saved_settings,
         fields=SETTINGS_FIELDS,
+        abbreviations=abbreviations,
         **extra,
     )
 
