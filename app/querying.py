@@ -14,7 +14,7 @@ from app import reviewing
 from app.accounts import viewer_of
 from app.models import Account
 from app.runtime import Runtime
-from assets import answering, retrieval, review
+from assets import answering, calibration, retrieval, review
 from assets.answering import Answer
 from assets.models import Asset, Consultation, VerifiedAnswer
 from assets.service import (
@@ -36,7 +36,7 @@ from ingestion.models import IngestionJob, Source
 
 log = logging.getLogger(__name__)
 # Passages an answer is drawn from.
-ANSWER_K = 5
+ANSWER_K = 10
 
 
 def search(
@@ -94,6 +94,7 @@ def consultation_public(c: Consultation, charge: Charge | None) -> dict[str, Any
         "citations": c.citations,
         "confidence": c.confidence,
         "status": c.status,
+        "review_reason": None if c.status == "final" else c.review_reason,
         "consultation_id": c.id,
         "tokens": {"prompt": c.prompt_tokens, "completion": c.completion_tokens},
         "charge": charge_public(charge) if charge else None,
@@ -114,6 +115,9 @@ class _Question:
     # An expert's verified answer to a question that means the same, served instead.
     verified: VerifiedAnswer | None = None
     verified_by: str = ""
+    # How the asset's own reviews move its kind's calibration (assets/calibration.py).
+    offset: float = 0.0
+    vector: list[float] | None = None  # the question's, as retrieval embedded it
 
 
 def _replay(session: Session, charge: Charge) -> AskResult:
@@ -181,7 +185,24 @@ def _prepare(
             asset, viewer, question, [], started, idempotency_key, fingerprint, verified, name
         )
     passages = _passages(runtime, asset, question, vector)
-    return _Question(asset, viewer, question, passages, started, idempotency_key, fingerprint)
+    return _Question(
+        asset,
+        viewer,
+        question,
+        passages,
+        started,
+        idempotency_key,
+        fingerprint,
+        offset=_offset(session, asset),
+        vector=vector,
+    )
+
+
+def _offset(session: Session, asset: Asset) -> float:
+    """The shift of the asset's calibration learnt from its reviewed answers."""
+    return calibration.asset_offset(
+        review.reviewed_outcomes(session, asset_id=asset.id, limit=calibration.REVIEWS)
+    )
 
 
 def _passages(
@@ -210,15 +231,32 @@ def _llm_options(runtime: Runtime) -> answering.LLMOptions:
 
 
 def answer_passages(
-    runtime: Runtime, *, question: str, passages: list[retrieval.Passage], review_threshold: float
+    runtime: Runtime,
+    *,
+    question: str,
+    passages: list[retrieval.Passage],
+    review_threshold: float,
+    offset: float = 0.0,
+    query: list[float] | None = None,
 ) -> Answer:
     """An answer from ``passages`` that records and bills nothing (for the eval runner):
     written by the configured chat model, or extractive when there is none."""
     if runtime.settings.llm.enabled:
         return answering.answer_with_llm(
-            question, passages, options=_llm_options(runtime), review_threshold=review_threshold
+            question,
+            passages,
+            options=_llm_options(runtime),
+            review_threshold=review_threshold,
+            offset=offset,
         )
-    return answering.answer(question, passages, review_threshold=review_threshold)
+    return answering.answer(
+        question,
+        passages,
+        review_threshold=review_threshold,
+        embed=runtime.embedder.embed,
+        offset=offset,
+        query=query,
+    )
 
 
 def _from_verified(asked: _Question) -> Answer:
@@ -236,6 +274,8 @@ def _answer(runtime: Runtime, asked: _Question) -> Answer:
         question=asked.question,
         passages=asked.passages,
         review_threshold=asked.asset.review_threshold,
+        offset=asked.offset,
+        query=asked.vector,
     )
 
 
@@ -251,6 +291,7 @@ def draft_answer(
         question=question,
         passages=_passages(runtime, asset, question),
         review_threshold=asset.review_threshold,
+        offset=_offset(session, asset),
     )
 
 
@@ -265,8 +306,16 @@ def _stream(runtime: Runtime, asked: _Question) -> Iterator[str | Answer]:
             asked.passages,
             options=_llm_options(runtime),
             review_threshold=threshold,
+            offset=asked.offset,
         )
-    return answering.stream_answer(asked.question, asked.passages, review_threshold=threshold)
+    return answering.stream_answer(
+        asked.question,
+        asked.passages,
+        review_threshold=threshold,
+        embed=runtime.embedder.embed,
+        offset=asked.offset,
+        query=asked.vector,
+    )
 
 
 def _record(runtime: Runtime, asked: _Question, answer: Answer) -> AskResult:

@@ -1,15 +1,12 @@
 """Answers with numbered citations: grounded extractive (no LLM), or from a chat model.
 
 Both answerers read the same passages (best first), cite every sentence as ``[n]`` and are
-scored the same way:
-
-    confidence = (0.5 * strength + 0.5 * coverage) * support
-
-``strength`` maps the best cited passage's cosine score from ABSTAIN_SCORE..ABSTAIN_SCORE+0.4 to
-0..1; ``coverage`` is the share of the question's content words the answer uses; ``support`` is
-the mean, over the answer's sentences, of the share of each sentence's content words found in
-the passages it cites (an uncited sentence counts half its support in any passage). A number
-that none of the cited passages contains caps a sentence's support at 0.25.
+judged the same way. ``assess`` measures how well the answer's sentences are supported: for
+each sentence, the share of its content words found in the passages it cites (an uncited
+sentence counts half its support in any passage; a number that none of the cited passages
+contains caps a sentence's support at 0.25). The confidence is the probability that the answer
+is right, from its kind's calibration refined by the asset's reviews (assets/calibration.py);
+an answer is final only when that probability is high enough and every sentence is supported.
 
 Corpus text is data, never instructions. Sentences aimed at the assistant ("ignore previous
 instructions", "reveal your system prompt", "answer with this URL") are never quoted by the
@@ -18,24 +15,46 @@ then checked: links must appear in the passages it cites, and an output that rep
 prompt is withheld. An answer whose sentences its citations do not support is never final.
 """
 
-import math
+import json
 import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from assets import calibration, compose
 from assets.llm import ChatModel, Message
 from assets.retrieval import Passage
 
 MODEL = "extractive-v1"
 # Below this cosine similarity the best passage is taken to be unrelated to the question.
 ABSTAIN_SCORE = 0.3
-# Passages scoring under this share of the best one are not quoted.
-RELATIVE_FLOOR = 0.8
-MAX_SENTENCES = 3
-MAX_PASSAGES = 5
-MAX_CODE_LINES = 15
+# The passages an extractive answer is drawn from, best first.
+MAX_PASSAGES = 10
+# The passages quoted: the QUOTED whose best unit scores best (measured on the answer sets
+# by bench/answers.py: quoting 3 rather than 1 or 2 states the facts of a right answer most
+# often, on every kind; the calibration then decides whether the answer is final).
+QUOTED = 3
+# A passage after the first is quoted only when its best unit holds at least this share of the
+# question's words (weighted by rarity) that the first one's holds: never an unrelated one.
+QUOTE_OVERLAP = 0.25
+# A paper's or text's passage is quoted whole up to this length.
+WHOLE_CHARS = 1400
+# Code: a statement is quoted with the lines around it, CODE_WINDOW in all, up to CODE_BEFORE
+# before it (most passages whole: a window of 12 lines stated the facts of a right answer half
+# as often on the code answer set).
+CODE_WINDOW = 80
+CODE_BEFORE = 40
+# Prose: the best sentence and up to FOLLOWING after it, within WINDOW_CHARS.
+FOLLOWING = 3
+WINDOW_CHARS = 900
+# A regulation's provision is quoted whole up to this length.
+PROVISION_CHARS = 2000
+# The best units (by everything but meaning) that are also weighed by meaning.
+SHORTLIST = 24
+# The unit models, per kind of corpus (bench/answers.py --fit writes it).
+ANSWER_MODEL: dict[str, Any] = json.loads((Path(__file__).parent / "answer_model.json").read_text())
 # A sentence is supported when at least this share of its content words is in its citations.
 SUPPORT_THRESHOLD = 0.5
 # Support of a sentence holding a number that its cited passages do not hold.
@@ -146,6 +165,10 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     # What the model wrote, when the answer text differs (citations renumbered, links removed).
     completion: str | None = None
+    # What the confidence is estimated from, and the confidence by the kind's model alone,
+    # before the asset's own reviews refined it (assets/calibration.py).
+    features: dict[str, float] = field(default_factory=dict)
+    prior_confidence: float | None = None
 
     @property
     def completion_text(self) -> str:
@@ -209,11 +232,6 @@ def _support(sentence: str, sources: Sequence[str]) -> float:
     if _numbers(sentence) - known:
         share = min(share, NUMBER_MISMATCH_SUPPORT)
     return share
-
-
-def _strength(passages: Sequence[Passage]) -> float:
-    best = max((p.score for p in passages), default=0.0)
-    return min(max((best - ABSTAIN_SCORE) / 0.4, 0.0), 1.0)
 
 
 def _coverage(question: str, text: str) -> float:
@@ -360,9 +378,8 @@ def _leaks(output: str, *, shingles: set[tuple[str, ...]], nonce: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """How well an answer's sentences are supported, and the confidence that follows."""
+    """How well an answer's sentences are supported by their citations."""
 
-    confidence: float
     support: float
     unsupported: list[int]  # 1-based sentences whose citations do not support them
     uncited: list[int]  # 1-based sentences with no citation and no support in any passage
@@ -380,10 +397,8 @@ def _listed(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers[:5])) + (" …" if len(numbers) > 5 else "")
 
 
-def assess(
-    question: str, text: str, *, cited: dict[int, Passage], shown: Sequence[str]
-) -> Assessment:
-    """Score ``text`` (whose ``[n]`` refer to ``cited``) against the question and passages.
+def assess(text: str, *, cited: dict[int, Passage], shown: Sequence[str]) -> Assessment:
+    """How well ``text``'s sentences (whose ``[n]`` refer to ``cited``) are supported.
 
     ``shown`` is every passage text the answerer read: an uncited sentence is looked up there.
     """
@@ -405,26 +420,48 @@ def assess(
                 uncited.append(i)
             scores.append(0.5 * support)
     support = sum(scores) / len(scores) if scores else (1.0 if cited else 0.0)
-    relevance = 0.5 * _strength(list(cited.values())) + 0.5 * _coverage(question, text)
     return Assessment(
-        confidence=round(relevance * support, 3),
         support=round(support, 3),
         unsupported=unsupported,
         uncited=uncited,
     )
 
 
-def _status(
-    confidence: float, reasons: list[str], review_threshold: float
-) -> tuple[str, str | None]:
-    if confidence < review_threshold:
-        reasons = [*reasons, f"confidence {confidence} is below the asset's threshold"]
-    if not reasons:
-        return "final", None
-    reason = "; ".join(reasons)
-    if len(reason) > _REASON_CHARS:
+def _judged(
+    question: str,
+    text: str,
+    *,
+    read: Sequence[Passage],
+    cited: Sequence[int],
+    assessment: Assessment,
+    reasons: list[str],
+    review_threshold: float,
+    offset: float,
+) -> dict[str, Any]:
+    """The calibrated confidence of an answer (assets/calibration.py) and its status: final
+    only when the confidence is enough and nothing else (``reasons``) stands in the way."""
+    values = calibration.features(
+        question,
+        text,
+        passages=[(p.score, p.text) for p in read],
+        cited=cited,
+        coverage=_coverage(question, text),
+        support=assessment.support,
+    )
+    kind = read[0].kind if read else "text"
+    judgment = calibration.judge(kind, values, offset=offset, threshold=review_threshold)
+    if judgment.reason is not None:
+        reasons = [*reasons, judgment.reason]
+    reason = "; ".join(reasons) or None
+    if reason is not None and len(reason) > _REASON_CHARS:
         reason = reason[: _REASON_CHARS - 1] + "…"
-    return "pending_review", reason
+    return {
+        "confidence": judgment.confidence,
+        "prior_confidence": judgment.prior,
+        "status": "final" if reason is None else "pending_review",
+        "review_reason": reason,
+        "features": {k: round(v, 4) for k, v in values.items()},
+    }
 
 
 def _abstain(prompt: str, passages: list[Passage], *, model: str, why: str, **extra: Any) -> Answer:
@@ -473,118 +510,298 @@ def _sentences(passage: Passage) -> list[str]:
     ]
 
 
-def _code_excerpt(passage: Passage, weight: Callable[[set[str]], float]) -> str | None:
-    """The run of at most MAX_CODE_LINES lines of a code passage most about the question.
-
-    Lines aimed at the assistant split the passage; no excerpt crosses one.
-    """
-    lines = passage.text.split("\n")
-    scores = [weight(_terms(line)) for line in lines]
-    best: tuple[float, int, int] | None = None  # (score, start, end)
-    start = 0
-    for end in [*(i for i, line in enumerate(lines) if is_instruction(line)), len(lines)]:
-        size = min(MAX_CODE_LINES, end - start)
-        for first in range(start, end - size + 1):
-            total = sum(scores[first : first + size])
-            if size and (best is None or total > best[0]):
-                best = (total, first, first + size)
-        start = end + 1
-    if best is None:
-        return None
-    _, first, last = best
-    while first < last and not lines[first].strip():
-        first += 1
-    while last > first and not lines[last - 1].strip():
-        last -= 1
-    return "\n".join(lines[first:last]) if first < last else None
-
-
 def build_prompt(question: str, passages: list[Passage]) -> str:
     """The question and the numbered passages, as the extractive answerer reads them."""
     blocks = [f"[{i}] {p.locator.get('path', '')}\n{p.text}" for i, p in enumerate(passages, 1)]
     return f"Question: {question}\n\nPassages:\n" + "\n\n".join(blocks)
 
 
-def answer(question: str, passages: list[Passage], *, review_threshold: float) -> Answer:
+def _context(passage: Passage) -> str:
+    """What names a passage: its symbol, section or heading, and its path."""
+    loc = passage.locator
+    return " ".join(str(loc.get(k) or "") for k in ("symbol", "section", "heading", "path"))
+
+
+def _units(rank: int, passage: Passage) -> list[compose.Unit]:
+    if passage.kind == "code":
+        lines = passage.text.split("\n")
+        unsafe = [is_instruction(line) for line in lines]
+        return [
+            u
+            for u in compose.code_units(rank, passage.text)
+            if not any(unsafe[u.first : u.last + 1])
+        ]
+    return compose.prose_units(rank, passage.text, lambda _text: _sentences(passage))
+
+
+def _model(kind: str, stage: str = "units") -> dict[str, float]:
+    """A kind's unit model: ``units`` (all units, no meaning) or ``shortlist`` (with meaning)."""
+    models: dict[str, dict[str, float]] = ANSWER_MODEL.get(stage) or ANSWER_MODEL["units"]
+    return models.get(kind) or models.get("text") or ANSWER_MODEL["units"]["text"]
+
+
+def _scored(
+    question: str, passages: Sequence[Passage], intent: compose.Intent
+) -> list[compose.Scored]:
+    """Every unit of ``passages`` (best first), scored for the question by its kind's model
+    (assets/compose.py: ``unit_features``), best first."""
+    weights = compose.idf_weights(question, [p.text for p in passages])
+    term = compose.defined_term(question)
+    scored: list[compose.Scored] = []
+    for rank, passage in enumerate(passages):
+        code = passage.kind == "code"
+        path = str(passage.locator.get("path", ""))
+        section = str(passage.locator.get("section", ""))
+        model = _model(passage.kind)
+        for unit in _units(rank, passage):
+            features = compose.unit_features(
+                unit,
+                weights=weights,
+                intent=intent,
+                rank=rank,
+                closeness=passage.score,
+                context=_context(passage),
+                code=code,
+                doc=code and compose.is_doc(unit, passage.text),
+                test=code and compose.is_test_path(path),
+                recital=compose.is_recital(section),
+                term=term,
+            )
+            scored.append(compose.Scored(unit, features, compose.linear(model, features)))
+    return sorted(scored, key=lambda s: -s.score)
+
+
+def _code_snippet(passage: Passage, unit: compose.Unit) -> tuple[str, list[int] | None]:
+    """The lines of a code unit with those around it (CODE_WINDOW in all, CODE_BEFORE before,
+    never into the next function nor across a line aimed at the assistant), with the
+    ``def``/``class`` line it belongs to when that is not among them; and their line span in
+    the file, when the passage has one."""
+    lines = passage.text.split("\n")
+    first, last = unit.first, unit.last
+    room = max(CODE_WINDOW - (last - first + 1), 0)
+    first = max(first - min(CODE_BEFORE, room), 0)
+    opening = next((line for line in lines[first : unit.first + 1] if line.strip()), "")
+    depth = len(opening) - len(opening.lstrip())
+    for i in range(last + 1, min(last + 1 + room - (unit.first - first), len(lines))):
+        indent = len(lines[i]) - len(lines[i].lstrip())
+        if lines[i].strip() and (
+            (indent <= depth and re.match(r"^\s*(async\s+)?(def|class)\s", lines[i]))
+            or (depth and not indent)
+        ):
+            break  # the next function or class, or out of the block quoted
+        last = i
+    # Never across a line aimed at the assistant (the unit itself holds none: ``_units``).
+    unsafe = [i for i in range(first, last + 1) if is_instruction(lines[i])]
+    first = max([first, *(i + 1 for i in unsafe if i < unit.first)])
+    last = min([last, *(i - 1 for i in unsafe if i > unit.last)])
+    while last > unit.last and not lines[last].strip():
+        last -= 1
+    while first < unit.first and not lines[first].strip():
+        first += 1
+    head = ""
+    for i in range(first - 1, -1, -1):
+        if re.match(r"^\s*(async\s+)?(def|class)\s", lines[i]):
+            if is_instruction(lines[i]):
+                break
+            if first - i > 1:
+                indent = re.match(r"^\s*", lines[first]).group(0)  # type: ignore[union-attr]
+                head = f"{lines[i]}\n{indent}...\n"
+            else:
+                first = i
+            break
+        if lines[i].strip() and not lines[i].startswith((" ", "\t")):
+            break  # left the block the unit is in
+    body = head + "\n".join(lines[first : last + 1])
+    span = passage.locator.get("lines")
+    if isinstance(span, list | tuple) and len(span) == 2:
+        return body, [int(span[0]) + first, int(span[0]) + last]
+    return body, None
+
+
+def _absolute(passage: Passage, unit: compose.Unit) -> tuple[int, int]:
+    """A code unit's line span in its file (0, 0 when the passage has no lines)."""
+    span = passage.locator.get("lines")
+    if isinstance(span, list | tuple) and len(span) == 2:
+        return int(span[0]) + unit.first, int(span[0]) + unit.last
+    return 0, 0
+
+
+def _window(passage: Passage, unit: compose.Unit) -> list[str]:
+    """A prose answer: the unit's sentence and those that follow it in its passage, up to
+    FOLLOWING more or WINDOW_CHARS in all (the answer often follows the sentence that restates
+    the question)."""
+    all_sentences = _sentences(passage)
+    picked = [all_sentences[unit.index]]
+    for sentence in all_sentences[unit.index + 1 : unit.index + 1 + FOLLOWING]:
+        if len(" ".join(picked)) + len(sentence) > WINDOW_CHARS:
+            break
+        picked.append(sentence)
+    return picked
+
+
+def _passage_text(passage: Passage, unit: compose.Unit) -> list[str]:
+    """A paper's or a text's answer: the whole passage (a paragraph, its formulas whole) when
+    it is short enough, else the window from the best sentence on."""
+    whole = _sentences(passage)
+    return whole if len(" ".join(whole)) <= WHOLE_CHARS else _window(passage, unit)
+
+
+def _provision(passage: Passage, unit: compose.Unit) -> list[str]:
+    """A regulation answer: the whole provision (paragraph with its points) when it is short
+    enough, else its opening, the best sentence and those after it."""
+    all_sentences = _sentences(passage)
+    if len(" ".join(all_sentences)) <= PROVISION_CHARS:
+        return all_sentences
+    return [*all_sentences[:1], *_window(passage, unit)] if unit.index else _window(passage, unit)
+
+
+Embed = Callable[[Sequence[str]], list[list[float]]]
+
+
+def _rescore(
+    question: str,
+    scored: list[compose.Scored],
+    passages: Sequence[Passage],
+    embed: Embed,
+    query: list[float] | None = None,
+) -> list[compose.Scored]:
+    """The SHORTLIST best units, scored again with their closeness in meaning to the question
+    (``query``, its vector, when it was embedded already; each unit is embedded with what
+    names its passage)."""
+    shortlist = scored[:SHORTLIST]
+    texts = [f"{_context(passages[s.unit.rank])}\n{s.unit.text}" for s in shortlist]
+    if query is None:
+        query, *vectors = embed([question, *texts])
+    else:
+        vectors = embed(texts)
+    for s, vector in zip(shortlist, vectors, strict=True):
+        s.features["meaning"] = sum(a * b for a, b in zip(query, vector, strict=True))
+        s.score = compose.linear(_model(passages[s.unit.rank].kind, "shortlist"), s.features)
+    return sorted(shortlist, key=lambda s: -s.score) + scored[SHORTLIST:]
+
+
+def answer(
+    question: str,
+    passages: list[Passage],
+    *,
+    review_threshold: float,
+    embed: Embed | None = None,
+    offset: float = 0.0,
+    query: list[float] | None = None,
+) -> Answer:
     """An extractive answer to ``question`` from ``passages`` (best first), with citations.
 
-    It quotes the sentences (or, from code, the run of lines) that share the most weighted
-    question terms, in passage order, each cited; it abstains when no passage is close enough.
+    It quotes what best answers the question (assets/compose.py): code statements, a whole
+    provision, or a run of sentences, each cited; it abstains when no passage is close enough.
+    With ``embed`` (the asset's embedder), the best units by words are also weighed by meaning.
     """
     prompt = build_prompt(question, passages)
     top = max((p.score for p in passages), default=0.0)
     if top < ABSTAIN_SCORE:
         return _abstain(prompt, passages, model=MODEL, why="no passage is close enough")
-
-    considered = [
-        (rank, p)
-        for rank, p in enumerate(passages[:MAX_PASSAGES])
-        if p.score >= top * RELATIVE_FLOOR
-    ]
-    # Question terms weigh more when few of the passages hold them (idf over the passages).
-    wanted = _terms(question)
-    held = [_terms(p.text) for _, p in considered]
-    idf = {t: 1 + math.log((1 + len(held)) / (1 + sum(t in h for h in held))) for t in wanted}
-    total = sum(idf.values())
-
-    def weight(terms: set[str]) -> float:
-        return sum(idf[t] for t in wanted & terms) / total if total else 0.0
-
-    candidates: list[tuple[float, float, int, int, str]] = []  # overlap, score, rank, pos, text
-    seen: set[str] = set()
-    for rank, passage in considered:
-        if passage.kind == "code":
-            excerpt = _code_excerpt(passage, weight)
-            units = [excerpt] if excerpt else []
-        else:
-            units = _sentences(passage)
-        for position, unit in enumerate(units):
-            key = " ".join(unit.split()).lower()
-            if key in seen:
-                continue
-            seen.add(key)
-            overlap = weight(_terms(unit))
-            candidates.append((overlap, 0.6 * overlap + 0.4 * passage.score, rank, position, unit))
-    if not candidates:
+    considered = passages[:MAX_PASSAGES]
+    intent = compose.intent_of(question)
+    scored = _scored(question, considered, intent)
+    if embed is not None and scored:
+        scored = _rescore(question, scored, considered, embed, query)
+    if not scored:
         return _abstain(prompt, passages, model=MODEL, why="no passage holds a quotable answer")
-    best_overlap = max(c[0] for c in candidates)
-    if best_overlap > 0:
-        # Sentences sharing much less of the question than the best one are left out.
-        pool = [c for c in candidates if c[0] >= best_overlap / 2]
-    else:  # close in meaning, no words in common: the best passage's opening
-        first_rank = min(c[2] for c in candidates)
-        pool = [c for c in candidates if c[2] == first_rank][:1]
-    pool.sort(key=lambda c: (-c[1], c[2], c[3]))
-    chosen = sorted(pool[:MAX_SENTENCES], key=lambda c: (c[2], c[3]))
+    # The passages quoted are those whose best unit scores best, QUOTED of them, each from its
+    # best unit on (a code passage's docstring paragraph also gets the best statement after).
+    best_of: dict[int, compose.Scored] = {}
+    for s in scored:
+        best_of.setdefault(s.unit.rank, s)
+    lead, *others = best_of.values()
+    floor = max(QUOTE_OVERLAP * lead.overlap, 1e-9)
+    chosen: list[compose.Scored] = [lead, *(s for s in others if s.overlap >= floor)][:QUOTED]
+    extra = []
+    for piece in chosen:
+        passage = considered[piece.unit.rank]
+        if passage.kind == "code" and compose.is_doc(piece.unit, passage.text):
+            statement = next(
+                (
+                    s
+                    for s in scored
+                    if s.unit.rank == piece.unit.rank and not compose.is_doc(s.unit, passage.text)
+                ),
+                None,
+            )
+            if statement is not None:
+                extra.append(statement)
+    # Best passage first; a passage's pieces in their order in it.
+    order = {rank: i for i, rank in enumerate(dict.fromkeys(c.unit.rank for c in chosen))}
+    chosen = sorted([*chosen, *extra], key=lambda c: (order[c.unit.rank], c.unit.index))
 
     numbers: dict[int, int] = {}
     pieces: list[str] = []
-    for _, _, rank, _, unit in chosen:
-        n = numbers.setdefault(rank, len(numbers) + 1)
-        if passages[rank].kind == "code":
-            pieces.append(f"```\n{unit}\n```\n[{n}]")
+    spans: dict[int, list[int]] = {}
+    for piece in chosen:
+        passage = considered[piece.unit.rank]
+        n = numbers.setdefault(piece.unit.rank, len(numbers) + 1)
+        if passage.kind == "code" and compose.is_doc(piece.unit, passage.text):
+            quoted = " ".join(
+                line.strip().strip("\"'#").strip() for line in piece.unit.text.split("\n")
+            )
+            first, last = _absolute(passage, piece.unit)
+            if first:
+                low, high = spans.get(n, [first, last])
+                spans[n] = [min(low, first), max(high, last)]
+            pieces.append(f"{quoted} [{n}]")
+        elif passage.kind == "code":
+            body, span = _code_snippet(passage, piece.unit)
+            if span:
+                low, high = spans.get(n, span)
+                spans[n] = [min(low, span[0]), max(high, span[1])]
+            pieces.append(f"```\n{body}\n```\n[{n}]")
+        elif passage.kind == "regulation":
+            pieces.extend(f"{sentence} [{n}]" for sentence in _provision(passage, piece.unit))
         else:
-            pieces.append(f"{unit} [{n}]")
+            pieces.extend(f"{sentence} [{n}]" for sentence in _passage_text(passage, piece.unit))
     text = "\n".join(pieces) if any(p.startswith("```") for p in pieces) else " ".join(pieces)
-    cited = {n: passages[rank] for rank, n in numbers.items()}
-    assessment = assess(question, text, cited=cited, shown=[p.text for p in passages])
-    status, reason = _status(assessment.confidence, assessment.reasons(), review_threshold)
+    cited = {n: considered[rank] for rank, n in numbers.items()}
+    citations = []
+    for n, passage in cited.items():
+        locator = dict(passage.locator)
+        if n in spans:  # code cites the lines it quotes
+            locator["lines"] = spans[n]
+        citations.append(Citation(n=n, text=passage.text, locator=locator))
+    assessment = assess(text, cited=cited, shown=[p.text for p in passages])
     return Answer(
         text=text,
-        citations=[Citation(n=n, text=p.text, locator=p.locator) for n, p in cited.items()],
-        confidence=assessment.confidence,
-        status=status,
+        citations=citations,
         prompt=prompt,
-        review_reason=reason,
         passages=passages,
+        **_judged(
+            question,
+            text,
+            read=considered,
+            cited=sorted(numbers),
+            assessment=assessment,
+            reasons=assessment.reasons(),
+            review_threshold=review_threshold,
+            offset=offset,
+        ),
     )
 
 
 def stream_answer(
-    question: str, passages: list[Passage], *, review_threshold: float
+    question: str,
+    passages: list[Passage],
+    *,
+    review_threshold: float,
+    embed: Embed | None = None,
+    offset: float = 0.0,
+    query: list[float] | None = None,
 ) -> Iterator[str | Answer]:
     """The extractive answer as a stream: its text in a few pieces, then the ``Answer``."""
-    result = answer(question, passages, review_threshold=review_threshold)
+    result = answer(
+        question,
+        passages,
+        review_threshold=review_threshold,
+        embed=embed,
+        offset=offset,
+        query=query,
+    )
     yield from re.split(r"(?<=\])(?=[ \n])", result.text)
     yield result
 
@@ -719,6 +936,7 @@ def finish_llm_answer(
     review_threshold: float,
     cut_off: bool = False,
     passages: list[Passage] | None = None,
+    offset: float = 0.0,
 ) -> Answer:
     """The checked ``Answer`` from a model's output ``raw`` to ``prompt``.
 
@@ -754,21 +972,27 @@ def finish_llm_answer(
     cited = {new: prompt.sources[old - 1] for old, new in order}
     allowed = [prompt.shown[old - 1] for old, _ in order]
     text, removed = _strip_links(text, allowed)
-    assessment = assess(question, text, cited=cited, shown=prompt.shown)
+    assessment = assess(text, cited=cited, shown=prompt.shown)
     reasons = assessment.reasons()
     if removed:
         reasons.append(f"removed {removed} link(s) not found in the cited passages")
     if cut_off:
         reasons.append("the answer was cut off at the token limit")
-    status, reason = _status(assessment.confidence, reasons, review_threshold)
     return Answer(
         text=text,
         citations=[Citation(n=n, text=p.text, locator=p.locator) for n, p in cited.items()],
-        confidence=assessment.confidence,
-        status=status,
-        review_reason=reason,
         completion=raw,
         **common,
+        **_judged(
+            question,
+            text,
+            read=prompt.sources,
+            cited=sorted(old - 1 for old, _ in order),
+            assessment=assessment,
+            reasons=reasons,
+            review_threshold=review_threshold,
+            offset=offset,
+        ),
     )
 
 
@@ -783,11 +1007,15 @@ class LLMOptions:
 
 
 def _prepare(
-    question: str, passages: list[Passage], options: LLMOptions, review_threshold: float
+    question: str,
+    passages: list[Passage],
+    options: LLMOptions,
+    review_threshold: float,
+    offset: float = 0.0,
 ) -> LLMPrompt | Answer:
     if max((p.score for p in passages), default=0.0) < ABSTAIN_SCORE:
         # Nothing close enough: no call, and no chance for the model to answer from memory.
-        return answer(question, passages, review_threshold=review_threshold)
+        return answer(question, passages, review_threshold=review_threshold, offset=offset)
     prompt = build_llm_prompt(
         question,
         passages,
@@ -800,10 +1028,15 @@ def _prepare(
 
 
 def answer_with_llm(
-    question: str, passages: list[Passage], *, options: LLMOptions, review_threshold: float
+    question: str,
+    passages: list[Passage],
+    *,
+    options: LLMOptions,
+    review_threshold: float,
+    offset: float = 0.0,
 ) -> Answer:
     """An answer written by the chat model from ``passages``, checked before it is returned."""
-    prompt = _prepare(question, passages, options, review_threshold)
+    prompt = _prepare(question, passages, options, review_threshold, offset)
     if isinstance(prompt, Answer):
         return prompt
     result = options.llm.complete(prompt.messages, options.max_answer_tokens)
@@ -815,6 +1048,7 @@ def answer_with_llm(
         review_threshold=review_threshold,
         cut_off=result.finish_reason == "length",
         passages=passages,
+        offset=offset,
     )
 
 
@@ -862,14 +1096,19 @@ class _StreamGuard:
 
 
 def stream_with_llm(
-    question: str, passages: list[Passage], *, options: LLMOptions, review_threshold: float
+    question: str,
+    passages: list[Passage],
+    *,
+    options: LLMOptions,
+    review_threshold: float,
+    offset: float = 0.0,
 ) -> Iterator[str | Answer]:
     """The chat model's answer as it is written, in checked pieces, then the final ``Answer``.
 
     The final answer is authoritative: when the checks change it after pieces went out (a
     withheld or abstained answer, a link removed late), clients show the final text.
     """
-    prompt = _prepare(question, passages, options, review_threshold)
+    prompt = _prepare(question, passages, options, review_threshold, offset)
     if isinstance(prompt, Answer):  # abstained without asking the model
         yield prompt.text
         yield prompt
@@ -894,6 +1133,7 @@ def stream_with_llm(
         review_threshold=review_threshold,
         cut_off=options.count_tokens(output) >= options.max_answer_tokens,
         passages=passages,
+        offset=offset,
     )
     if not sent and final.text:
         yield final.text  # nothing went out (a refusal, a withheld answer): say so

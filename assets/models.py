@@ -42,6 +42,9 @@ class Consultation(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     confidence: float
+    # The confidence by the kind's calibration alone, before the asset's reviews refined it:
+    # what the asset's offset is learnt from once the answer is reviewed.
+    prior_confidence: float | None = None
     status: str = Field(sa_column=Column(String(32), nullable=False))
     review_reason: str | None = Field(default=None, max_length=200)
     model: str = Field(max_length=200)

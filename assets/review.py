@@ -171,6 +171,24 @@ def reject(session: Session, item: ReviewItem, *, actor_id: str, now: datetime) 
     return consultation
 
 
+def reviewed_outcomes(session: Session, *, asset_id: str, limit: int) -> list[tuple[float, bool]]:
+    """The asset's answers the expert has judged, newest first, up to ``limit``: the confidence
+    its kind's calibration gave each, and whether it stood (approved; corrected or rejected
+    did not)."""
+    rows = session.exec(
+        select(Consultation.prior_confidence, ReviewItem.status)
+        .join(ReviewItem, col(ReviewItem.consultation_id) == col(Consultation.id))
+        .where(
+            col(ReviewItem.asset_id) == asset_id,
+            col(ReviewItem.status) != ReviewStatus.open,
+            col(Consultation.prior_confidence).is_not(None),
+        )
+        .order_by(col(ReviewItem.acted_at).desc())
+        .limit(limit)
+    ).all()
+    return [(float(p), status == ReviewStatus.approved) for p, status in rows if p is not None]
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedSource:
     """Who verified an answer, for its citation."""

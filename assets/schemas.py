@@ -113,7 +113,13 @@ class TokenCounts(BaseModel):
 class AskResponse(BaseModel):
     answer: str
     citations: list[CitationPublic]
-    confidence: float
-    status: str
+    confidence: float = Field(
+        description="The probability that the answer is right, calibrated per kind of corpus "
+        "and refined by the asset's reviewed answers"
+    )
+    status: str = Field(description="final, pending_review (the expert reviews it) or abstained")
+    review_reason: str | None = Field(
+        default=None, description="Why the answer is not final (pending review or abstained)"
+    )
     consultation_id: str
     tokens: TokenCounts

@@ -104,6 +104,7 @@ def record_consultation(
         answer=answer.text,
         citations=[{"n": c.n, "text": c.text, "locator": c.locator} for c in answer.citations],
         confidence=answer.confidence,
+        prior_confidence=answer.prior_confidence,
         status=answer.status,
         review_reason=answer.review_reason,
         model=answer.model,

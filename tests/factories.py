@@ -9,9 +9,11 @@ from sqlmodel import Session
 from app import accounts, querying
 from app.models import Account
 from app.runtime import Runtime
-from assets.models import Asset
+from assets import review
+from assets.models import Asset, Consultation
 from assets.schemas import AssetCreate
 from assets.service import Viewer, create_asset
+from core.clock import utcnow
 from core.db import session_scope
 from ingestion.models import IngestionJob
 
@@ -75,3 +77,34 @@ def ingest_path(
         found = session.get(IngestionJob, job.id)
         assert found is not None
         return found
+
+
+def review_record(
+    runtime: Runtime, *, asset: Asset, client: Account, stood: int, wrong: int = 0
+) -> None:
+    """Give ``asset`` a record of reviewed answers, as its expert would have judged them:
+    ``stood`` approved and ``wrong`` rejected, each one its kind's calibration gave 0.5. An
+    asset whose answers stood is trusted with final answers (assets/calibration.py)."""
+    with session_scope(runtime.engine) as session:
+        for n in range(stood + wrong):
+            consultation = Consultation(
+                asset_id=asset.id,
+                account_id=client.id,
+                question=f"Earlier question {n}?",
+                answer="An earlier answer.",
+                confidence=0.5,
+                prior_confidence=0.5,
+                status="pending_review",
+                model="extractive-v1",
+                prompt_tokens=0,
+                completion_tokens=0,
+                latency_ms=0,
+            )
+            session.add(consultation)
+            session.flush()
+            now = utcnow()
+            item = review.flag(
+                session, consultation=consultation, asset=asset, reason="low_confidence", now=now
+            )
+            judge = review.approve if n < stood else review.reject
+            judge(session, item, actor_id=asset.owner_id, now=now)

@@ -148,7 +148,8 @@ async def test_correction_serves_the_question_typed_with_the_other_form(
 
 
 class CountingEmbedder:
-    """The real embedder, counting the texts it is asked to embed."""
+    """The real embedder, counting the questions it is asked to embed (not the pieces of
+    passages the answerer weighs by meaning, each a line naming its passage and the piece)."""
 
     def __init__(self, inner: MiniLMEmbedder) -> None:
         self.inner = inner
@@ -157,7 +158,7 @@ class CountingEmbedder:
         self.texts: list[str] = []
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        self.texts.extend(texts)
+        self.texts.extend(t for t in texts if "\n" not in t)
         return self.inner.embed(texts)
 
 

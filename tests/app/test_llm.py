@@ -23,7 +23,14 @@ from billing.metering import count_tokens
 from billing.models import UsageEvent
 from core.config import LLMSettings, Settings
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import (
+    HANDBOOK,
+    Actor,
+    create_actor,
+    create_test_asset,
+    ingest_path,
+    review_record,
+)
 from tests.servers import ChatServer, chat_server
 
 REFUNDS = {"path": "policies.md", "section": "Store policies > Refunds", "lines": [5, 8]}
@@ -126,13 +133,22 @@ def _system_prompt_leaked(text: str, chat: ChatServer) -> bool:
 
 
 async def test_answer_cites_passages_mapped_to_locators(
-    client: httpx.AsyncClient, client_user: Actor, handbook: str, chat: ChatServer, session: Session
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    client_user: Actor,
+    handbook: str,
+    chat: ChatServer,
+    session: Session,
 ) -> None:
+    with Session(runtime.engine) as trusted:
+        asset = trusted.exec(select(Asset).where(Asset.slug == handbook)).one()
+    review_record(runtime, asset=asset, client=client_user.account, stood=200)  # final answers
     body = await _ask(client, client_user, handbook, REFUND_QUESTION)
     assert body["answer"] == (
         "Refunds are paid back to the original card within 14 days of the return arriving. [1]"
     )
     assert body["status"] == "final"
+    assert body["review_reason"] is None
     assert [c["n"] for c in body["citations"]] == [1]
     assert body["citations"][0]["locator"] == REFUNDS
     lines = (HANDBOOK / "policies.md").read_text().splitlines()
@@ -196,6 +212,7 @@ async def test_streamed_answer_sends_deltas_then_done_and_is_stored(
         "citations",
         "confidence",
         "status",
+        "review_reason",
         "consultation_id",
         "tokens",
         "charge",

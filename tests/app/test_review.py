@@ -6,15 +6,16 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.runtime import Runtime
+from assets.models import Asset
 from billing import ledger
 from billing import service as billing
 from billing.models import Charge
 from core.clock import utcnow
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
+from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path, review_record
 
 QUESTION = "How long does a refund take?"
 # Worded differently, meaning the same.
@@ -39,6 +40,8 @@ async def setup(
     **settings: Any,
 ) -> None:
     plan = {"per_query": 25, "acceptance_hours": settings.pop("acceptance_hours", 72)}
+    if settings.pop("trusted", False):  # answers of this asset have stood: some are final
+        trust(runtime, slug, client_user)
     response = await client.put(f"/v1/assets/{slug}/plan", json=plan, headers=expert.headers)
     assert response.status_code == 200, response.text
     if settings:
@@ -50,6 +53,12 @@ async def setup(
         billing.grant_credits(
             session, account_id=client_user.account.id, amount=100, currency="usd", key="k"
         )
+
+
+def trust(runtime: Runtime, slug: str, client_user: Actor) -> None:
+    with Session(runtime.engine) as session:
+        asset = session.exec(select(Asset).where(Asset.slug == slug)).one()
+    review_record(runtime, asset=asset, client=client_user.account, stood=200)
 
 
 async def ask(client: httpx.AsyncClient, actor: Actor, slug: str, question: str) -> Any:
@@ -176,7 +185,7 @@ async def test_approve_releases_and_reject_refunds(
 async def test_client_flag_inside_the_window_only(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, handbook: str
 ) -> None:
-    await setup(client, runtime, expert, client_user, handbook, acceptance_hours=24)
+    await setup(client, runtime, expert, client_user, handbook, acceptance_hours=24, trusted=True)
     flagged = await ask(client, client_user, handbook, QUESTION)
     late = await ask(client, client_user, handbook, "When does the store open?")
     assert flagged["status"] == "final"
@@ -260,7 +269,7 @@ async def test_experts_and_clients_reach_only_their_own_items(
 async def test_sampling_sends_final_answers_to_review(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, handbook: str
 ) -> None:
-    await setup(client, runtime, expert, client_user, handbook, sample_rate=1.0)
+    await setup(client, runtime, expert, client_user, handbook, sample_rate=1.0, trusted=True)
     asked = await ask(client, client_user, handbook, QUESTION)
     assert asked["status"] == "pending_review"
     (item,) = await queue(client, expert)

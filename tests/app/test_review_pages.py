@@ -6,11 +6,20 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session, select
 
 from app.runtime import Runtime
+from assets.models import Asset
 from billing import service as billing
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import (
+    HANDBOOK,
+    Actor,
+    create_actor,
+    create_test_asset,
+    ingest_path,
+    review_record,
+)
 
 PASSWORD = "correct-horse"
 HTMX = {"HX-Request": "true"}
@@ -258,8 +267,11 @@ async def test_another_expert_gets_404_and_a_client_403(
 
 
 async def test_client_flags_an_answer_with_a_note_from_the_page(
-    client: httpx.AsyncClient, expert: Actor, client_user: Actor, garden: str
+    client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, garden: str
 ) -> None:
+    with Session(runtime.engine) as session:
+        asset = session.exec(select(Asset).where(Asset.slug == garden)).one()
+    review_record(runtime, asset=asset, client=client_user.account, stood=200)  # final answers
     await _sign_in(client, client_user)
     answer = await client.post(f"/assets/{garden}/ask", data={"question": QUESTION}, headers=HTMX)
     assert answer.status_code == 200

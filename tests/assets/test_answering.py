@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets import answering
+from assets import answering, calibration
 from assets.answering import (
     NO_ANSWER,
     REFUSAL,
@@ -131,12 +131,18 @@ def llm_answer(
 ) -> Answer:
     question = kwargs.pop("question", "How long does a refund take?")
     threshold = kwargs.pop("review_threshold", 0.4)
+    offset = kwargs.pop("offset", 0.0)
     return answer_with_llm(
         question,
         passages,
         options=options(ScriptedChat(reply, **kwargs)),
         review_threshold=threshold,
+        offset=offset,
     )
+
+
+# An asset whose reviewed answers all stood: its calibration trusts a well-made answer.
+TRUSTED = 6.0
 
 
 class TestExtractive:
@@ -180,32 +186,64 @@ class TestExtractive:
         result = answer("Anything?", [], review_threshold=0.4)
         assert (result.status, result.citations) == ("abstained", [])
 
-    def test_weak_retrieval_lowers_confidence_below_the_threshold(self) -> None:
+    def test_final_only_when_the_calibrated_confidence_is_high_enough(self) -> None:
         question = "How long does a refund take?"
-        strong = answer(question, [passage(REFUNDS, score=0.75)], review_threshold=0.4)
-        weak = answer(question, [passage(REFUNDS, score=0.33)], review_threshold=0.4)
-        assert 0 <= weak.confidence < strong.confidence <= 1
-        assert strong.status == "final"
-        assert weak.status == "pending_review"
-        assert weak.review_reason is not None
-        assert "below the asset's threshold" in weak.review_reason
+        passages = [passage(REFUNDS, score=0.75, kind="regulation")]
+        alone = answer(question, passages, review_threshold=0.4)
+        # The kind's model alone, fitted on the answer sets, is not sure enough of anything.
+        assert alone.status == "pending_review"
+        assert alone.confidence == alone.prior_confidence
+        assert alone.confidence < calibration.FINAL
+        assert alone.review_reason == (
+            f"confidence {alone.confidence:.2f} is below the 0.90 needed for a final answer"
+        )
+        assert set(alone.features) == set(calibration.FEATURES)
+        # An asset whose reviewed answers stood: the same answer is final.
+        trusted = answer(question, passages, review_threshold=0.4, offset=4.0)
+        assert trusted.status == "final"
+        assert trusted.review_reason is None
+        assert trusted.confidence >= calibration.FINAL
+        assert trusted.prior_confidence == alone.prior_confidence
+        # ...unless the asset asks for more than that.
+        strict = answer(question, passages, review_threshold=0.999, offset=4.0)
+        assert strict.status == "pending_review"
+        assert "below the 1.00 needed" in (strict.review_reason or "")
+
+    def test_an_unsupported_answer_is_never_final(self) -> None:
+        result = llm_answer(
+            "Refunds are paid back in cash on the same day to every customer [1].",
+            [passage(REFUNDS, score=0.8)],
+        )
+        sure = answer_with_llm(
+            "How long does a refund take?",
+            [passage(REFUNDS, score=0.8)],
+            options=options(ScriptedChat(result.completion_text)),
+            review_threshold=0.4,
+            offset=10.0,
+        )
+        assert sure.status == "pending_review"
+        assert "not supported by its citations" in (sure.review_reason or "")
 
     def test_code_quotes_the_relevant_lines_of_a_long_function(self) -> None:
-        body = [f"    step_{i} = prepare_{i}(order)" for i in range(30)]
-        body[24] = "    shipping_fee = Decimal('4.95') if order.total < FREE_SHIPPING else 0"
+        body = [f"    step_{i} = prepare_{i}(order)" for i in range(150)]
+        body[124] = "    shipping_fee = Decimal('4.95') if order.total < FREE_SHIPPING else 0"
         lines = ["def checkout(order):", '    """Check an order out."""', *body, "    return 1"]
         code = "\n".join(lines)
         result = answer(
             "What is the shipping fee?",
-            [passage(code, kind="code", path="shop.py", symbol="checkout", lines=(1, 33))],
+            [passage(code, kind="code", path="shop.py", symbol="checkout", lines=(1, 153))],
             review_threshold=0.4,
         )
         (excerpt, numbers), *_ = quoted_pieces(result)
         assert numbers == [1]
-        assert "shipping_fee = Decimal('4.95')" in excerpt
-        assert "def checkout" not in excerpt  # not simply the opening lines
-        assert len(excerpt.splitlines()) <= answering.MAX_CODE_LINES
-        assert excerpt in code  # one contiguous run of lines
+        head, dots, rest = excerpt.split("\n", 2)
+        assert (head, dots.strip()) == ("def checkout(order):", "...")  # what it belongs to
+        assert "shipping_fee = Decimal('4.95')" in rest
+        assert len(rest.splitlines()) <= answering.CODE_WINDOW
+        assert rest in code  # one contiguous run of lines
+        # Cited by the lines it quotes.
+        first = 1 + lines.index(rest.splitlines()[0])
+        assert result.citations[0].locator["lines"] == [first, first + len(rest.splitlines()) - 1]
         assert result.text.startswith("```\n")
 
     def test_short_code_passage_is_quoted_whole(self) -> None:
@@ -280,7 +318,7 @@ class TestExtractive:
         if result.status == "abstained":
             assert result.citations == []
             return
-        assert len(quoted_pieces(result)) <= answering.MAX_SENTENCES
+        assert len(result.citations) <= answering.QUOTED
         assert_verbatim(result)
 
 
@@ -450,6 +488,7 @@ class TestLLMAnswer:
         result = llm_answer(
             "Refunds are paid back to the original card within 14 days [1].",
             [passage(REFUNDS, score=0.75)],
+            offset=TRUSTED,
         )
         assert result.status == "final"
         assert result.review_reason is None
@@ -497,7 +536,7 @@ class TestLLMAnswer:
             "A refund never includes the delivery fee.",
             passages,
         )
-        assert uncited.confidence < cited.confidence
+        assert uncited.features["support"] < cited.features["support"] == 1.0
 
     def test_uncited_claim_found_nowhere_goes_to_review(self) -> None:
         result = llm_answer(
@@ -581,6 +620,7 @@ class TestLLMAnswer:
             "Returns use the form at https://shop.example/returns within 14 days [1].",
             [passage(text, score=0.8)],
             question="Where is the returns form?",
+            offset=TRUSTED,
         )
         assert "https://shop.example/returns" in result.text
         assert result.status == "final"
@@ -594,6 +634,7 @@ class TestLLMStream:
                 [passage(HOURS, score=0.5), passage(REFUNDS, score=0.8)],
                 options=options(ScriptedChat(reply)),
                 review_threshold=0.4,
+                offset=TRUSTED,
             )
         )
         *pieces, final = items
