@@ -604,8 +604,8 @@ def _code_snippet(passage: Passage, unit: compose.Unit) -> tuple[str, list[int] 
             if is_instruction(lines[i]):
                 break
             if first - i > 1:
-                indent = re.match(r"^\s*", lines[first]).group(0)  # type: ignore[union-attr]
-                head = f"{lines[i]}\n{indent}...\n"
+                margin = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+                head = f"{lines[i]}\n{margin}...\n"
             else:
                 first = i
             break
