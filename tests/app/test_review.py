@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from app.runtime import Runtime
-from assets.models import Asset
+from assets.models import Asset, Consultation
 from billing import ledger
 from billing import service as billing
 from billing.models import Charge
@@ -314,3 +314,32 @@ async def test_correction_markers_point_at_the_passages_kept(
     # [1] is the verified answer itself; the kept passage is [2]; a marker to nothing is dropped.
     assert seen["answer"] == "Refunds take 14 days [2]. Not this."
     assert seen["citations"][1]["locator"] == kept["locator"]
+
+
+async def test_an_assets_record_decides_whether_its_answers_are_final(
+    client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, handbook: str
+) -> None:
+    await setup(client, runtime, expert, client_user, handbook)
+    # A new asset: its kind's calibration alone is not sure enough; the client is told why.
+    first = await ask(client, client_user, handbook, QUESTION)
+    assert first["status"] == "pending_review"
+    assert first["confidence"] < 0.9
+    assert "needed for a final answer" in first["review_reason"]
+    (item,) = await queue(client, expert)
+    assert item["reason"] == "low_confidence"
+    with Session(runtime.engine) as session:
+        asset = session.exec(select(Asset).where(Asset.slug == handbook)).one()
+        stored = session.get(Consultation, first["consultation_id"])
+        assert stored is not None
+        assert stored.prior_confidence == first["confidence"]  # no reviews yet: no offset
+    # Its expert approved many earlier answers: the same kind of answer is now final.
+    review_record(runtime, asset=asset, client=client_user.account, stood=200)
+    trusted = await ask(client, client_user, handbook, "When does the store open?")
+    assert trusted["status"] == "final"
+    assert trusted["review_reason"] is None
+    assert trusted["confidence"] >= 0.9
+    # Then the expert corrected or rejected even more: pending again.
+    review_record(runtime, asset=asset, client=client_user.account, stood=0, wrong=400)
+    doubted = await ask(client, client_user, handbook, "Can I return a plant?")
+    assert doubted["status"] == "pending_review"
+    assert doubted["confidence"] < trusted["confidence"]

@@ -266,6 +266,16 @@ async def test_another_expert_gets_404_and_a_client_403(
     assert 'href="/review"' not in (await client.get("/billing")).text
 
 
+async def test_the_page_says_why_an_answer_is_pending(
+    client: httpx.AsyncClient, client_user: Actor, garden: str
+) -> None:
+    await _sign_in(client, client_user)
+    answer = await client.post(f"/assets/{garden}/ask", data={"question": QUESTION}, headers=HTMX)
+    assert answer.status_code == 200
+    assert 'data-status="pending_review"' in answer.text
+    assert "needed for a final answer" in answer.text
+
+
 async def test_client_flags_an_answer_with_a_note_from_the_page(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, garden: str
 ) -> None:
