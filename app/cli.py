@@ -326,7 +326,13 @@ def job_cancel(job_id: Annotated[str, typer.Argument()]) -> None:
 
 def _search_rows(passages: list[Any]) -> list[dict[str, Any]]:
     return [
-        {"rank": i, "score": p.score, "text": p.text, "locator": p.locator}
+        {
+            "rank": i,
+            "score": p.rank_score,
+            "similarity": p.score,
+            "text": p.text,
+            "locator": p.locator,
+        }
         for i, p in enumerate(passages, 1)
     ]
 
@@ -430,6 +436,8 @@ def ask(
         f"\n[dim]{report['status']} · confidence {report['confidence']:.2f} · "
         f"{report['tokens']['prompt']}+{report['tokens']['completion']} tokens[/dim]"
     )
+    if report["review_reason"]:
+        out.print(f"[dim]why: {report['review_reason']}[/dim]", highlight=False)
     for c in report["citations"]:
         out.print(f"[{c['n']}] {_where(c['locator'])}", highlight=False)
     charge = report["charge"]

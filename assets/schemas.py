@@ -81,7 +81,11 @@ class SearchRequest(BaseModel):
 
 class SearchResult(BaseModel):
     rank: int
-    score: float
+    score: float = Field(
+        description="What the results are ordered by (closeness in meaning and in words "
+        "fused): it falls with rank"
+    )
+    similarity: float = Field(description="The passage's cosine similarity to the query")
     text: str
     locator: dict[str, Any]
 

@@ -151,7 +151,9 @@ def search(
     )
     return SearchResponse(
         results=[
-            SearchResult(rank=i, score=p.score, text=p.text, locator=p.locator)
+            SearchResult(
+                rank=i, score=p.rank_score, similarity=p.score, text=p.text, locator=p.locator
+            )
             for i, p in enumerate(passages, 1)
         ]
     )

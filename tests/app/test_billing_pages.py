@@ -14,7 +14,14 @@ from billing import service as billing
 from billing.models import LedgerEntry, LedgerTransaction
 from core.config import Settings
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import (
+    HANDBOOK,
+    Actor,
+    create_actor,
+    create_test_asset,
+    ingest_path,
+    review_record,
+)
 from tests.stripe_fakes import FakeGateway, stripe_settings
 
 PASSWORD = "correct-horse"
@@ -46,6 +53,8 @@ def garden(runtime: Runtime, expert: Actor) -> str:
     asset = create_test_asset(runtime, owner=expert.account, slug="garden")
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=HANDBOOK / "policies.md")
     assert job.status == "succeeded", job.error
+    # Its expert approved its earlier answers: its answers are final, their money held.
+    review_record(runtime, asset=asset, client=expert.account, stood=200)
     return asset.slug
 
 

@@ -122,7 +122,7 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
     found = json.loads(shell.run("search", "garden", "loyalty points", "-k", "2", "--json").stdout)
     assert [r["rank"] for r in found["results"]] == [1, 2]
     top = found["results"][0]
-    assert set(top) == {"rank", "score", "text", "locator"}
+    assert set(top) == {"rank", "score", "similarity", "text", "locator"}
     assert top["locator"]["path"] == "tools/pricing.py"
     assert top["locator"]["symbol"].startswith("LoyaltyCard")
 
@@ -136,6 +136,7 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
         "citations",
         "confidence",
         "status",
+        "review_reason",
         "consultation_id",
         "tokens",
         "charge",
@@ -146,6 +147,10 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
     assert answer["citations"][0]["locator"]["path"] == "policies.md"
     assert answer["citations"][0]["locator"]["lines"] == [5, 8]
     assert answer["tokens"]["prompt"] > answer["tokens"]["completion"] > 0
+    # Read as text: a pending answer says why.
+    assert answer["status"] == "pending_review"
+    shown = shell.run("ask", "garden", "How long do refunds take?", "--as", "cleo@example.com")
+    assert f"why: {answer['review_reason']}" in " ".join(shown.stdout.split())
 
 
 def test_ingest_of_a_changed_tar_serves_the_new_text_and_writes_nothing_beside_it(

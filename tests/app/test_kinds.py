@@ -46,7 +46,11 @@ async def _top(client: httpx.AsyncClient, expert: Actor, query: str) -> dict[str
         "/v1/assets/mixed/search", json={"query": query, "k": 3}, headers=expert.headers
     )
     assert response.status_code == 200, response.text
-    locator: dict[str, Any] = response.json()["results"][0]["locator"]
+    results = response.json()["results"]
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)  # what the results are ordered by
+    assert all(-1 <= r["similarity"] <= 1 for r in results)
+    locator: dict[str, Any] = results[0]["locator"]
     return locator
 
 
