@@ -53,7 +53,8 @@ WINDOW_CHARS = 900
 PROVISION_CHARS = 2000
 # The best units (by everything but meaning) that are also weighed by meaning.
 SHORTLIST = 24
-# The unit models, per kind of corpus (bench/answers.py --fit writes it).
+# The unit models, per kind of corpus: hand-set weights (bench/fit_answers.py --units fits
+# others; they did no better out of fold on the answer sets).
 ANSWER_MODEL: dict[str, Any] = json.loads((Path(__file__).parent / "answer_model.json").read_text())
 # A sentence is supported when at least this share of its content words is in its citations.
 SUPPORT_THRESHOLD = 0.5

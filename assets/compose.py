@@ -8,12 +8,15 @@ code, a multi-line call or signature kept whole) and each unit is scored by the 
 it holds (weighted by how rare they are among the passages), by whether it is the kind of
 thing the question wants, and by how close its passage came in retrieval. Then, by kind:
 
-* code: the best statements, each with the lines that make it whole, cited by their exact lines;
-  implementation before tests and docstrings, unless the question is about tests;
+The answer quotes the passages whose best units score best (up to three, none that holds few of
+the question's words), by kind (assets/answering.py):
+
+* code: the best statement with the lines around it (most passages whole), cited by the exact
+  lines quoted; implementation before tests and docstrings, unless the question is about tests;
 * regulation: the whole provision that holds the best unit (the paragraph with its points,
   its opening words with the amounts), articles before recitals unless the question asks why;
-* papers and text: the best sentence and the ones that follow it (an answer usually follows
-  the sentence that restates the question), formulas kept whole.
+* papers and text: the whole paragraph when it is short enough (formulas kept whole), else the
+  best sentence and the ones that follow it; every sentence cited.
 """
 
 import itertools
@@ -303,8 +306,8 @@ def prose_units(rank: int, text: str, split: Callable[[str], list[str]]) -> list
 # Scoring
 
 # What a unit is scored on (``unit_features``); a linear model over them per kind of corpus
-# (assets/answer_model.json, fitted by ``bench/answers.py --fit``) gives the log-odds that the
-# unit states what a right answer states.
+# (assets/answer_model.json, hand-set; ``bench/fit_answers.py`` fits and compares others)
+# gives the log-odds that the unit states what a right answer states.
 FEATURES = (
     "bias", "overlap", "context", "fit", "meaning", "closeness", "rank", "doc", "test",
     "recital", "defines", "long",

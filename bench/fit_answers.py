@@ -14,12 +14,14 @@ them:
    features: the probability that an answer is right, which decides whether it is final.
 
 Printed: for each kind, the share of questions whose best unit is a good one (hit@1) with the
-hand-set weights and with the fitted ones, in 5-fold cross-validation by question, and the
-calibration's expected calibration error, precision of answers it would mark final (p >= 0.9)
-and their share, out of fold. ``--write`` saves the models fitted on all questions to
-``assets/answer_model.json``.
+hand-set weights and with the fitted ones, in 5-fold cross-validation by question; with
+``--calibrate``, the calibration's accuracy, expected calibration error, and the precision and
+share of the answers it would mark final (p >= 0.9), out of fold. ``--write`` saves the
+calibration fitted on all questions to ``assets/calibration.json`` and, with ``--units``, the
+unit models to ``assets/answer_model.json`` (the answerer uses the hand-set unit weights there
+today: the fitted ones did no better out of fold).
 
-    python bench/fit_answers.py [--data /tmp/vouch-answers] [--write]
+    python bench/fit_answers.py [--data /tmp/vouch-answers] [--calibrate] [--units] [--write]
 """
 
 import argparse
