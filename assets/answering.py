@@ -77,8 +77,6 @@ _STOPWORDS = frozenset(
     it its me my of on or should that the their them then there these this to was what when
     where which who why will with would you your""".split()  # noqa: SIM905
 )
-_WORD = re.compile(r"[A-Za-z0-9_]+")
-_IDENTIFIER_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?(?![\w])")
 _NUMBER_WORDS = {
     word: str(value)
@@ -193,18 +191,14 @@ def _stem(word: str) -> str:
 
 
 def _terms(text: str) -> set[str]:
-    """Content words, stemmed; identifiers also count by their parts (``points_for``: points)."""
+    """Content words, stemmed; identifiers also count by their parts (``points_for``: points);
+    number words as numbers ("ten euros" and "10 euros" say the same)."""
     terms: set[str] = set()
-    for word in _WORD.findall(text):
-        parts = {word}
-        if "_" in word or not (word.islower() or word.isupper()):
-            parts.update(_IDENTIFIER_PART.findall(word))
-        for part in parts:
-            lowered = part.lower().strip("_")
-            if lowered in _NUMBER_WORDS:  # "ten euros" and "10 euros" say the same
-                terms.add(_NUMBER_WORDS[lowered])
-            elif lowered not in _STOPWORDS and (len(lowered) > 1 or lowered.isdigit()):
-                terms.add(_stem(lowered))
+    for word in compose.words(text):
+        if word in _NUMBER_WORDS:
+            terms.add(_NUMBER_WORDS[word])
+        elif word not in _STOPWORDS and (len(word) > 1 or word.isdigit()):
+            terms.add(_stem(word))
     return terms
 
 

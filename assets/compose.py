@@ -22,7 +22,7 @@ the question's words), by kind (assets/answering.py):
 import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 # What a question can want, from its wording (lower-cased).
@@ -107,19 +107,24 @@ def _stem(word: str) -> str:
     return word
 
 
-def terms(text: str) -> set[str]:
-    """Content words, stemmed; identifiers also count by their parts (``backoff_max``: backoff,
-    max)."""
-    found: set[str] = set()
+def words(text: str) -> Iterator[str]:
+    """The words of ``text``, lower-cased; an identifier also by its parts (``backoff_max``:
+    backoff_max, backoff, max; ``PoolManager``: poolmanager, pool, manager)."""
     for word in _WORD.findall(text):
         parts = {word}
         if "_" in word or not (word.islower() or word.isupper()):
             parts.update(_IDENTIFIER_PART.findall(word))
         for part in parts:
-            lowered = part.lower().strip("_")
-            if lowered not in _STOPWORDS and (len(lowered) > 1 or lowered.isdigit()):
-                found.add(_stem(lowered))
-    return found
+            yield part.lower().strip("_")
+
+
+def terms(text: str) -> set[str]:
+    """Content words, stemmed (``words``, less stopwords)."""
+    return {
+        _stem(word)
+        for word in words(text)
+        if word not in _STOPWORDS and (len(word) > 1 or word.isdigit())
+    }
 
 
 @dataclass(frozen=True, slots=True)
