@@ -4,6 +4,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app import accounts, querying
@@ -80,12 +81,13 @@ def ingest_path(
 
 
 def review_record(
-    runtime: Runtime, *, asset: Asset, client: Account, stood: int, wrong: int = 0
+    runtime: Runtime | Engine, *, asset: Asset, client: Account, stood: int, wrong: int = 0
 ) -> None:
     """Give ``asset`` a record of reviewed answers, as its expert would have judged them:
     ``stood`` approved and ``wrong`` rejected, each one its kind's calibration gave 0.5. An
     asset whose answers stood is trusted with final answers (assets/calibration.py)."""
-    with session_scope(runtime.engine) as session:
+    engine = runtime.engine if isinstance(runtime, Runtime) else runtime
+    with session_scope(engine) as session:
         for n in range(stood + wrong):
             consultation = Consultation(
                 asset_id=asset.id,

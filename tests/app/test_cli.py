@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import Session, col, select
 
 from app.accounts import authenticate_api_key
 from app.errors import InvalidCredentials
+from app.models import Account
+from assets.models import Asset
 from billing.models import Charge
 from core.clock import utcnow
 from core.config import Settings
 from core.db import make_engine, session_scope
-from tests.factories import HANDBOOK
+from tests.factories import HANDBOOK, review_record
 
 VOUCH = str(Path(sys.executable).parent / "vouch")
 
@@ -30,6 +32,19 @@ class Shell:
         self.env = {**os.environ, "VOUCH_DATA_DIR": str(data_dir), "NO_COLOR": "1"}
         if database_url:
             self.env["VOUCH_DATABASE_URL"] = database_url
+        self.database = Settings(data_dir=data_dir, database_url=database_url).sqlalchemy_url
+
+    def trust(self, slug: str) -> None:
+        """The asset's expert approved its earlier answers: its answers are final."""
+        engine = make_engine(self.database)
+        try:
+            with Session(engine) as session:
+                asset = session.exec(select(Asset).where(Asset.slug == slug)).one()
+                expert = session.get(Account, asset.owner_id)
+            assert expert is not None
+            review_record(engine, asset=asset, client=expert, stood=200)
+        finally:
+            engine.dispose()
 
     def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -341,6 +356,7 @@ def test_settle_releases_after_the_window_and_payouts_run_records_a_pending_payo
     # 15.00 a question: 12.00 to the expert after the 20% fee, above the 10.00 payout minimum.
     shell.run("plan", "set", "garden", "--per-query", "1500", "--window-hours", "1")
     shell.run("credits", "grant", "cleo@example.com", "3000")
+    shell.trust("garden")
     asked = shell.run("ask", "garden", "How long do refunds take?", "--as", "cleo@example.com")
     assert "charged 15.00 USD from credits; held in escrow, released to the expert on" in (
         asked.stdout
