@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app import accounts, querying
 from app.models import Account
@@ -80,18 +80,17 @@ def ingest_path(
         return found
 
 
-def review_record(
-    runtime: Runtime | Engine, *, asset: Asset, client: Account, stood: int, wrong: int = 0
-) -> None:
-    """Give ``asset`` a record of reviewed answers, as its expert would have judged them:
-    ``stood`` approved and ``wrong`` rejected, each one its kind's calibration gave 0.5. An
-    asset whose answers stood is trusted with final answers (assets/calibration.py)."""
+def review_record(runtime: Runtime | Engine, slug: str, *, stood: int, wrong: int = 0) -> None:
+    """Give the asset ``slug`` a record of reviewed answers, as its expert would have judged
+    them: ``stood`` approved and ``wrong`` rejected, each one its kind's calibration gave 0.5.
+    An asset whose answers stood is trusted with final answers (assets/calibration.py)."""
     engine = runtime.engine if isinstance(runtime, Runtime) else runtime
     with session_scope(engine) as session:
+        asset = session.exec(select(Asset).where(Asset.slug == slug)).one()
         for n in range(stood + wrong):
             consultation = Consultation(
                 asset_id=asset.id,
-                account_id=client.id,
+                account_id=asset.owner_id,
                 question=f"Earlier question {n}?",
                 answer="An earlier answer.",
                 confidence=0.5,

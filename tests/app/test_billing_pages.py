@@ -54,7 +54,7 @@ def garden(runtime: Runtime, expert: Actor) -> str:
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=HANDBOOK / "policies.md")
     assert job.status == "succeeded", job.error
     # Its expert approved its earlier answers: its answers are final, their money held.
-    review_record(runtime, asset=asset, client=expert.account, stood=200)
+    review_record(runtime, asset.slug, stood=200)
     return asset.slug
 
 

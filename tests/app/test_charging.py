@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from app import accounts
 from app.ratelimit import AskLimiter, MemoryBuckets
 from app.runtime import Runtime
-from assets.models import Asset, Consultation
+from assets.models import Consultation
 from billing import ledger
 from billing import service as billing
 from billing.models import Charge, LedgerEntry, UsageEvent
@@ -37,13 +37,6 @@ def handbook(runtime: Runtime, expert: Actor) -> str:
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=HANDBOOK)
     assert job.status == "succeeded", job.error
     return asset.slug
-
-
-def trusted(runtime: Runtime, slug: str, expert: Actor) -> None:
-    """The asset's expert approved its earlier answers: its answers are final, money held."""
-    with Session(runtime.engine) as session:
-        asset = session.exec(select(Asset).where(Asset.slug == slug)).one()
-    review_record(runtime, asset=asset, client=expert.account, stood=200)
 
 
 async def set_plan(client: httpx.AsyncClient, expert: Actor, slug: str, **plan: Any) -> Any:
@@ -92,7 +85,7 @@ class TestEntitlement:
         client_user: Actor,
         handbook: str,
     ) -> None:
-        trusted(runtime, handbook, expert)
+        review_record(runtime, handbook, stood=200)  # its answers are final
         await set_plan(client, expert, handbook, per_query=25)
         grant(runtime, client_user, 100)
         response = await ask(client, client_user, handbook)
@@ -292,7 +285,7 @@ class TestEscrow:
         client_user: Actor,
         handbook: str,
     ) -> None:
-        trusted(runtime, handbook, expert)
+        review_record(runtime, handbook, stood=200)  # its answers are final
         await set_plan(client, expert, handbook, per_query=10, acceptance_hours=24)
         grant(runtime, client_user, 20)
         kept = (await ask(client, client_user, handbook)).json()["consultation_id"]

@@ -6,10 +6,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.runtime import Runtime
-from assets.models import Asset, Consultation
+from assets.models import Consultation
 from billing import ledger
 from billing import service as billing
 from billing.models import Charge
@@ -41,7 +41,7 @@ async def setup(
 ) -> None:
     plan = {"per_query": 25, "acceptance_hours": settings.pop("acceptance_hours", 72)}
     if settings.pop("trusted", False):  # answers of this asset have stood: some are final
-        trust(runtime, slug, client_user)
+        review_record(runtime, slug, stood=200)
     response = await client.put(f"/v1/assets/{slug}/plan", json=plan, headers=expert.headers)
     assert response.status_code == 200, response.text
     if settings:
@@ -53,12 +53,6 @@ async def setup(
         billing.grant_credits(
             session, account_id=client_user.account.id, amount=100, currency="usd", key="k"
         )
-
-
-def trust(runtime: Runtime, slug: str, client_user: Actor) -> None:
-    with Session(runtime.engine) as session:
-        asset = session.exec(select(Asset).where(Asset.slug == slug)).one()
-    review_record(runtime, asset=asset, client=client_user.account, stood=200)
 
 
 async def ask(client: httpx.AsyncClient, actor: Actor, slug: str, question: str) -> Any:
@@ -328,18 +322,17 @@ async def test_an_assets_record_decides_whether_its_answers_are_final(
     (item,) = await queue(client, expert)
     assert item["reason"] == "low_confidence"
     with Session(runtime.engine) as session:
-        asset = session.exec(select(Asset).where(Asset.slug == handbook)).one()
         stored = session.get(Consultation, first["consultation_id"])
         assert stored is not None
         assert stored.prior_confidence == first["confidence"]  # no reviews yet: no offset
     # Its expert approved many earlier answers: the same kind of answer is now final.
-    review_record(runtime, asset=asset, client=client_user.account, stood=200)
+    review_record(runtime, handbook, stood=200)
     trusted = await ask(client, client_user, handbook, "When does the store open?")
     assert trusted["status"] == "final"
     assert trusted["review_reason"] is None
     assert trusted["confidence"] >= 0.9
     # Then the expert corrected or rejected even more: pending again.
-    review_record(runtime, asset=asset, client=client_user.account, stood=0, wrong=400)
+    review_record(runtime, handbook, stood=0, wrong=400)
     doubted = await ask(client, client_user, handbook, "Can I return a plant?")
     assert doubted["status"] == "pending_review"
     assert doubted["confidence"] < trusted["confidence"]
