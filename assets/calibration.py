@@ -7,8 +7,8 @@ extractive answerer and a chat model: how close the best passage came, how much 
 the answer covers, how well its sentences are supported by their citations, whether it is the
 kind of answer the question wants (a number, an amount, the cases...), and where the passages it
 cites ranked. ``w[kind]`` is a logistic model per kind of corpus, fitted on the answer-level
-golden sets (``bench/fit_answers.py --write``, assets/calibration.json; the figures it prints
-are out of fold).
+golden sets (``bench/fit_answers.py --calibrate --write`` writes assets/calibration.json; the
+figures it prints are out of fold).
 
 ``offset[asset]`` refines the kind's model with the asset's own reviews: each answer the expert
 approved counts as right, each one corrected or rejected as wrong. It is the shift of the
