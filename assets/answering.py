@@ -550,6 +550,7 @@ def _scored(
         path = str(passage.locator.get("path", ""))
         section = str(passage.locator.get("section", ""))
         model = _model(passage.kind)
+        marks = compose.docstring_lines(passage.text) if code else []
         for unit in _units(rank, passage):
             features = compose.unit_features(
                 unit,
@@ -559,7 +560,7 @@ def _scored(
                 closeness=passage.score,
                 context=_context(passage),
                 code=code,
-                doc=code and compose.is_doc(unit, passage.text),
+                doc=code and compose.is_doc(unit, marks),
                 test=code and compose.is_test_path(path),
                 recital=compose.is_recital(section),
                 term=term,
@@ -714,13 +715,9 @@ def answer(
     extra = []
     for piece in chosen:
         passage = considered[piece.unit.rank]
-        if passage.kind == "code" and compose.is_doc(piece.unit, passage.text):
+        if piece.features["doc"]:
             statement = next(
-                (
-                    s
-                    for s in scored
-                    if s.unit.rank == piece.unit.rank and not compose.is_doc(s.unit, passage.text)
-                ),
+                (s for s in scored if s.unit.rank == piece.unit.rank and not s.features["doc"]),
                 None,
             )
             if statement is not None:
@@ -735,7 +732,7 @@ def answer(
     for piece in chosen:
         passage = considered[piece.unit.rank]
         n = numbers.setdefault(piece.unit.rank, len(numbers) + 1)
-        if passage.kind == "code" and compose.is_doc(piece.unit, passage.text):
+        if piece.features["doc"]:
             quoted = " ".join(
                 line.strip().strip("\"'#").strip() for line in piece.unit.text.split("\n")
             )

@@ -86,7 +86,6 @@ _CODE_CASES = re.compile(r"\b(if|elif|case)\b|\bfrozenset\(|[\[{]\s*[^\]}\s][^\]
 _CODE_DEF = re.compile(r"^\s*(async\s+)?(def|class)\s+\w+")
 _TEST_PATH = re.compile(r"(^|/)(tests?|testing)(/|$)|(^|/)test_[^/]*$|_test\.\w+$")
 _RECITAL = re.compile(r"^recital\b", re.I)
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9(\u2018\u201c\"'•\[]|[a-z]\))")
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 _STOPWORDS = frozenset(
     """a about an and are as at be by can could do does for from has have how i if in into is
@@ -298,9 +297,14 @@ def code_units(rank: int, text: str) -> list[Unit]:
     ]
 
 
-def is_doc(unit: Unit, text: str) -> bool:
-    """Whether a code unit lies inside a docstring or comment of its passage."""
-    marks = _in_docstring(text.split("\n"))
+def docstring_lines(text: str) -> list[bool]:
+    """Which lines of a code passage are inside a docstring or are comments."""
+    return _in_docstring(text.split("\n"))
+
+
+def is_doc(unit: Unit, marks: list[bool]) -> bool:
+    """Whether a code unit lies inside a docstring or comment of its passage (``marks``:
+    ``docstring_lines`` of the passage)."""
     return all(marks[unit.first : unit.last + 1])
 
 
@@ -328,10 +332,6 @@ class Scored:
     @property
     def overlap(self) -> float:
         return self.features["overlap"]
-
-    @property
-    def fit(self) -> float:
-        return self.features["fit"]
 
 
 def idf_weights(question: str, texts: Sequence[str]) -> dict[str, float]:
@@ -401,7 +401,3 @@ def is_test_path(path: str) -> bool:
 
 def is_recital(section: str) -> bool:
     return bool(_RECITAL.match(section))
-
-
-def sentences(paragraph: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
