@@ -61,6 +61,7 @@ def search(
         lexical=runtime.lexical,
         kinds=kinds,
         path_prefix=path_prefix,
+        reranker=runtime.reranker,
     )
 
 
@@ -217,6 +218,7 @@ def _passages(
         embedder=runtime.embedder,
         lexical=runtime.lexical,
         vector=vector,
+        reranker=runtime.reranker,
     )
 
 

@@ -14,6 +14,7 @@ from assets.embeddings import Embedder, build_embedder
 from assets.index import VectorIndex, open_index
 from assets.lexical import LexicalStore
 from assets.llm import ChatModel, build_llm
+from assets.rerank import Reranker, build_reranker
 from billing.gateway import Gateway, build_gateway
 from core.config import Settings
 from core.db import make_engine
@@ -44,6 +45,8 @@ class Runtime:
         self._embedder: Embedder | None = embedder
         self._index: VectorIndex | None = None
         self._llm: ChatModel | None = None
+        self._reranker: Reranker | None = None
+        self._reranker_built = False
         self._lexical = LexicalStore(settings.data_dir / "lexical")
         # A gateway may be handed in (tests use an in-memory one); else built from the settings.
         self._gateway: Gateway | None = gateway
@@ -103,6 +106,22 @@ class Runtime:
                     self._llm = build_llm(self.settings.llm)
         return self._llm
 
+    @property
+    def reranker(self) -> Reranker | None:
+        """The re-rank stage after fused search, or None when ``settings.rerank`` is off."""
+        if not self._reranker_built:
+            with self._lock:
+                if not self._reranker_built:
+                    self._reranker = build_reranker(self.settings.rerank, lambda: self._chat())
+                    self._reranker_built = True
+        return self._reranker
+
+    def _chat(self) -> ChatModel:
+        # Called with self._lock held (by ``reranker``): builds without taking it again.
+        if self._llm is None:
+            self._llm = build_llm(self.settings.llm)
+        return self._llm
+
     def ingest_context(self) -> IngestContext:
         return IngestContext(
             engine=self.engine,
@@ -115,6 +134,9 @@ class Runtime:
 
     def close(self) -> None:
         self.buckets.close()
+        if self._reranker is not None:
+            self._reranker.close()
+            self._reranker = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None

@@ -45,6 +45,12 @@ class LLMUnavailable(VouchError):
     status_code = 503
 
 
+class RerankUnavailable(VouchError):
+    """The configured re-ranker could not order the passages; search keeps its fused order."""
+
+    status_code = 503
+
+
 class ReviewItemNotFound(NotFound):
     pass
 

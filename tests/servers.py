@@ -144,8 +144,23 @@ def grounded_reply(messages: list[dict[str, Any]]) -> str:
     return f"{best[1]} [{best[2]}]" if best else CHAT_REFUSAL
 
 
+_RANK_ITEM = re.compile(r"^\[(\d+)\] (.*)$", re.M)
+
+
+def ranked_reply(messages: list[dict[str, Any]]) -> str:
+    """A listwise re-ranker's reply (assets/rerank.py's prompt): the numbers of the passages
+    that share a word with the question, most shared first, as ``3 > 1``."""
+    user = next((m["content"] for m in messages if m["role"] == "user"), "")
+    question = re.search(r"^Question: (.*)$", user, re.M)
+    wanted = _chat_words(question.group(1) if question else "")
+    shared = [(len(wanted & _chat_words(text)), int(n)) for n, text in _RANK_ITEM.findall(user)]
+    return " > ".join(str(n) for count, n in sorted(shared, key=lambda s: (-s[0], s[1])) if count)
+
+
 def chat_reply(mode: str, messages: list[dict[str, Any]]) -> str:
     everything = "\n".join(str(m["content"]) for m in messages)
+    if messages and str(messages[0]["content"]).startswith("You rank passages"):
+        return ranked_reply(messages)
     if mode == "refuse":
         return CHAT_REFUSAL
     if mode == "unsupported":
@@ -263,6 +278,74 @@ def chat_server(model: str = "test-chat-1", mode: str = "grounded") -> Iterator[
         yield state
     finally:
         state.stop()
+
+
+def overlap_scores(query: str, documents: list[str]) -> list[float]:
+    """A re-rank server's relevance: the share of the query's words each document holds."""
+    wanted = _chat_words(query)
+    return [len(wanted & _chat_words(d)) / max(1, len(wanted)) for d in documents]
+
+
+class _RerankHandler(_JSONHandler):
+    server_state: "RerankServer"
+
+    def do_POST(self) -> None:
+        state = self.server_state
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if state.mode == "error":
+            self._send(500, {"error": "the model crashed"})
+            return
+        field_name = "texts" if state.mode == "tei" else "documents"
+        if field_name not in body:  # as TEI's and Cohere's validation answer
+            self._send(422, {"error": f"missing field `{field_name}`"})
+            return
+        scores = overlap_scores(body["query"], body[field_name])
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        if state.mode == "tei":  # a bare list, "score"
+            self._send_list([{"index": i, "score": scores[i]} for i in order])
+            return
+        if state.mode == "bad_index":
+            order = [len(scores) + 5]
+        top_n = int(body.get("top_n") or len(order))
+        results = [{"index": i, "relevance_score": scores[i] if i < len(scores) else 1.0}
+                   for i in order[:top_n]]  # fmt: skip
+        self._send(200, {"model": body.get("model", "rerank"), "results": results})
+
+    def _send_list(self, payload: list[dict[str, Any]]) -> None:
+        raw = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+@dataclass
+class RerankServer:
+    """A running ``/rerank`` server scoring by shared words. Modes: ``cohere`` (``documents`` in,
+    ``results`` with ``relevance_score`` out, as Cohere, Jina and llama.cpp's server), ``tei``
+    (``texts`` in, a bare list with ``score`` out; ``documents`` refused with 422), ``error``
+    (HTTP 500), ``bad_index`` (a result for a document that was not sent)."""
+
+    url: str
+    mode: str = "cohere"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def rerank_server(mode: str = "cohere") -> Iterator[RerankServer]:
+    state = RerankServer(url="", mode=mode)
+    handler = type("Handler", (_RerankHandler,), {"server_state": state})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/rerank"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass
