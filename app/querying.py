@@ -209,8 +209,8 @@ def _offset(session: Session, asset: Asset) -> float:
 def _passages(
     runtime: Runtime, asset: Asset, question: str, vector: list[float] | None = None
 ) -> list[retrieval.Passage]:
-    """The passages an answer to ``question`` is drawn from."""
-    return retrieval.search(
+    """The passages an answer to ``question`` is drawn from: provisions with their points."""
+    found = retrieval.search(
         asset,
         query=question,
         k=ANSWER_K,
@@ -220,6 +220,7 @@ def _passages(
         vector=vector,
         reranker=runtime.reranker,
     )
+    return retrieval.complete_provisions(asset, found, runtime.index)
 
 
 def _llm_options(runtime: Runtime) -> answering.LLMOptions:

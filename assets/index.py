@@ -129,6 +129,16 @@ class AssetCollection:
             )
         ]
 
+    def matching(self, where: dict[str, Any], limit: int) -> list[Hit]:
+        """Up to ``limit`` chunks whose metadata matches ``where`` (score 0)."""
+        result = self._collection.get(where=where, limit=limit, include=["documents", "metadatas"])
+        return [
+            Hit(id=i, text=d or "", metadata=dict(m or {}), score=0.0)
+            for i, d, m in zip(
+                result["ids"], result["documents"] or [], result["metadatas"] or [], strict=True
+            )
+        ]
+
     def get(self, ids: Sequence[str], embedding: Sequence[float]) -> list[Hit]:
         """Chunks by id, scored by cosine similarity to ``embedding`` (vectors are unit length)."""
         if not ids:

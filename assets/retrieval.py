@@ -281,6 +281,71 @@ def search(
     return _merge(results)[:k]
 
 
+# A provision that ends in a colon introduces points that may be chunks of their own: the
+# answer path reads up to POINT_LINES lines after it for them (the AI Act's longest list, the
+# prohibited practices of Art. 5(1), spans about 40).
+POINT_LINES = 120
+
+
+def complete_provisions(
+    asset: Asset, passages: list[Passage], index: VectorIndex
+) -> list[Passage]:
+    """``passages`` with each regulation provision that introduces points ("... the following:")
+    joined with those points (``Art. 99(7)`` with ``Art. 99(7)(a)`` to ``(j)``), its lines
+    extended; passages it now holds are dropped. An answer then quotes the provision whole."""
+    collection = index.collection(asset.collection)
+    completed: list[Passage] = []
+    for passage in passages:
+        section, span = passage.locator.get("section"), passage.locator.get("lines")
+        if (
+            passage.kind != "regulation"
+            or not isinstance(section, str)
+            or not isinstance(span, list)
+            or not passage.text.rstrip().endswith(":")
+        ):
+            completed.append(passage)
+            continue
+        after = collection.matching(
+            {"$and": [
+                {"path": passage.locator["path"]},
+                {"line_start": {"$gt": int(span[1])}},
+                {"line_start": {"$lte": int(span[1]) + POINT_LINES}},
+            ]},
+            limit=POINT_LINES,
+        )  # fmt: skip
+        points: list[Hit] = []
+        for hit in sorted(after, key=lambda h: int(h.metadata["line_start"])):
+            if not str(hit.metadata.get("section", "")).startswith(f"{section}("):
+                break
+            points.append(hit)
+        if not points:
+            completed.append(passage)
+            continue
+        end = int(points[-1].metadata.get("line_end") or points[-1].metadata["line_start"])
+        text = "\n\n".join([passage.text, *(hit.text for hit in points)])
+        locator = {**passage.locator, "lines": [int(span[0]), end]}
+        completed.append(replace(passage, text=text, locator=locator))
+    return [p for p in completed if not _held(p, completed)]
+
+
+def _held(passage: Passage, passages: list[Passage]) -> bool:
+    """Whether another of ``passages`` holds all of ``passage``'s lines."""
+    span = passage.locator.get("lines")
+    if not isinstance(span, list):
+        return False
+    for other in passages:
+        lines = other.locator.get("lines")
+        if (
+            other is not passage
+            and isinstance(lines, list)
+            and other.locator.get("path") == passage.locator.get("path")
+            and lines[0] <= span[0] <= span[1] <= lines[1]
+            and (lines[0], lines[1]) != (span[0], span[1])
+        ):
+            return True
+    return False
+
+
 def _rerank(
     reranker: Reranker, query: str, results: list[tuple[Passage, Hit]]
 ) -> list[tuple[Passage, Hit]]:

@@ -111,3 +111,68 @@ def test_bm25_follows_reingest(runtime: Runtime, expert: Actor, tmp_path: Path) 
     words = runtime.lexical.get(asset.collection)
     assert words.search("tail lift", 5) == []
     assert len(words) == runtime.index.collection(asset.collection).count()
+
+
+# Each point is long enough that the paragraph (over 1.5 times the chunk size) is cut between
+# its points, as the AI Act's Art. 99(7) is.
+_ASSESSED = (
+    ", as established by the authority in its written assessment of the case, sent to the "
+    "operator with the reasons for it and published in the register of decisions"
+)
+FACTORS = [
+    f"(a) the nature, gravity and duration of the infringement and of its consequences, taking "
+    f"into account the purpose of the widget and the damage suffered{_ASSESSED};",
+    f"(b) whether fines have already been applied by other market surveillance authorities to "
+    f"the same operator for the same infringement{_ASSESSED};",
+    f"(c) the size, the annual turnover and market share of the operator committing the "
+    f"infringement, and the financial benefits gained from it{_ASSESSED};",
+    f"(d) the degree of cooperation with the national competent authorities, in order to remedy "
+    f"the infringement and mitigate its adverse effects{_ASSESSED};",
+    f"(e) the intentional or negligent character of the infringement, and any similar previous "
+    f"infringements by the same operator{_ASSESSED};",
+    f"(f) any action taken by the operator to mitigate the harm suffered by the affected persons, "
+    f"including the recall of widgets{_ASSESSED}.",
+]
+
+
+def test_an_answer_quotes_a_provision_with_the_points_chunked_apart_from_it(
+    runtime: Runtime, expert: Actor, tmp_path: Path
+) -> None:
+    from sqlmodel import Session
+
+    from app import querying
+
+    corpus = tmp_path / "act"
+    corpus.mkdir()
+    (corpus / "widget_act.md").write_text(
+        "# Widget Safety Act\n\n#### Article 12\n\n*Penalties*\n\n"
+        "1. Member States shall lay down the rules on penalties for infringements of this Act.\n\n"
+        "2. Fines shall be effective, proportionate and dissuasive.\n\n"
+        "3. When deciding on the amount of a fine in each individual case, the authority shall "
+        "have regard to the following:\n\n" + "\n\n".join(FACTORS) + "\n\n"
+        "4. The Commission shall publish the fines imposed each year.\n",
+        encoding="utf-8",
+    )
+    asset = create_test_asset(runtime, owner=expert.account, slug="widgets")
+    job = ingest_path(runtime, asset=asset, owner=expert.account, path=corpus, kind="regulation")
+    assert job.status == "succeeded", job.error
+    sections = {
+        m.get("section") for _, _, m in runtime.index.collection(asset.collection).records()
+    }
+    assert {"Art. 12(3)", "Art. 12(3)(a)", "Art. 12(3)(f)"} <= sections  # chunked apart
+
+    with Session(runtime.engine) as session:
+        answer = querying.draft_answer(
+            session, runtime, account=expert.account, slug="widgets",
+            question="What does the authority weigh when deciding the amount of a fine?",
+        )  # fmt: skip
+    lead = answer.citations[0]
+    assert lead.locator["section"] == "Art. 12(3)"
+    for factor in FACTORS:  # every point, in the answer and in what it cites
+        assert factor in answer.text
+        assert factor in lead.text
+    assert "4. The Commission shall publish" not in lead.text
+    first, last = lead.locator["lines"]
+    assert last - first >= 2 * len(FACTORS)  # the provision's lines down to its last point
+    # the points are not cited a second time on their own
+    assert not any(c.locator["section"].startswith("Art. 12(3)(") for c in answer.citations)
