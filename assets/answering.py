@@ -18,8 +18,9 @@ prompt is withheld. An answer whose sentences its citations do not support is ne
 import json
 import re
 import secrets
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -616,6 +617,61 @@ def _code_snippet(passage: Passage, unit: compose.Unit) -> tuple[str, list[int] 
     return body, None
 
 
+# A constant the quoted code uses (``self.RETRY_AFTER_STATUS_CODES``) is quoted with its
+# assignment when its name shares a word with the question: the value is the answer to "which
+# status codes...", not the line that reads it. At most CONSTANTS of them, each up to
+# CONSTANT_LINES lines.
+CONSTANTS = 2
+CONSTANT_LINES = 12
+_CONSTANT = re.compile(r"\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
+
+
+def _constants_named(question: str, code: str, passages: Sequence[Passage]) -> list[Passage]:
+    """The assignments, found in ``passages``, of the constants ``code`` uses but does not
+    assign and whose names share a word with ``question``; each as a passage of its own lines."""
+    if not code:
+        return []
+    wanted = compose.terms(question)
+    found: list[Passage] = []
+    for name in dict.fromkeys(_CONSTANT.findall(code)):
+        if len(found) == CONSTANTS:
+            break
+        if re.search(rf"^\s*{name}\s*(?::[^=\n]*)?=(?!=)", code, re.M):
+            continue  # assigned in the quote already
+        if not compose.terms(name.replace("_", " ")) & wanted:
+            continue
+        for passage in passages:
+            definition = _assignment(passage, name) if passage.kind == "code" else None
+            if definition is not None:
+                found.append(definition)
+                break
+    return found
+
+
+def _assignment(passage: Passage, name: str) -> Passage | None:
+    """``name = ...`` in ``passage``, the whole statement (brackets balanced), with its lines."""
+    span = passage.locator.get("lines")
+    if not (isinstance(span, list | tuple) and len(span) == 2):
+        return None
+    lines = passage.text.split("\n")
+    pattern = re.compile(rf"^\s*{name}\s*(?::[^=]*)?=(?!=)")
+    for first, line in enumerate(lines):
+        if not pattern.match(line):
+            continue
+        depth, last = 0, first
+        for last in range(first, min(len(lines), first + CONSTANT_LINES)):
+            depth += sum(lines[last].count(c) for c in "([{")
+            depth -= sum(lines[last].count(c) for c in ")]}")
+            if depth <= 0:
+                break
+        body = textwrap.dedent("\n".join(lines[first : last + 1]))
+        start = int(span[0]) + first
+        return replace(
+            passage, text=body, locator={**passage.locator, "lines": [start, start + last - first]}
+        )
+    return None
+
+
 def _absolute(passage: Passage, unit: compose.Unit) -> tuple[int, int]:
     """A code unit's line span in its file (0, 0 when the passage has no lines)."""
     span = passage.locator.get("lines")
@@ -751,8 +807,14 @@ def answer(
             pieces.extend(f"{sentence} [{n}]" for sentence in _provision(passage, piece.unit))
         else:
             pieces.extend(f"{sentence} [{n}]" for sentence in _passage_text(passage, piece.unit))
-    text = "\n".join(pieces) if any(p.startswith("```") for p in pieces) else " ".join(pieces)
     cited = {n: considered[rank] for rank, n in numbers.items()}
+    quoted_code = [p for p in pieces if p.startswith("```")]
+    for definition in _constants_named(question, "\n".join(quoted_code), considered):
+        n = len(cited) + 1
+        cited[n] = definition
+        spans[n] = definition.locator["lines"]
+        pieces.append(f"```\n{definition.text}\n```\n[{n}]")
+    text = "\n".join(pieces) if any(p.startswith("```") for p in pieces) else " ".join(pieces)
     citations = []
     for n, passage in cited.items():
         locator = dict(passage.locator)

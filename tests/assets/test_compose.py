@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from assets.answering import answer
+from assets.answering import _constants_named, answer
 from assets.compose import defined_term, intent_of
 from assets.retrieval import Passage
 
@@ -49,6 +49,65 @@ def test_code_answers_a_default_with_its_assignment_not_with_a_test() -> None:
     )
     assert result.citations[0].locator["path"] == "src/poolmanager.py"
     assert "num_pools=10" in result.text.split("```")[1]
+
+
+def test_code_answers_with_the_value_of_a_constant_it_reads() -> None:
+    init = _passage(
+        "    def __init__(\n"
+        "        self,\n"
+        "        total=10,\n"
+        "        allowed_methods=DEFAULT_ALLOWED_METHODS,\n"
+        "        status_forcelist=None,\n"
+        "    ):\n"
+        "        self.total = total\n"
+        "        self.allowed_methods = allowed_methods\n",
+        "code", score=0.62, path="util/retry.py", symbol="Retry.__init__", lines=[222, 229],
+    )  # fmt: skip
+    check = _passage(
+        "    def _is_method_retryable(self, method):\n"
+        '        """Checks if a given HTTP method should be retried upon."""\n'
+        "        if self.allowed_methods and method.upper() not in self.allowed_methods:\n"
+        "            return False\n"
+        "        return True\n",
+        "code", score=0.6, path="util/retry.py", symbol="Retry._is_method_retryable",
+        lines=[415, 419],
+    )  # fmt: skip
+    is_retry = _passage(
+        "    def is_retry(self, method, status_code):\n"
+        '        """Is this method and status code retryable?"""\n'
+        "        if not self._is_method_retryable(method):\n"
+        "            return False\n"
+        "        return status_code in self.status_forcelist\n",
+        "code", score=0.58, path="util/retry.py", symbol="Retry.is_retry", lines=[423, 427],
+    )  # fmt: skip
+    constants = _passage(  # a docstring's tail, then the class's constants
+        "    :param int retry_after_max: Number of seconds to allow as the maximum for\n"
+        "        Retry-After headers.\n"
+        '    """\n'
+        "\n"
+        "    #: Status codes that trigger a retry when a Retry-After header is present.\n"
+        "    RETRY_AFTER_STATUS_CODES = frozenset([413, 429, 503])\n"
+        "\n"
+        "    DEFAULT_ALLOWED_METHODS = frozenset(\n"
+        '        ["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE"]\n'
+        "    )\n",
+        "code", score=0.41, path="util/retry.py", symbol="Retry", lines=[190, 199],
+    )  # fmt: skip
+    question = "Which HTTP methods does Retry allow by default? Is POST retried?"
+    result = answer(question, [init, check, is_retry, constants], review_threshold=0.4)
+    assert "frozenset(\n" in result.text  # quoted whole, from its passage or on its own
+    assert '["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE"]' in result.text
+    # When the passage holding the constants is not among those quoted, the assignment of the
+    # constant the quoted code reads is quoted on its own, cited by its own lines; a constant
+    # whose name shares no word with the question (RETRY_AFTER_STATUS_CODES) is left out.
+    quoted = "\n".join(p.text for p in (init, check, is_retry))
+    (definition,) = _constants_named(question, quoted, [init, check, is_retry, constants])
+    assert definition.text == (
+        'DEFAULT_ALLOWED_METHODS = frozenset(\n    ["HEAD", "GET", "PUT", "DELETE", "OPTIONS", '
+        '"TRACE"]\n)'
+    )
+    assert definition.locator == {"path": "util/retry.py", "symbol": "Retry", "lines": [197, 199]}
+    assert _constants_named(question, constants.text, [constants]) == []  # assigned in the quote
 
 
 def test_a_regulation_answer_quotes_the_whole_provision_with_its_amounts() -> None:
