@@ -14,7 +14,9 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-_CITATION = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+# A citation marker: [3], [1, 2]. Answers cite at most a few dozen passages, so [413, 429, 503]
+# is a list of numbers the answer states (a quoted line of code), not citations.
+_CITATION = re.compile(r"\[\d{1,2}(?:\s*[,;]\s*\d{1,2})*\]")
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
 # A digit group separator: a space (also thin or no-break), a comma or an apostrophe between a
 # digit and exactly three digits.

@@ -18,6 +18,7 @@ from evals.facts import facts_stated, normalise
         (["-1"], "returns \u22121 when closed"),  # a minus sign
         (["x", "120 seconds"], "waits at most 120 seconds."),
         (["Retry"], "a RETRY counts"),
+        (["429"], "RETRY_AFTER_STATUS_CODES = frozenset([413, 429, 503]) [4]"),  # a list in code
     ],
 )
 def test_stated(fact: list[str], text: str) -> None:
@@ -32,7 +33,8 @@ def test_stated(fact: list[str], text: str) -> None:
         (["retry"], "retryable errors"),
         (["20 000 000"], "EUR 200 000 000"),
         (["7 %"], "17 % of it"),
-        (["120"], "see [120]"),  # a citation marker is not a number of the answer
+        (["12"], "see [12]"),  # a citation marker is not a number of the answer
+        (["2"], "as [1, 2] say"),
     ],
 )
 def test_not_stated(fact: list[str], text: str) -> None:
