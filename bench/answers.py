@@ -14,7 +14,7 @@ Printed per set: answer accuracy (facts stated and an expected unit cited), fina
 calibration error and citation support (evals/runner.py defines them); then per question tag.
 
     python bench/answers.py [--data /tmp/vouch-answers] [--baseline c8dedfb] [--sets code,...]
-        [--json out.json]
+        [--json out.json] [--after-only] [--limit N]
 
 With ``VOUCH_LLM__BASE_URL`` and ``VOUCH_LLM__MODEL`` set, "after" is the chat model's answers.
 """
@@ -28,7 +28,7 @@ import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -169,9 +169,15 @@ def _measure(
     baseline_answering: Any,
     *,
     before_too: bool = True,
+    limit: int = 0,
 ) -> dict[str, Any]:
     """Print the set's figures, before and after; return its scored questions."""
     golden = load_golden(SETS / f"{answer_set.name}.jsonl")
+    if limit and limit < len(golden):  # spread over the set: it is written topic by topic
+        chosen = [round(i * len(golden) / limit) for i in range(limit)]
+        golden = replace(
+            golden, items=[golden.items[i] for i in chosen], lines=[golden.lines[i] for i in chosen]
+        )
     tags = {item.id: list(item.tags) for item in golden.items}
     asset, owner = _ingested(runtime, answer_set)
     dump: dict[str, Any] = {}
@@ -219,6 +225,7 @@ def main() -> None:
     parser.add_argument("--sets", default="code,regulation,paper")
     parser.add_argument("--json", type=Path, help="write every scored question here")
     parser.add_argument("--after-only", action="store_true", help="skip 'before'")
+    parser.add_argument("--limit", type=int, default=0, help="N questions of each set, spread")
     args = parser.parse_args()
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # fonts it cannot fully read: noise here
 
@@ -234,6 +241,7 @@ def main() -> None:
             baseline_retrieval,
             baseline_answering,
             before_too=not args.after_only,
+            limit=args.limit,
         )
     if args.json:
         args.json.write_text(json.dumps(dump, indent=1, default=str))
