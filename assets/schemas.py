@@ -83,7 +83,7 @@ class SearchResult(BaseModel):
     rank: int
     score: float = Field(
         description="What the results are ordered by (closeness in meaning and in words "
-        "fused): it falls with rank"
+        "fused, or the re-ranker's score when one is configured): it falls with rank"
     )
     similarity: float = Field(description="The passage's cosine similarity to the query")
     text: str
