@@ -27,6 +27,7 @@ from marketplace.catalog import (
     search_assets,
     search_experts,
 )
+from marketplace.credentials import public_figures
 from marketplace.models import Credential, CredentialStatus, ExpertProfile
 
 SAMPLES = 3
@@ -67,7 +68,7 @@ def _credential_record(c: Credential) -> CredentialRecord:
         claim=c.claim,
         domain=c.domain,
         method=c.method,
-        figures=dict(c.figures),
+        figures=public_figures(c.figures),
         verified_at=c.verified_at,
     )
 

@@ -47,7 +47,7 @@ class CredentialRecord:
     claim: str
     domain: str | None
     method: str | None
-    figures: dict[str, object]
+    figures: dict[str, object]  # the public ones only (credentials.public_figures)
     verified_at: datetime | None
 
 

@@ -49,8 +49,16 @@ METHODS: dict[str, str] = {
 # but do not decide, since one vendored or generated import can outweigh years of commits.
 COMMIT_SHARE_MIN = 0.10
 GIT_TIMEOUT_SECONDS = 120
-# Figures only the expert (and admins) see: e-mail addresses and paths on this server.
-PRIVATE_FIGURES = frozenset({"emails_matched", "path"})
+# Figures anyone may see: what a check measured and its public subject (a commit, a paper, an
+# ORCID record). Listed, not excluded, so that a figure a check adds stays with the expert and
+# admins until it is added here; e-mail addresses, paths on this server and the addresses of
+# the registries asked never are.
+PUBLIC_FIGURES = frozenset({
+    "commits", "total_commits", "commit_share", "lines", "total_lines", "line_share",
+    "commit_checked", "threshold",  # git_history
+    "title", "doi", "authors", "matched_author", "orcid", "orcid_matched",  # a paper's authors
+    "record_names", "works", "doi_in_works", "name_matched",  # an ORCID record's works
+})  # fmt: skip
 _HEX = re.compile(r"^[0-9a-f]{7,64}$")
 _NUMSTAT = re.compile(r"^(\d+|-)\t(\d+|-)\t")
 
@@ -557,11 +565,18 @@ def owner_view(credential: Credential, *, now: datetime) -> dict[str, Any]:
     }
 
 
+def public_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures anyone may see (PUBLIC_FIGURES); the rest are the expert's and admins'."""
+    return {k: v for k, v in figures.items() if k in PUBLIC_FIGURES}
+
+
 def public_view(credential: Credential, *, now: datetime) -> dict[str, Any]:
-    """What anyone sees of a credential: no e-mail addresses, no uploaded file."""
+    """What anyone sees of a credential: no e-mail addresses, paths, uploaded file or its
+    number, and no admin's note, which is written to the expert."""
     evidence = {
         k: credential.evidence[k] for k in ("asset", "doi", "issuer") if credential.evidence.get(k)
     }
+    reviewed = credential.method == "admin_review"
     return {
         "id": credential.id,
         "kind": credential.kind,
@@ -570,8 +585,8 @@ def public_view(credential: Credential, *, now: datetime) -> dict[str, Any]:
         "status": effective_status(credential, now=now),
         "method": credential.method,
         "evidence": evidence,
-        "figures": {k: v for k, v in credential.figures.items() if k not in PRIVATE_FIGURES},
-        "note": credential.note,
+        "figures": public_figures(credential.figures),
+        "note": "" if reviewed else credential.note,
         "verified_at": credential.verified_at.isoformat() if credential.verified_at else None,
         "expires_at": credential.expires_at.isoformat() if credential.expires_at else None,
     }
