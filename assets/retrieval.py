@@ -287,9 +287,7 @@ def search(
 POINT_LINES = 120
 
 
-def complete_provisions(
-    asset: Asset, passages: list[Passage], index: VectorIndex
-) -> list[Passage]:
+def complete_provisions(asset: Asset, passages: list[Passage], index: VectorIndex) -> list[Passage]:
     """``passages`` with each regulation provision that introduces points ("... the following:")
     joined with those points (``Art. 99(7)`` with ``Art. 99(7)(a)`` to ``(j)``), its lines
     extended; passages it now holds are dropped. An answer then quotes the provision whole."""

@@ -32,8 +32,8 @@ the first ``--rerank-limit`` questions (the fused search is scored again on the 
 """
 
 import argparse
-import importlib
 import hashlib
+import importlib
 import sqlite3
 import statistics
 import sys
