@@ -43,10 +43,22 @@ def hashed_vector(text: str, dimension: int) -> list[float]:
     return vector
 
 
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """``handler`` served on a free port of 127.0.0.1 by a thread, until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class _JSONHandler(BaseHTTPRequestHandler):
     """A quiet handler that answers JSON."""
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
+    def _send(self, status: int, payload: dict[str, Any] | list[Any]) -> None:
         raw = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -89,14 +101,8 @@ def embeddings_server(dimension: int = 64) -> Iterator[tuple[str, list[dict[str,
     """An OpenAI-compatible ``/v1/embeddings`` server; yields its base URL and the requests."""
     requests: list[dict[str, Any]] = []
     handler = type("Handler", (_EmbeddingsHandler,), {"dimension": dimension, "requests": requests})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(handler) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # A small OpenAI-compatible chat model. It knows the prompt format of assets/answering.py (the
@@ -303,7 +309,7 @@ class _RerankHandler(_JSONHandler):
         scores = overlap_scores(body["query"], body[field_name])
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
         if state.mode == "tei":  # a bare list, "score"
-            self._send_list([{"index": i, "score": scores[i]} for i in order])
+            self._send(200, [{"index": i, "score": scores[i]} for i in order])
             return
         if state.mode == "bad_index":
             order = [len(scores) + 5]
@@ -311,14 +317,6 @@ class _RerankHandler(_JSONHandler):
         results = [{"index": i, "relevance_score": scores[i] if i < len(scores) else 1.0}
                    for i in order[:top_n]]  # fmt: skip
         self._send(200, {"model": body.get("model", "rerank"), "results": results})
-
-    def _send_list(self, payload: list[dict[str, Any]]) -> None:
-        raw = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
 
 @dataclass
@@ -337,15 +335,9 @@ class RerankServer:
 def rerank_server(mode: str = "cohere") -> Iterator[RerankServer]:
     state = RerankServer(url="", mode=mode)
     handler = type("Handler", (_RerankHandler,), {"server_state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/rerank"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with _serving(handler) as server:
+        state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/rerank"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -440,12 +432,6 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[WebhookRecei
     """An HTTP server on 127.0.0.1 that records the webhooks POSTed to it."""
     state = WebhookReceiver(url="", statuses=list(statuses or []))
     handler = type("Handler", (_WebhookHandler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/vouch"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with _serving(handler) as server:
+        state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/vouch"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
