@@ -282,8 +282,8 @@ def search(
 
 
 # A provision that ends in a colon introduces points that may be chunks of their own: the
-# answer path reads up to POINT_LINES lines after it for them (the AI Act's longest list, the
-# prohibited practices of Art. 5(1), spans about 40).
+# answer path reads up to POINT_LINES lines after it for them (the AI Act's list of prohibited
+# practices, Art. 5(1), spans 30).
 POINT_LINES = 120
 
 

@@ -184,6 +184,15 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     marketplace: MarketplaceSettings = MarketplaceSettings()
 
+    @model_validator(mode="after")
+    def _rerank_has_its_model(self) -> "Settings":
+        if self.rerank.provider == "llm" and not self.llm.enabled:
+            raise ValueError(
+                "rerank.provider is llm: set VOUCH_LLM__BASE_URL and VOUCH_LLM__MODEL, the chat "
+                "model that ranks"
+            )
+        return self
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'vouch.db'}"

@@ -118,9 +118,11 @@ def test_a_ranking_reply_is_read_leniently() -> None:
     assert ranking("none of them", 3) == []
 
 
-def test_an_http_re_ranker_needs_its_url() -> None:
+def test_a_re_ranker_is_refused_at_start_without_what_it_needs(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="VOUCH_RERANK__URL"):
         RerankSettings(provider="http")
+    with pytest.raises(ValidationError, match="VOUCH_LLM__BASE_URL"):
+        Settings(data_dir=tmp_path, rerank=RerankSettings(provider="llm"))
 
 
 @pytest.fixture
