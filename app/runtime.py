@@ -102,8 +102,7 @@ class Runtime:
         """The chat model for answers; only when ``settings.llm.enabled`` (else LLMUnavailable)."""
         if self._llm is None:
             with self._lock:
-                if self._llm is None:
-                    self._llm = build_llm(self.settings.llm)
+                return self._chat()
         return self._llm
 
     @property
@@ -112,12 +111,12 @@ class Runtime:
         if not self._reranker_built:
             with self._lock:
                 if not self._reranker_built:
-                    self._reranker = build_reranker(self.settings.rerank, lambda: self._chat())
+                    self._reranker = build_reranker(self.settings.rerank, self._chat)
                     self._reranker_built = True
         return self._reranker
 
     def _chat(self) -> ChatModel:
-        # Called with self._lock held (by ``reranker``): builds without taking it again.
+        # Called with self._lock held (by ``llm`` and ``reranker``): builds it once.
         if self._llm is None:
             self._llm = build_llm(self.settings.llm)
         return self._llm

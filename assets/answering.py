@@ -626,6 +626,11 @@ CONSTANT_LINES = 12
 _CONSTANT = re.compile(r"\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
 
 
+def _assigns(name: str) -> re.Pattern[str]:
+    """A line that assigns ``name`` (``NAME = ...``, ``NAME: int = ...``)."""
+    return re.compile(rf"^\s*{name}\s*(?::[^=\n]*)?=(?!=)", re.M)
+
+
 def _constants_named(question: str, code: str, passages: Sequence[Passage]) -> list[Passage]:
     """The assignments, found in ``passages``, of the constants ``code`` uses but does not
     assign and whose names share a word with ``question``; each as a passage of its own lines."""
@@ -636,7 +641,7 @@ def _constants_named(question: str, code: str, passages: Sequence[Passage]) -> l
     for name in dict.fromkeys(_CONSTANT.findall(code)):
         if len(found) == CONSTANTS:
             break
-        if re.search(rf"^\s*{name}\s*(?::[^=\n]*)?=(?!=)", code, re.M):
+        if _assigns(name).search(code):
             continue  # assigned in the quote already
         if not compose.terms(name.replace("_", " ")) & wanted:
             continue
@@ -654,7 +659,7 @@ def _assignment(passage: Passage, name: str) -> Passage | None:
     if not (isinstance(span, list | tuple) and len(span) == 2):
         return None
     lines = passage.text.split("\n")
-    pattern = re.compile(rf"^\s*{name}\s*(?::[^=]*)?=(?!=)")
+    pattern = _assigns(name)
     for first, line in enumerate(lines):
         if not pattern.match(line):
             continue

@@ -154,11 +154,10 @@ class ChatReranker:
         except Exception as exc:  # LLMUnavailable, or anything the endpoint threw
             raise RerankUnavailable(f"the chat model could not rank the passages: {exc}") from exc
         order = ranking(reply, len(shown))
-        place = {index: position for position, index in enumerate(order)}
         # The ranked first, then the unranked in their fused order: every score distinct.
-        rest = [i for i in range(len(texts)) if i not in place]
-        final = order + rest
-        return [float(len(texts) - final.index(i)) for i in range(len(texts))]
+        final = order + [i for i in range(len(texts)) if i not in order]
+        score = {index: len(texts) - position for position, index in enumerate(final)}
+        return [float(score[i]) for i in range(len(texts))]
 
     def close(self) -> None:
         pass  # the chat model belongs to the runtime
