@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, String
+from sqlalchemy import JSON, Column, String, Text
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -25,6 +25,27 @@ class Account(SQLModel, table=True):
     role: str = Field(sa_column=Column(String(16), nullable=False))
     # None: this account signs in with API keys only.
     password_hash: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When the account proved it receives mail at ``email`` (None: not proved yet).
+    email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # An ORCID iD proved through ORCID's OAuth sign-in (never typed in).
+    orcid: str | None = Field(default=None, unique=True, max_length=19)
+    # A suspended account cannot sign in or use its API keys.
+    suspended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SigningKey(SQLModel, table=True):
+    """A public key the account signs its git commits with (SSH or OpenPGP); commits it signed
+    count as the account's own in an authorship check."""
+
+    __tablename__ = "signing_key"
+
+    id: str = Field(default_factory=lambda: new_id("sgk"), primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    kind: str = Field(sa_column=Column(String(8), nullable=False))  # "ssh" or "gpg"
+    public_key: str = Field(sa_column=Column(Text, nullable=False))
+    fingerprint: str = Field(unique=True, max_length=128)
+    label: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
