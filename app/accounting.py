@@ -20,7 +20,7 @@ from assets.models import Asset, Consultation
 from assets.service import can_manage, get_managed_asset, get_visible_asset
 from billing import ledger, payouts
 from billing import service as billing
-from billing.errors import GatewayError, GatewayUnavailable, InvalidAmount
+from billing.errors import GatewayError, GatewayUnavailable, InvalidAmount, NoMonthlyPlan
 from billing.models import Charge, LedgerEntry, LedgerTransaction, Payout, Plan, Subscription
 from core.clock import utcnow
 from core.db import session_scope
@@ -147,6 +147,9 @@ def subscribe_with_credits(session: Session, *, account: Account, slug: str) -> 
     asset = get_visible_asset(session, viewer=viewer_of(account), slug=slug)
     if account.role != Role.client:
         raise Forbidden("only client accounts subscribe")
+    plan = billing.current_plan(session, asset.id)
+    if plan is None or plan.monthly is None:
+        raise NoMonthlyPlan(f"{asset.slug} has no monthly plan: pay per question with credits")
     return billing.subscribe_with_credits(
         session, account_id=account.id, asset_id=asset.id, expert_id=asset.owner_id, now=utcnow()
     )
@@ -417,8 +420,9 @@ def settle(engine: Engine, *, fee_bps: int) -> tuple[int, int]:
 def run_payouts(runtime: Runtime, *, expert_id: str | None = None) -> list[Payout]:
     """Start payouts of available earnings, then transfer each pending one through Stripe.
 
-    Without Stripe, for an expert who has not finished onboarding, or when Stripe could not be
-    reached, a payout stays pending (its money set aside) and the next run tries it again.
+    Without Stripe, for an expert who has not finished onboarding, has not verified their
+    e-mail address or is suspended, or when Stripe could not be reached, a payout stays pending
+    (its money set aside) and the next run tries it again.
     """
     settings = runtime.settings.billing
     with session_scope(runtime.engine) as session:
@@ -431,6 +435,12 @@ def run_payouts(runtime: Runtime, *, expert_id: str | None = None) -> list[Payou
             if expert_id is None or p.expert_id == expert_id
         ]
         targets = {p.id: payouts.destination(session, p.expert_id) for p in pending}
+        for payout in pending:
+            expert = session.get(Account, payout.expert_id)
+            if expert is None or expert.email_verified_at is None or expert.suspended_at:
+                # Money leaves only for a proved address and an account in good standing: the
+                # payout stays pending (set aside) until then.
+                targets[payout.id] = None
     gateway = runtime.gateway
     for payout in pending:
         target = targets[payout.id]

@@ -16,8 +16,10 @@ from sqlmodel import Session, col, or_, select
 
 from app.errors import (
     AccountNotFound,
+    AccountSuspended,
     ApiKeyNotFound,
     EmailTaken,
+    EmailUnverified,
     InvalidAccount,
     InvalidCredentials,
     RateLimited,
@@ -46,13 +48,28 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def clean_email(email: str) -> str:
+    """The address as stored (trimmed, lower case); InvalidAccount when it is not one."""
+    cleaned = email.strip().lower()
+    if not _EMAIL.match(cleaned):
+        raise InvalidAccount(f"{cleaned!r} is not an e-mail address")
+    return cleaned
+
+
 def create_account(
-    session: Session, *, email: str, name: str, role: str, password: str | None = None
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
+    verified: bool = True,
 ) -> Account:
-    """A new account; the e-mail is unique (case-insensitive) and the role one of Role."""
-    email = email.strip().lower()
-    if not _EMAIL.match(email):
-        raise InvalidAccount(f"{email!r} is not an e-mail address")
+    """A new account; the e-mail is unique (case-insensitive) and the role one of Role.
+
+    An account an admin creates is ``verified`` at once (the admin vouches for its address);
+    one made by sign-up is not until its owner follows the link mailed to it."""
+    email = clean_email(email)
     if not name.strip():
         raise InvalidAccount("the name is blank")
     if role not in {r.value for r in Role}:
@@ -66,6 +83,7 @@ def create_account(
         name=name.strip(),
         role=role,
         password_hash=_hasher.hash(password) if password else None,
+        email_verified_at=utcnow() if verified else None,
     )
     session.add(account)
     session.flush()
@@ -87,6 +105,13 @@ def set_password(session: Session, account: Account, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise InvalidAccount(f"the password must have at least {MIN_PASSWORD} characters")
     account.password_hash = _hasher.hash(password)
+    session.add(account)
+
+
+def rename(session: Session, account: Account, name: str) -> None:
+    if not name.strip():
+        raise InvalidAccount("the name is blank")
+    account.name = name.strip()[:200]
     session.add(account)
 
 
@@ -157,7 +182,26 @@ def authenticate_api_key(session: Session, secret: str) -> tuple[Account, ApiKey
     account = session.get(Account, key.account_id)
     if account is None:
         raise InvalidCredentials("unknown API key")
+    ensure_active(account)
     return account, key
+
+
+def ensure_active(account: Account) -> None:
+    """Refuse a suspended account (AccountSuspended, 403)."""
+    if account.suspended_at is not None:
+        raise AccountSuspended(
+            "this account is suspended; write to the platform's administrators to lift it"
+        )
+
+
+def ensure_verified(account: Account, action: str) -> None:
+    """Refuse ``action`` (e.g. "publish an asset") with EmailUnverified (403) until the account
+    has proved its e-mail address."""
+    if account.email_verified_at is None:
+        raise EmailUnverified(
+            f"Verify your e-mail address before you {action}: we sent a link to "
+            f"{account.email}; resend it from /account"
+        )
 
 
 def viewer_of(account: Account) -> Viewer:
@@ -243,7 +287,10 @@ def account_for_web_session(session: Session, token: str) -> Account | None:
     row = session.get(WebSession, _sha256(token))
     if row is None or row.expires_at <= utcnow():
         return None
-    return session.get(Account, row.account_id)
+    account = session.get(Account, row.account_id)
+    if account is None or account.suspended_at is not None:
+        return None  # suspending ends the account's sessions; this is the second lock
+    return account
 
 
 def end_web_session(session: Session, token: str) -> None:

@@ -41,6 +41,29 @@ class RoleRequired(Forbidden):
     pass
 
 
+class EmailUnverified(Forbidden):
+    """The account has not proved its e-mail address yet, and the action needs it."""
+
+
+class AccountSuspended(Forbidden):
+    """An admin suspended the account: it cannot sign in or use its API keys."""
+
+
+class LinkInvalid(Forbidden):
+    """A mailed link (verification, e-mail change, password reset) that is forged, cut short,
+    expired or used up: it grants nothing."""
+
+
+class OrcidFailed(VouchError):
+    """ORCID's sign-in did not prove an iD (refused, unreachable, or a mismatched state)."""
+
+    status_code = 400
+
+
+class OrcidTaken(Conflict):
+    """The ORCID iD is proved by another account already."""
+
+
 class RateLimited(VouchError):
     status_code = 429
 

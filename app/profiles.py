@@ -63,5 +63,11 @@ def public_expert(session: Session, *, account_id: str) -> dict[str, Any]:
     return {
         "profile": profiles.profile_view(stored_profile(session, account.id), name=account.name),
         "assets": [{"slug": a.slug, "title": a.title, "tags": list(a.tags)} for a in published],
-        "credentials": [rules.public_view(c, now=now) for c in held if rules.is_live(c, now=now)],
+        # Proved through ORCID's sign-in (the profile's own ``orcid`` is only typed in).
+        "orcid_proved": account.orcid,
+        "credentials": [
+            rules.public_view(c, now=now, visible_assets=frozenset(a.slug for a in published))
+            for c in held
+            if rules.is_live(c, now=now)
+        ],
     }
