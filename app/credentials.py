@@ -4,6 +4,7 @@ the registries that are configured, uploaded documents, and the admin's decision
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,29 +12,43 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app import notifications
-from app.models import Account, Role
-from app.profiles import require_expert, stored_profile
+from app.accounts import ensure_verified
+from app.errors import EmailUnverified
+from app.models import Account, Role, SigningKey
+from app.profiles import require_expert
 from app.runtime import Runtime
 from assets.models import Asset
 from core.clock import utcnow
 from core.db import after_commit
+from ingestion.errors import FileRejected
 from ingestion.models import Document, Source
+from ingestion.pipeline import content_hash
+from ingestion.sources.paper import extract_pdf_text
 from marketplace import credentials as rules
+from marketplace import remotes
 from marketplace.errors import (
     CredentialNotFound,
     EvidenceNotFound,
     EvidenceUnusable,
     InvalidCredential,
     InvalidDocument,
+    InvalidSigningKey,
     LookupsNotConfigured,
     LookupUnavailable,
     NotMachineCheckable,
     NotReviewable,
+    SigningKeyNotFound,
+    SigningKeyTaken,
 )
 from marketplace.lookups import Lookups, build_lookups
 from marketplace.models import Credential, CredentialStatus
 
 DOCUMENTS = "credentials"
+# Where an ingested paper's listed e-mail addresses are looked for: its first pages (a PDF) or
+# first bytes (LaTeX, Markdown, text), in the files of its newest sources.
+PAPER_FIRST_PAGES = 2
+PAPER_TEXT_BYTES = 20_000
+PAPER_SOURCES = 20
 WAITING_FOR_DOCUMENT = "Waiting for the document: upload it for an admin to review."
 WAITING_FOR_ADMIN = "Waiting for an admin to review the document."
 
@@ -106,14 +121,15 @@ def _resolve(
     InvalidCredential (422) for evidence that names nothing of the expert's."""
     evidence = data.evidence.model_dump(exclude_none=True)
     method = rules.METHODS[data.kind]
-    if data.kind == "commit_authorship" or evidence.get("asset"):
+    if evidence.get("asset"):
         asset = _own_asset(session, account, evidence["asset"])
         if asset is None:
             raise EvidenceNotFound(f"you have no asset {evidence['asset']!r}")
         if data.kind == "commit_authorship":
-            # Checked now, but not pinned: without a named source each check reads the
-            # latest git work tree ingested into the asset.
-            _git_source(session, asset, evidence.get("source"))
+            # Kept, so that the expert sees why it cannot verify (the platform did not fetch
+            # this history); a source named must still be the asset's.
+            if evidence.get("source"):
+                _git_source(session, asset, evidence["source"])
         else:
             document = _paper(session, asset, evidence.get("document"), evidence.get("path"))
             evidence.update(document=document.id, path=document.path)
@@ -129,51 +145,185 @@ def _resolve(
 
 
 # Checks
+#
+# A check reads what it needs from the database first (_prepare), then does its slow part
+# without it: fetching a repository, reading a paper's file, asking a registry. The request's
+# reads are ended in between (_checked), so that no transaction is open meanwhile: on SQLite an
+# open transaction that has written holds the database's write lock, and a fetch may take
+# minutes.
+
+Perform = Callable[[], rules.Check]
 
 
-def _check(
+def _done(check: rules.Check) -> Perform:
+    return lambda: check
+
+
+def _prepare(
     session: Session, runtime: Runtime, account: Account, credential: Credential
-) -> rules.Check:
+) -> Perform:
+    """What the credential's check needs, read now; the returned function does the rest
+    without the database."""
     evidence = credential.evidence
     asset = _own_asset(session, account, evidence["asset"]) if evidence.get("asset") else None
     if evidence.get("asset") and asset is None:
-        return rules.unreadable_check(
-            credential.method or "", f"you no longer have the asset {evidence['asset']!r}"
+        return _done(
+            rules.unreadable_check(
+                credential.method or "", f"you no longer have the asset {evidence['asset']!r}"
+            )
         )
     if credential.kind == "commit_authorship":
-        return _git(session, account, credential, asset)
+        return _git(session, runtime, account, credential)
     if asset is not None:
         return _ingested_paper(session, account, credential, asset)
-    return _looked_up_paper(session, runtime, account, credential)
+    return _looked_up_paper(runtime, account, credential)
 
 
-def _git(
-    session: Session, account: Account, credential: Credential, asset: Asset | None
+def _checked(
+    session: Session, runtime: Runtime, account: Account, credential: Credential
 ) -> rules.Check:
-    if asset is None:
-        return rules.unreadable_check("git_history", "the credential names no asset")
+    perform = _prepare(session, runtime, account, credential)
+    # Only reads so far: end them, so that no transaction is open (and no connection held)
+    # while a repository is fetched or a registry asked. The outcome is stored afterwards in
+    # a short transaction of its own.
+    session.commit()
+    return perform()
+
+
+def signers_of(session: Session, account: Account) -> rules.Signers:
+    """The account's registered signing keys, as the git check uses them."""
+    keys = session.exec(select(SigningKey).where(SigningKey.account_id == account.id)).all()
+    return rules.Signers(
+        ssh=tuple(k.public_key for k in keys if k.kind == "ssh"),
+        gpg=tuple(k.public_key for k in keys if k.kind == "gpg"),
+        fingerprints=frozenset(k.fingerprint for k in keys),
+    )
+
+
+def _git(session: Session, runtime: Runtime, account: Account, credential: Credential) -> Perform:
+    """Fetch the named public repository (blocking: callers run in a worker thread) and read
+    its history; history the platform did not fetch itself proves nothing."""
+    remote = credential.evidence.get("remote")
+    if not remote:
+        return _done(rules.not_fetched_check())
+    ref = credential.evidence.get("ref")
+    settings = runtime.settings.marketplace
+    remotes_dir = runtime.settings.data_dir / "remotes"
+    # An e-mail address nobody proved receiving mail at is anyone's to type into a commit.
+    emails = {account.email.lower()} if account.email_verified_at is not None else set()
+    signers = signers_of(session, account)
+
+    def perform() -> rules.Check:
+        try:
+            mirror, commit = remotes.fetch(
+                remote,
+                remotes=remotes_dir,
+                ref=ref,
+                timeout=settings.remote_timeout_seconds,
+                allow_private=settings.allow_private_remotes,
+            )
+        except remotes.RemoteRefused as exc:
+            return rules.Check(
+                CredentialStatus.rejected,
+                "git_history",
+                {"remote": remote},
+                f"Not verified: {exc}.",
+            )
+        except remotes.RemoteUnavailable as exc:
+            return rules.unreadable_check("git_history", f"{remote}: {exc}", {"remote": remote})
+        try:
+            history = rules.read_git_history(mirror, commit=commit, emails=emails, signers=signers)
+        except rules.GitUnreadable as exc:
+            figures = {"remote": remote, "commit_checked": commit}
+            return rules.unreadable_check("git_history", str(exc), figures)
+        return rules.git_check(history, commit=commit, remote=remote, ref=ref)
+
+    return perform
+
+
+def _unproved_email(account: Account, check: rules.Check) -> rules.Check:
+    """No credential is verified for an account whose e-mail is not verified: the outcome
+    waits (unverified), saying so; a rejection for another reason stands."""
     try:
-        source = _git_source(session, asset, credential.evidence.get("source"))
-    except InvalidCredential as exc:
-        return rules.unreadable_check("git_history", exc.message)
-    assert source.commit is not None  # _git_source returns git sources only
-    try:
-        history = rules.read_git_history(
-            Path(source.location), commit=source.commit, emails={account.email.lower()}
+        ensure_verified(account, "hold a verified credential")
+    except EmailUnverified as exc:
+        waits = (
+            check.status == CredentialStatus.verified
+            or (check.method == "git_history" and check.figures.get("commit_checked"))
+            # The paper lists the address: it proves authorship once it is verified.
+            or bool(check.figures.get("email_listed"))
         )
-    except rules.GitUnreadable as exc:
-        figures = {"commit_checked": source.commit, "path": source.location}
-        return rules.unreadable_check("git_history", str(exc), figures)
-    return rules.git_check(history, commit=source.commit, path=source.location)
+        if waits:
+            before = check.note.removeprefix("Verified: ").removeprefix("Not verified: ")
+            return rules.Check(
+                CredentialStatus.unverified,
+                check.method,
+                check.figures,
+                f"Not verified yet: verify your e-mail first ({exc.message}); commits under "
+                f"your e-mail address count only once it is verified. The check found: {before}"
+                if check.method == "git_history"
+                else f"Not verified yet: verify your e-mail first ({exc.message}). The check "
+                f"found: {before}",
+            )
+    return check
+
+
+def _paper_files(session: Session, asset: Asset, document: Document) -> list[tuple[Path, str]]:
+    """Where the file ingested as ``document`` may still be on disk, newest source first, with
+    the kind its source asked for: the document's content hash tells which one it is."""
+    scheme, _, rest = document.source_key.partition(":")
+    statement = (
+        select(Source.location, Source.kind)
+        .where(Source.asset_id == asset.id, Source.origin == scheme)
+        .order_by(col(Source.created_at).desc(), col(Source.id).desc())
+        .limit(PAPER_SOURCES)
+    )
+    if scheme == "local":
+        statement = statement.where(Source.location == rest)
+    elif scheme != "upload":
+        return []
+    files: list[tuple[Path, str]] = []
+    for location, kind in session.exec(statement).all():
+        # A local file, or an uploaded one, is its own document; else the document's path is
+        # inside the folder (a local one, or an uploaded one named ``rest``).
+        base = Path(location) if scheme == "local" else Path(location) / rest
+        if document.path == base.name:
+            files.append((base, kind))
+        files.append((base / document.path, kind))
+    return files
+
+
+def _paper_text(files: list[tuple[Path, str]], expected: str) -> str | None:
+    """The first pages' text of the ingested file (the one whose content hash matches), or
+    None when it is gone or has no text layer."""
+    for path, kind in files:
+        try:
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if content_hash(kind, data) != expected:
+            continue
+        if not data.startswith(b"%PDF-"):
+            return data[:PAPER_TEXT_BYTES].decode("utf-8", errors="replace")
+        try:
+            pages = extract_pdf_text(data).split("\f")
+        except FileRejected:
+            return None
+        return "\n".join(pages[:PAPER_FIRST_PAGES])
+    return None
 
 
 def _ingested_paper(
     session: Session, account: Account, credential: Credential, asset: Asset
-) -> rules.Check:
+) -> Perform:
     document = session.get(Document, credential.evidence.get("document", ""))
     if document is None or document.asset_id != asset.id:
-        return rules.unreadable_check(
-            "paper_authors", f"the paper is no longer in {asset.slug!r}; ingest it again"
+        return _done(
+            rules.unreadable_check(
+                "paper_authors", f"the paper is no longer in {asset.slug!r}; ingest it again"
+            )
         )
     meta = document.meta
 
@@ -183,23 +333,40 @@ def _ingested_paper(
 
     about = {"asset": asset.slug, "document": document.id, "path": document.path}
     about.update({k: meta[k] for k in ("title", "doi") if isinstance(meta.get(k), str)})
-    return rules.paper_check(
-        method="paper_authors",
-        name=account.name,
-        orcid=stored_profile(session, account.id).orcid,
-        authors=strings("authors"),
-        orcids=strings("orcids"),
-        about=about,
-    )
+    files, expected = _paper_files(session, asset, document), document.content_hash
+    name, orcid, email = account.name, account.orcid, account.email
+    email_verified = account.email_verified_at is not None
+
+    def perform() -> rules.Check:
+        text = _paper_text(files, expected)
+        return rules.paper_check(
+            method="paper_authors",
+            name=name,
+            orcid=orcid,
+            authors=strings("authors"),
+            orcids=strings("orcids"),
+            about=about,
+            email=email,
+            email_verified=email_verified,
+            emails_listed=rules.emails_in(text) if text is not None else None,
+        )
+
+    return perform
 
 
-def _looked_up_paper(
-    session: Session, runtime: Runtime, account: Account, credential: Credential
-) -> rules.Check:
+def _looked_up_paper(runtime: Runtime, account: Account, credential: Credential) -> Perform:
     """The DOI registry's authors first; else the expert's ORCID record's works."""
     doi = credential.evidence["doi"]
+    method = credential.method or "doi"
+    # Proved by ORCID's sign-in; a profile's typed iD proves nothing.
+    name, orcid = account.name, account.orcid
+    return lambda: _look_up(runtime, doi=doi, method=method, name=name, orcid=orcid)
+
+
+def _look_up(
+    runtime: Runtime, *, doi: str, method: str, name: str, orcid: str | None
+) -> rules.Check:
     lookups = lookups_of(runtime)
-    orcid = stored_profile(session, account.id).orcid
     checks: list[rules.Check] = []
     try:
         if lookups.doi is not None:
@@ -214,7 +381,7 @@ def _looked_up_paper(
                     )
                 )
             else:
-                checks.append(rules.doi_check(record, name=account.name, orcid=orcid))
+                checks.append(rules.doi_check(record, name=name, orcid=orcid))
         if lookups.orcid is not None and orcid and not any(c.status == "verified" for c in checks):
             record = lookups.orcid.fetch(orcid)
             if record is None:
@@ -227,18 +394,17 @@ def _looked_up_paper(
                     )
                 )
             else:
-                checks.append(rules.orcid_works_check(record, doi=doi, name=account.name))
+                checks.append(rules.orcid_works_check(record, doi=doi, orcid=orcid))
     except LookupUnavailable as exc:
-        return rules.unreadable_check(
-            credential.method or "doi", exc.message.rstrip("."), {"doi": doi}
-        )
+        return rules.unreadable_check(method, exc.message.rstrip("."), {"doi": doi})
     verified = next((c for c in checks if c.status == "verified"), None)
     if verified is not None:
         return verified
     if not checks:
         return rules.unreadable_check(
             "orcid",
-            "only ORCID lookups are on, and your profile has no ORCID iD: add it to your profile",
+            "only ORCID lookups are on, and no ORCID iD is proved for your account: sign in "
+            "with ORCID on your account page",
             {"doi": doi},
         )
     if len(checks) == 1:
@@ -252,10 +418,18 @@ def _looked_up_paper(
     )
 
 
-def _run(session: Session, runtime: Runtime, account: Account, credential: Credential) -> None:
-    rules.apply_check(credential, _check(session, runtime, account, credential), now=utcnow())
+def _store(
+    session: Session, account: Account, credential: Credential, check: rules.Check
+) -> Credential:
+    """Store a check's outcome in a new, short transaction: the account is read again, as its
+    e-mail may have been verified (or it suspended) while the check ran."""
+    owner = session.get(Account, account.id, populate_existing=True)
+    if owner is None:
+        raise CredentialNotFound("your account no longer exists")
+    rules.apply_check(credential, _unproved_email(owner, check), now=utcnow())
     session.add(credential)
     session.flush()
+    return credential
 
 
 # The expert
@@ -278,13 +452,13 @@ def add(
         method=method,
         expires_at=data.expires_at,
     )
-    session.add(credential)
-    session.flush()
     if method == "admin_review":
         credential.note = WAITING_FOR_DOCUMENT
-    else:
-        _run(session, runtime, account, credential)
-    return credential
+        session.add(credential)
+        session.flush()
+        return credential
+    # Stored only with its outcome: nothing is written before the check has run.
+    return _store(session, account, credential, _checked(session, runtime, account, credential))
 
 
 def get(session: Session, *, account: Account, credential_id: str) -> Credential:
@@ -297,8 +471,10 @@ def get(session: Session, *, account: Account, credential_id: str) -> Credential
     return credential
 
 
-def _own(session: Session, account: Account, credential_id: str) -> Credential:
-    credential = session.get(Credential, credential_id)
+def _own(
+    session: Session, account: Account, credential_id: str, *, fresh: bool = False
+) -> Credential:
+    credential = session.get(Credential, credential_id, populate_existing=fresh)
     if credential is None or credential.account_id != account.id:
         raise CredentialNotFound(f"you have no credential {credential_id}")
     return credential
@@ -325,8 +501,10 @@ def verify(
             "an admin reviews certifications and licences: upload the document and wait for "
             "the decision"
         )
-    _run(session, runtime, account, credential)
-    return credential
+    check = _checked(session, runtime, account, credential)
+    # Read again: it may have been withdrawn, or checked by another request, meanwhile.
+    credential = _own(session, account, credential_id, fresh=True)
+    return _store(session, account, credential, check)
 
 
 def withdraw(session: Session, runtime: Runtime, *, account: Account, credential_id: str) -> None:
@@ -416,6 +594,69 @@ def document(
     return StoredDocument(path, str(stored["media_type"]), str(stored["name"]))
 
 
+# Signing keys
+
+
+def signing_keys(session: Session, *, account: Account) -> list[SigningKey]:
+    """The keys the account signs its commits with, oldest first."""
+    require_expert(account, "signing keys")
+    return list(
+        session.exec(
+            select(SigningKey)
+            .where(SigningKey.account_id == account.id)
+            .order_by(col(SigningKey.created_at), col(SigningKey.id))
+        )
+    )
+
+
+def add_signing_key(
+    session: Session, *, account: Account, data: rules.SigningKeyCreate
+) -> SigningKey:
+    """Register a public key; commits it signs count as the account's. A key belongs to one
+    account: registering one already registered is refused."""
+    require_expert(account, "signing keys")
+    # Only reads so far: none is left open while ssh-keygen or gpg reads the key.
+    session.commit()
+    try:
+        kind, text, fingerprint = rules.signing_key(data.public_key)
+    except ValueError as exc:
+        raise InvalidSigningKey(f"public_key: {exc}") from exc
+    taken = session.exec(select(SigningKey).where(SigningKey.fingerprint == fingerprint)).first()
+    if taken is not None:
+        whose = "your account" if taken.account_id == account.id else "another account"
+        raise SigningKeyTaken(f"the key {fingerprint} is registered to {whose} already")
+    key = SigningKey(
+        account_id=account.id,
+        kind=kind,
+        public_key=text,
+        fingerprint=fingerprint,
+        label=" ".join(data.label.split()),
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def remove_signing_key(session: Session, *, account: Account, key_id: str) -> None:
+    """Remove the account's key; commits it signed no longer count at the next check."""
+    key = session.get(SigningKey, key_id)
+    if key is None or key.account_id != account.id:
+        raise SigningKeyNotFound(f"you have no signing key {key_id}")
+    session.delete(key)
+    session.flush()
+
+
+def signing_key_view(key: SigningKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "kind": key.kind,
+        "fingerprint": key.fingerprint,
+        "label": key.label,
+        "public_key": key.public_key,
+        "created_at": key.created_at.isoformat(),
+    }
+
+
 # The admin
 
 
@@ -451,6 +692,14 @@ def decide(
         )
     if rules.document_of(credential) is None:
         raise NotReviewable(f"credential {credential_id} has no document to review yet")
+    expert = session.get(Account, credential.account_id)
+    if verified and (expert is None or expert.email_verified_at is None):
+        # As for the machine checks: no credential is verified for an unproved address.
+        raise EmailUnverified(
+            f"{expert.email if expert else 'the expert'} has not verified their e-mail address "
+            "yet, and no credential is verified before it is: they can resend the link from "
+            "/account. Verify this credential once they have, or reject it with a note"
+        )
     try:
         rules.decide(credential, admin_id=admin.id, verified=verified, note=note, now=utcnow())
     except ValueError as exc:
@@ -478,5 +727,7 @@ def admin_view(session: Session, credential: Credential) -> dict[str, Any]:
         "id": credential.account_id,
         "name": expert.name if expert else "",
         "email": expert.email if expert else "",
+        # Only an account that proved its address can be given a verified credential.
+        "email_verified": bool(expert and expert.email_verified_at is not None),
     }
     return view

@@ -45,6 +45,18 @@ class NotMachineCheckable(Conflict):
     """The credential is verified by an admin, not re-checked on demand."""
 
 
+class InvalidSigningKey(InvalidInput):
+    """The text is not one SSH or OpenPGP public key."""
+
+
+class SigningKeyTaken(Conflict):
+    """That key is registered already (to this account or another)."""
+
+
+class SigningKeyNotFound(NotFound):
+    pass
+
+
 class LookupsNotConfigured(Conflict):
     """No DOI or ORCID registry is configured, so claims that need one cannot be checked."""
 

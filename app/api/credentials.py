@@ -19,7 +19,9 @@ from marketplace.models import Credential
 
 router = APIRouter(tags=["credentials"], responses={401: ERRORS[401]})
 CONFLICT = {"model": ErrorBody, "description": "Not checked this way"}
+CONFLICT_KEY = {"model": ErrorBody, "description": "The key is registered already"}
 LOOKUP = {"model": ErrorBody, "description": "A registry could not be reached"}
+LOOKUP_OFF = {"model": ErrorBody, "description": "This server looks no DOIs up"}
 
 
 class Decision(BaseModel):
@@ -35,7 +37,7 @@ def _view(credential: Credential) -> dict[str, Any]:
 @router.post(
     "/credentials",
     status_code=status.HTTP_201_CREATED,
-    responses={403: ERRORS[403], 422: ERRORS[422]},
+    responses={403: ERRORS[403], 404: ERRORS[404], 409: LOOKUP_OFF, 422: ERRORS[422]},
 )
 def add(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, body: CredentialCreate
@@ -133,6 +135,42 @@ def document_response(stored: credentials.StoredDocument) -> FileResponse:
     )
 
 
+# Signing keys
+
+
+@router.get("/signing-keys", responses={403: ERRORS[403]})
+def list_signing_keys(session: SessionDep, account: CurrentAccount) -> list[dict[str, Any]]:
+    """The public keys you sign commits with; commits they sign count as yours."""
+    return [
+        credentials.signing_key_view(k) for k in credentials.signing_keys(session, account=account)
+    ]
+
+
+@router.post(
+    "/signing-keys",
+    status_code=status.HTTP_201_CREATED,
+    responses={403: ERRORS[403], 409: CONFLICT_KEY, 422: ERRORS[422]},
+)
+def add_signing_key(
+    session: SessionDep, account: CurrentAccount, body: rules.SigningKeyCreate
+) -> dict[str, Any]:
+    """Register an SSH or OpenPGP public key. Commit authorship checks then count the commits
+    it signed (git verifies the signatures), whatever e-mail they carry."""
+    return credentials.signing_key_view(
+        credentials.add_signing_key(session, account=account, data=body)
+    )
+
+
+@router.delete(
+    "/signing-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: ERRORS[404]},
+)
+def remove_signing_key(session: SessionDep, account: CurrentAccount, key_id: str) -> Response:
+    credentials.remove_signing_key(session, account=account, key_id=key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 # The admin
 
 
@@ -153,6 +191,8 @@ def admin_verify(
     credential_id: str,
     body: Decision,
 ) -> dict[str, Any]:
+    """Verify an uploaded certificate or licence. Refused (403) while the expert's e-mail
+    address is not verified: no credential is verified before it is."""
     credential = credentials.decide(
         session, runtime, admin=admin, credential_id=credential_id, verified=True, note=body.note
     )

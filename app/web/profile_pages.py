@@ -28,7 +28,7 @@ from marketplace.profiles import ProfileUpdate
 router = APIRouter(include_in_schema=False)
 
 KINDS = {
-    "commit_authorship": "Commit authorship (a git repository in your asset)",
+    "commit_authorship": "Commit authorship (a public git repository the platform fetches)",
     "paper_authorship": "Paper authorship (a paper in your asset, or a DOI)",
     "certification": "Certification (an admin reviews the document)",
     "licence": "Licence (an admin reviews the document)",
@@ -212,12 +212,17 @@ def _credentials_page(
 ) -> HTMLResponse:
     now = utcnow()
     held = [rules.owner_view(c, now=now) for c in credentials.list_own(session, account=account)]
+    keys = [
+        credentials.signing_key_view(k) for k in credentials.signing_keys(session, account=account)
+    ]
     return render(
         request,
         "credentials.html",
         status_code,
         account=account,
         credentials=held,
+        signing_keys=keys,
+        email_verified=account.email_verified_at is not None,
         form=form or {},
         **extra,
     )
@@ -236,6 +241,8 @@ def credentials_page(
         "checked": "Checked again.",
         "uploaded": "Document uploaded: an admin will review it.",
         "withdrawn": "Credential withdrawn.",
+        "key-added": "Signing key added: check your commit credentials again to count it.",
+        "key-removed": "Signing key removed.",
     }
     return _credentials_page(request, session, account, notice=notices.get(done))
 
@@ -249,6 +256,8 @@ def add_credential(
     kind: Annotated[str, Form()] = "",
     claim: Annotated[str, Form()] = "",
     domain: Annotated[str, Form()] = "",
+    remote: Annotated[str, Form()] = "",
+    ref: Annotated[str, Form()] = "",
     asset: Annotated[str, Form()] = "",
     source: Annotated[str, Form()] = "",
     path: Annotated[str, Form()] = "",
@@ -261,7 +270,8 @@ def add_credential(
         return RedirectResponse("/login?next=/credentials", status_code=303)
     if account.role != Role.expert:
         return refused(request, account, "credentials are for expert accounts")
-    typed = {"asset": asset, "source": source, "path": path, "doi": doi}
+    typed = {"remote": remote, "ref": ref, "asset": asset, "source": source, "path": path}
+    typed |= {"doi": doi}
     typed |= {"issuer": issuer, "number": number}
     form = {"kind": kind, "claim": claim, "domain": domain, "expires": expires, **typed}
     try:
@@ -324,6 +334,46 @@ def withdraw_credential(
         credentials.withdraw(session, runtime, account=who, credential_id=credential_id)
 
     return _acted(request, session, account, act, "withdrawn", "")
+
+
+@router.post("/signing-keys", dependencies=[PostGuard])
+def add_signing_key(
+    request: Request,
+    session: SessionDep,
+    account: PageAccount,
+    public_key: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
+) -> Response:
+    if account is None:
+        return RedirectResponse("/login?next=/credentials", status_code=303)
+    if account.role != Role.expert:
+        return refused(request, account, "signing keys are for expert accounts")
+    key_form = {"public_key": public_key, "label": label}
+    try:
+        data = rules.SigningKeyCreate.model_validate(key_form)
+        credentials.add_signing_key(session, account=account, data=data)
+    except ValidationError as exc:
+        return _credentials_page(
+            request, session, account, 422, key_form=key_form, key_error=_invalid(exc)
+        )
+    except VouchError as exc:
+        return _credentials_page(
+            request, session, account, exc.status_code, key_form=key_form, key_error=exc.message
+        )
+    return RedirectResponse("/credentials?done=key-added#signing-keys", status_code=303)
+
+
+@router.post("/signing-keys/{key_id}/remove", dependencies=[PostGuard])
+def remove_signing_key(
+    request: Request, session: SessionDep, account: PageAccount, key_id: str
+) -> Response:
+    if account is None:
+        return RedirectResponse("/login?next=/credentials", status_code=303)
+    try:
+        credentials.remove_signing_key(session, account=account, key_id=key_id)
+    except VouchError as exc:
+        return _credentials_page(request, session, account, exc.status_code, key_error=exc.message)
+    return RedirectResponse("/credentials?done=key-removed#signing-keys", status_code=303)
 
 
 def _own_credential(session: Session, account: Account, path: dict[str, Any]) -> None:

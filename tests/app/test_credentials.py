@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import Session
 
 from app import profiles
+from app.models import Account
 from app.runtime import Runtime
 from assets.models import Asset
 from core.clock import utcnow
@@ -22,7 +23,7 @@ from core.config import MarketplaceSettings, Settings
 from core.db import session_scope
 from marketplace.models import Credential
 from tests.factories import Actor, create_actor, create_test_asset, ingest_path
-from tests.git_repos import Commit, lines, make_repo
+from tests.git_repos import Commit, GitServer, git_server, lines, make_repo, ssh_key
 from tests.registries import Registry, registry_server
 
 PAPERS = Path(__file__).parents[1] / "data" / "papers"
@@ -31,6 +32,28 @@ ORCID = "0000-0002-1825-0097"  # the iD printed in tests/data/papers/engines.tex
 DOI = "10.5555/vouch.2026.42"
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 PASSWORD = "correct-horse"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # The repositories are served from 127.0.0.1, which production refuses to fetch from.
+    marketplace = settings.marketplace.model_copy(update={"allow_private_remotes": True})
+    return settings.model_copy(update={"marketplace": marketplace})
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[GitServer]:
+    with git_server(tmp_path / "served") as served:
+        yield served
+
+
+def _prove_orcid(runtime: Runtime, actor: Actor, orcid: str) -> None:
+    """What ORCID's sign-in stores on the account (a typed iD on the profile proves nothing)."""
+    with session_scope(runtime.engine) as session:
+        account = session.get(Account, actor.account.id)
+        assert account is not None
+        account.orcid = orcid
+        session.add(account)
 
 
 @pytest.fixture
@@ -63,12 +86,17 @@ async def _add(client: httpx.AsyncClient, actor: Actor, **body: Any) -> httpx.Re
 
 
 async def test_commit_authorship_verified_for_the_author_only(
-    client: httpx.AsyncClient, runtime: Runtime, expert: Actor, expert_second: Actor, repo: Path
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    expert: Actor,
+    expert_second: Actor,
+    repo: Path,
+    server: GitServer,
 ) -> None:
-    """The Done-when bullet: the expert's claim is verified with the figures shown; another
-    expert's claim on the same repository, ingested into their own asset, is not."""
+    """The Done-when bullet: the expert's claim on a public repository the platform fetched is
+    verified with the figures shown; another expert's claim on the same repository is not."""
     _ingested_repo(runtime, expert, repo, "engine")
-    _ingested_repo(runtime, expert_second, repo, "engine-copy")
+    url = server.publish(repo, "engine")
 
     mine = await _add(
         client,
@@ -76,7 +104,7 @@ async def test_commit_authorship_verified_for_the_author_only(
         kind="commit_authorship",
         claim="Wrote most of the engine",
         domain="engines",
-        evidence={"asset": "engine"},
+        evidence={"remote": url},
     )
     assert mine.status_code == 201, mine.text
     body = mine.json()
@@ -94,7 +122,7 @@ async def test_commit_authorship_verified_for_the_author_only(
         expert_second,
         kind="commit_authorship",
         claim="Wrote the engine",
-        evidence={"asset": "engine-copy"},
+        evidence={"remote": url},
     )
     assert theirs.status_code == 201, theirs.text
     other = theirs.json()
@@ -111,35 +139,35 @@ async def test_commit_authorship_verified_for_the_author_only(
     assert shown["figures"]["commits"] == 3
     assert "emails_matched" not in shown["figures"]
     assert "path" not in shown["figures"]
+    assert shown["figures"]["remote"] == url
     assert [a["slug"] for a in public.json()["assets"]] == ["engine"]
     second = (await client.get(f"/v1/experts/{expert_second.account.id}")).json()
     assert second["credentials"] == []
 
 
 async def test_commit_check_reruns_on_demand(
-    client: httpx.AsyncClient, runtime: Runtime, expert: Actor, repo: Path
+    client: httpx.AsyncClient, expert: Actor, repo: Path, server: GitServer
 ) -> None:
-    asset = _ingested_repo(runtime, expert, repo, "engine")
+    url = server.publish(repo, "engine")
     added = await _add(
-        client, expert, kind="commit_authorship", claim="c", evidence={"asset": "engine"}
+        client, expert, kind="commit_authorship", claim="c", evidence={"remote": url}
     )
     credential = added.json()["id"]
-    # More of the expert's commits: the check reads the commit recorded by the newest ingest.
-    make_repo(repo, [Commit(expert.account.email, {f"f{i}.py": "x = 1\n"}) for i in range(3)])
+    # More of the expert's commits: read once they are pushed (published), not before.
+    make_repo(repo, [Commit(expert.account.email, {f"f{i}.py": f"x = {i}\n"}) for i in range(3)])
     again = await client.post(f"/v1/credentials/{credential}/verify", headers=expert.headers)
     assert again.json()["figures"]["total_commits"] == 5
-    job = ingest_path(runtime, asset=asset, owner=expert.account, path=repo)
-    assert job.status == "succeeded", job.error
+    server.publish(repo, "engine")
     again = await client.post(f"/v1/credentials/{credential}/verify", headers=expert.headers)
     assert again.status_code == 200, again.text
     assert (again.json()["figures"]["commits"], again.json()["figures"]["total_commits"]) == (6, 8)
 
-    # The work tree is gone: the credential is left unverified, saying why.
-    shutil.rmtree(repo)
+    # The repository is gone from its host: the credential is left unverified, saying why.
+    shutil.rmtree(server.root / "engine.git")
     gone = await client.post(f"/v1/credentials/{credential}/verify", headers=expert.headers)
     assert gone.status_code == 200, gone.text
     assert gone.json()["status"] == "unverified"
-    assert "is gone" in gone.json()["note"]
+    assert "could not fetch it" in gone.json()["note"]
 
 
 class TestCommitEvidence:
@@ -171,8 +199,9 @@ class TestCommitEvidence:
         source = await _add(
             client, expert, kind="commit_authorship", claim="c", evidence={"asset": "notes"}
         )
-        assert source.status_code == 409
-        assert "no source ingested from a local git work tree" in source.json()["detail"]
+        assert source.status_code == 201, source.text
+        assert source.json()["status"] == "rejected"
+        assert "did not fetch this history itself" in source.json()["note"]
 
     async def test_unknown_source(
         self, client: httpx.AsyncClient, runtime: Runtime, expert: Actor, repo: Path
@@ -199,7 +228,7 @@ async def _set_profile(client: httpx.AsyncClient, actor: Actor, **fields: Any) -
 async def test_paper_authorship_from_an_ingested_paper(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, expert_second: Actor
 ) -> None:
-    await _set_profile(client, expert, name="A. Lovelace")
+    await _set_profile(client, expert, name="A. Lovelace", orcid=ORCID)  # typed: no proof
     for actor, slug in ((expert, "papers"), (expert_second, "papers-too")):
         asset = create_test_asset(runtime, owner=actor.account, slug=slug)
         job = ingest_path(runtime, asset=asset, owner=actor.account, path=PAPERS / "engines.tex")
@@ -214,13 +243,14 @@ async def test_paper_authorship_from_an_ingested_paper(
     )
     assert by_name.status_code == 201, by_name.text
     body = by_name.json()
-    assert (body["status"], body["method"]) == ("verified", "paper_authors")
+    assert (body["status"], body["method"]) == ("rejected", "paper_authors")
+    assert "a name is not proof" in body["note"]
     assert body["figures"]["matched_author"] == "Ada Lovelace"
     assert body["figures"]["authors"] == ["Ada Lovelace", "Grace Hopper"]
     assert body["figures"]["doi"] == DOI
     assert body["evidence"]["document"].startswith("doc_")
 
-    # The second expert is neither author by name, until their profile carries the iD.
+    # The second expert is neither author by name, until ORCID's sign-in proves their iD.
     claim = await _add(
         client,
         expert_second,
@@ -229,8 +259,13 @@ async def test_paper_authorship_from_an_ingested_paper(
         evidence={"asset": "papers-too", "path": "engines.tex"},
     )
     assert claim.json()["status"] == "rejected"
-    assert "none on the profile" in claim.json()["note"]
+    assert "sign in with ORCID" in claim.json()["note"]
     await _set_profile(client, expert_second, orcid=f"https://orcid.org/{ORCID}")
+    typed = await client.post(
+        f"/v1/credentials/{claim.json()['id']}/verify", headers=expert_second.headers
+    )
+    assert typed.json()["status"] == "rejected"
+    _prove_orcid(runtime, expert_second, ORCID)
     again = await client.post(
         f"/v1/credentials/{claim.json()['id']}/verify", headers=expert_second.headers
     )
@@ -270,25 +305,30 @@ class TestRegistries:
         return settings.model_copy(update={"marketplace": lookups})
 
     async def test_doi_authors(
-        self, client: httpx.AsyncClient, expert: Actor, registry: Registry
+        self, client: httpx.AsyncClient, runtime: Runtime, expert: Actor, registry: Registry
     ) -> None:
-        registry.add_work(DOI, "Analytical Engines Revisited", [("Grace", "Hopper", None)])
+        registry.add_work(DOI, "Analytical Engines Revisited", [("Grace", "Hopper", ORCID)])
         await _set_profile(client, expert, name="Grace Hopper")
+        named = await _add(
+            client, expert, kind="paper_authorship", claim="x", evidence={"doi": DOI}
+        )
+        assert named.json()["status"] == "rejected"  # the name alone
+        _prove_orcid(runtime, expert, ORCID)
         response = await _add(
             client, expert, kind="paper_authorship", claim="x", evidence={"doi": DOI}
         )
         assert response.status_code == 201, response.text
         body = response.json()
         assert (body["status"], body["method"]) == ("verified", "doi")
-        assert body["figures"]["matched_author"] == "Grace Hopper"
-        assert registry.requests == [f"/crossref/works/{DOI}"]
+        assert body["figures"]["orcid_matched"] is True
+        assert registry.requests == [f"/crossref/works/{DOI}"] * 2
 
     async def test_orcid_works_when_the_doi_lists_others(
-        self, client: httpx.AsyncClient, expert: Actor, registry: Registry
+        self, client: httpx.AsyncClient, runtime: Runtime, expert: Actor, registry: Registry
     ) -> None:
         registry.add_work(DOI, "Analytical Engines Revisited", [("Grace", "Hopper", None)])
         registry.add_person(ORCID, "Ada", "Lovelace", [DOI])
-        await _set_profile(client, expert, name="Ada Lovelace", orcid=ORCID)
+        _prove_orcid(runtime, expert, ORCID)
         response = await _add(
             client, expert, kind="paper_authorship", claim="x", evidence={"doi": DOI}
         )
@@ -304,7 +344,7 @@ class TestRegistries:
         assert "no record of 10.1234/none" in response.json()["note"]
 
     async def test_registry_down_leaves_it_unverified(
-        self, client: httpx.AsyncClient, expert: Actor, registry: Registry
+        self, client: httpx.AsyncClient, runtime: Runtime, expert: Actor, registry: Registry
     ) -> None:
         registry.failing = True
         response = await _add(
@@ -314,8 +354,8 @@ class TestRegistries:
         assert response.json()["status"] == "unverified"
         assert "HTTP 500" in response.json()["note"]
         registry.failing = False
-        registry.add_work(DOI, "Analytical Engines Revisited", [("Expert", "Person", None)])
-        await _set_profile(client, expert, name="Expert Person")
+        registry.add_work(DOI, "Analytical Engines Revisited", [("Expert", "Person", ORCID)])
+        _prove_orcid(runtime, expert, ORCID)
         again = await client.post(
             f"/v1/credentials/{response.json()['id']}/verify", headers=expert.headers
         )
@@ -567,7 +607,7 @@ async def test_a_lapsed_licence_is_kept_and_shown_expired(
         ({"kind": "fame", "claim": "x"}, "kind"),
         ({"kind": "licence", "claim": ""}, "claim"),
         ({"kind": "licence", "claim": "x", "evidence": {"colour": "red"}}, "colour"),
-        ({"kind": "commit_authorship", "claim": "x"}, "name your asset"),
+        ({"kind": "commit_authorship", "claim": "x"}, "public URL"),
         ({"kind": "licence", "claim": "x", "expires_at": "someday"}, "expires_at"),
     ],
 )
@@ -614,6 +654,13 @@ async def test_pages(
     make_repo(repo, [Commit(expert_web.account.email, {"tool.py": lines(5)})])
     _ingested_repo(runtime, expert_web, repo, "tool")
     await _sign_in(client, expert_web)
+    with git_server(tmp_path / "served") as server:
+        url = server.publish(repo, "tool")
+        added = await client.post(
+            "/credentials",
+            data={"kind": "commit_authorship", "claim": "Wrote the tool", "remote": url},
+        )
+    assert added.status_code == 303, added.text
 
     form = (await client.get("/profile")).text
     assert 'name="headline"' in form
@@ -639,19 +686,24 @@ async def test_pages(
         profile = profiles.my_profile(session, account=expert_web.account)
     assert (profile["price_from"], profile["price_to"]) == (25_000, 99_950)
 
-    added = await client.post(
-        "/credentials",
-        data={"kind": "commit_authorship", "claim": "Wrote the tool", "asset": "tool"},
-    )
-    assert added.status_code == 303, added.text
     page = (await client.get("/credentials")).text
     assert 'data-status="verified"' in page
     assert "1 of 1 (100%)" in page
     refused = await client.post(
-        "/credentials", data={"kind": "commit_authorship", "claim": "x", "asset": "nope"}
+        "/credentials",
+        data={"kind": "paper_authorship", "claim": "x", "asset": "nope", "path": "p"},
     )
     assert refused.status_code == 404
     assert "you have no asset &#39;nope&#39;" in refused.text
+    bad_key = await client.post("/signing-keys", data={"public_key": "nope"})
+    assert bad_key.status_code == 422
+    assert "not an SSH public key" in bad_key.text
+    _, public_key = ssh_key(tmp_path / "keys")
+    key = await client.post("/signing-keys", data={"public_key": public_key, "label": "laptop"})
+    assert key.status_code == 303, key.text
+    keys = (await client.get("/credentials")).text
+    assert "laptop" in keys
+    assert "SHA256:" in keys
     licence = await client.post("/credentials", data={"kind": "licence", "claim": "Licensed"})
     assert licence.status_code == 303
     cid = licence.headers["location"].split("#")[1]

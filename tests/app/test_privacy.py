@@ -16,7 +16,7 @@ from fastapi.routing import iter_route_contexts
 from app.main import create_app
 from app.runtime import Runtime
 from tests.factories import PASSWORD, Actor, create_actor, create_test_asset, ingest_path
-from tests.git_repos import Commit, lines, make_repo
+from tests.git_repos import Commit, git_server, lines, make_repo
 
 EMAIL = "Ada.Private-Marker@secret-mail.example"
 LICENCE_NUMBER = "LIC-MARKER-7731"
@@ -55,21 +55,23 @@ async def market(client: httpx.AsyncClient, runtime: Runtime, tmp_path: Path) ->
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=repo)
     assert job.status == "succeeded", job.error
 
-    commits = await client.post(
-        "/v1/credentials",
-        json={
-            "kind": "commit_authorship",
-            "claim": "Wrote the engine",
-            "domain": "engines",
-            "evidence": {"asset": "engine"},
-        },
-        headers=expert.headers,
-    )
+    # The platform fetches the repository itself (a test server on 127.0.0.1, allowed here).
+    runtime.settings.marketplace.allow_private_remotes = True
+    with git_server(tmp_path / "served") as server:
+        commits = await client.post(
+            "/v1/credentials",
+            json={
+                "kind": "commit_authorship",
+                "claim": "Wrote the engine",
+                "domain": "engines",
+                "evidence": {"remote": server.publish(repo, "engine")},
+            },
+            headers=expert.headers,
+        )
     assert commits.status_code == 201, commits.text
     owned = commits.json()
-    assert owned["status"] == "verified"
+    assert owned["status"] == "verified", owned["note"]
     assert owned["figures"]["emails_matched"] == [EMAIL.lower()]
-    assert owned["figures"]["path"] == str(repo)
 
     licence = await client.post(
         "/v1/credentials",
@@ -250,7 +252,13 @@ async def test_public_credential_keeps_its_public_figures(
         "line_share",
         "commit_checked",
         "threshold",
+        "remote",  # the public URL the platform fetched
+        "ref",
+        "signed_commits",
+        "predated_commits",
+        "predated_lines",
     }
+    assert commits["evidence"] == {"remote": commits["figures"]["remote"]}
     assert (licence["evidence"], licence["note"]) == ({"issuer": "Engineering Board"}, "")
 
     page = (
@@ -266,7 +274,7 @@ async def test_owner_and_admin_still_see_the_details(
     mine = (await client.get("/v1/credentials", headers=market.expert.headers)).json()
     commits, licence = mine
     assert commits["figures"]["emails_matched"] == [EMAIL.lower()]
-    assert "path" in commits["figures"]
+    assert commits["figures"]["remote"].startswith("http://127.0.0.1:")
     assert licence["evidence"]["number"] == LICENCE_NUMBER
     assert licence["evidence"]["document"]["name"] == DOCUMENT_NAME
     assert licence["note"] == ADMIN_NOTE

@@ -138,7 +138,7 @@ class TestGitHistory:
 class TestGitCheck:
     def _check(self, commits: int, total: int) -> rules.Check:
         history = GitHistory(commits, total, commits * 10, total * 10, ("a@x.org",))
-        return rules.git_check(history, commit="abc1234def", path="/src/repo")
+        return rules.git_check(history, commit="abc1234def", remote="https://git.example/r.git")
 
     def test_verified_at_the_threshold(self) -> None:
         check = self._check(1, 10)
@@ -172,11 +172,13 @@ class TestPaperCheck:
             about={"title": "Analytical Engines Revisited"},
         )
 
-    def test_by_name(self) -> None:
+    def test_a_name_alone_is_not_proof(self) -> None:
         check = self._check("Grace B. Hopper", None)
-        assert check.status == CredentialStatus.verified
+        assert check.status == CredentialStatus.rejected
         assert check.figures["matched_author"] == "Grace Hopper"
         assert not check.figures["orcid_matched"]
+        assert "a name is not proof" in check.note
+        assert "sign in with ORCID" in check.note
 
     def test_by_orcid(self) -> None:
         check = self._check("Someone Else", ORCID)
@@ -188,6 +190,51 @@ class TestPaperCheck:
         check = self._check("Someone Else", "0000-0002-1694-233X")
         assert check.status == CredentialStatus.rejected
         assert "Ada Lovelace, Grace Hopper" in check.note
+
+    @pytest.mark.parametrize(
+        ("verified", "listed", "status", "proof"),
+        [
+            (True, {"ada@example.org"}, CredentialStatus.verified, "email"),
+            (False, {"ada@example.org"}, CredentialStatus.rejected, None),
+            (True, {"grace@example.org"}, CredentialStatus.rejected, None),
+            (True, None, CredentialStatus.rejected, None),  # the text could not be read
+        ],
+    )
+    def test_by_email(
+        self,
+        verified: bool,
+        listed: set[str] | None,
+        status: CredentialStatus,
+        proof: str | None,
+    ) -> None:
+        check = rules.paper_check(
+            method="paper_authors",
+            name="Someone Else",
+            orcid=None,
+            authors=["Ada Lovelace"],
+            orcids=[],
+            about={"title": "Analytical Engines Revisited"},
+            email="Ada@Example.org",
+            email_verified=verified,
+            emails_listed=listed,
+        )
+        assert (check.status, check.figures["proof"]) == (status, proof)
+        assert "example.org" not in check.note.lower()  # the address is not public
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Ada Lovelace (ada@example.org)", {"ada@example.org"}),
+        ("{ada, grace}@Example.ORG", {"ada@example.org", "grace@example.org"}),
+        ("{ada|grace}@cs.example.org.", {"ada@cs.example.org", "grace@cs.example.org"}),
+        ("mailto:x.y+z@a-b.example.com;", {"x.y+z@a-b.example.com"}),
+        ("nada@example.org is not ada@example.org's", {"nada@example.org", "ada@example.org"}),
+        ("ada@localhost, @example.org, ada@", set()),
+    ],
+)
+def test_emails_in(text: str, found: set[str]) -> None:
+    assert rules.emails_in(text) == found
 
 
 class TestCredentialCreate:
@@ -209,7 +256,19 @@ class TestCredentialCreate:
         [
             ({"kind": "fame", "claim": "x"}, "kind"),
             ({"kind": "licence", "claim": "   "}, "the claim is blank"),
-            ({"kind": "commit_authorship", "claim": "x"}, "name your asset"),
+            ({"kind": "commit_authorship", "claim": "x"}, "public URL"),
+            (
+                {"kind": "commit_authorship", "claim": "x", "evidence": {"remote": "file:///x"}},
+                "not fetched",
+            ),
+            (
+                {
+                    "kind": "commit_authorship",
+                    "claim": "x",
+                    "evidence": {"asset": "a", "ref": "v1"},
+                },
+                "give the remote too",
+            ),
             (
                 {
                     "kind": "commit_authorship",
@@ -286,7 +345,9 @@ class TestStatus:
         credential.evidence = {"asset": "a", "source": "src_1"}
         view = rules.public_view(credential, now=NOW)
         assert view["figures"] == {"commits": 3}
-        assert view["evidence"] == {"asset": "a"}
+        assert view["evidence"] == {}  # an asset the viewer cannot see is not named
+        seen = rules.public_view(credential, now=NOW, visible_assets=frozenset({"a"}))
+        assert seen["evidence"] == {"asset": "a"}
         assert rules.owner_view(credential, now=NOW)["figures"]["emails_matched"] == ["a@x.org"]
 
 
@@ -364,9 +425,9 @@ class TestLookups:
         assert record.names == ("Ada Lovelace",)
         assert record.orcids == (ORCID,)
         assert record.dois == ("10.5555/vouch.2026.42",)
-        check = rules.orcid_works_check(record, doi="10.5555/vouch.2026.42", name="A. Lovelace")
+        check = rules.orcid_works_check(record, doi="10.5555/vouch.2026.42", orcid=ORCID)
         assert check.status == CredentialStatus.verified
-        other = rules.orcid_works_check(record, doi="10.1234/other", name="A. Lovelace")
+        other = rules.orcid_works_check(record, doi="10.1234/other", orcid=ORCID)
         assert other.status == CredentialStatus.rejected
         assert "does not list 10.1234/other" in other.note
 
@@ -376,8 +437,9 @@ class TestLookups:
         assert record.names == ("Ada Lovelace", "Grace Hopper")
         assert record.orcids == (ORCID,)
         assert record.title == "Analytical Engines Revisited"
-        assert rules.doi_check(record, name="Grace Hopper", orcid=None).status == "verified"
-        assert rules.doi_check(record, name="Alan Turing", orcid=None).status == "rejected"
+        # Only a proved ORCID iD among the authors' verifies; a matching name does not.
+        assert rules.doi_check(record, name="Alan Turing", orcid=ORCID).status == "verified"
+        assert rules.doi_check(record, name="Grace Hopper", orcid=None).status == "rejected"
 
     def test_github_user(self, registry: Registry) -> None:
         record = GitHubLookup(registry.github_api, timeout=5).fetch("ada")
