@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from app import querying
+from app import locators, querying
 from app.models import Account
 from assets import answering
 from assets.retrieval import MAX_K, Passage
@@ -118,8 +118,49 @@ def _print_report(console: Console, report: EvalReport) -> None:
 
 
 def _where(locator: dict[str, Any]) -> str:
-    where = str(locator.get("path", ""))
-    if "lines" in locator:
-        where += f":{locator['lines'][0]}-{locator['lines'][1]}"
-    extra = locator.get("symbol") or locator.get("section") or locator.get("page")
-    return escape(f"{where} {extra}" if extra else where)
+    return escape(locators.describe(locator))
+
+
+quality_app = typer.Typer(
+    help="The public quality score: the platform's own runs", no_args_is_help=True
+)
+
+
+@quality_app.command("run")
+def quality_run(
+    asset: Annotated[
+        str | None,
+        typer.Option(
+            "--asset", help="Only this asset (published or not); default: every published one"
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON")] = False,
+) -> None:
+    """Re-ask each asset's accepted and corrected questions and run its approved golden sets,
+    storing platform runs that count in the public quality score (as the daily task does)."""
+    from app import quality
+    from app.cli import _print_json, err, out, runtime
+    from core.errors import VouchError
+
+    try:
+        reports = quality.run_platform_evals(runtime(), slug=asset)
+    except VouchError as exc:
+        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        _print_json(reports)
+        return
+    if not reports:
+        out.print("nothing to run: no accepted or corrected questions, no approved golden sets")
+        return
+    table = Table("asset", "scope", "set", "right", "run")
+    for r in reports:
+        right = r["metrics"].get("right") or {}
+        table.add_row(
+            r["asset"],
+            r["scope"],
+            escape(r["golden"]),
+            f"{right.get('right', 0)} of {right.get('n', 0)}",
+            r["run_id"],
+        )
+    out.print(table)

@@ -1,13 +1,15 @@
 """Scheduled and queued app work, registered on the queue that ``vouch serve`` and ``vouch
 worker`` run: every minute, holds past their acceptance window are released and ended
-subscription periods are settled; webhook deliveries run when queued and retry on a schedule."""
+subscription periods are settled; webhook deliveries run when queued and retry on a schedule;
+daily, the platform re-asks each published asset's held questions and runs its approved golden
+sets for the public quality score (``app.quality``)."""
 
 import time
 from collections.abc import Callable
 
 from huey import Huey, crontab
 
-from app import accounting, engagements, notifications
+from app import accounting, engagements, notifications, quality
 from app.runtime import Runtime
 
 
@@ -43,5 +45,10 @@ def register(huey: Huey, runtime: Runtime) -> Callable[[str], None]:
 
     def enqueue(delivery_id: str) -> None:
         deliver_webhook(delivery_id)
+
+    # Daily: a re-ask answers every held question again (a chat model's tokens, when one is set).
+    @huey.periodic_task(crontab(hour="3", minute="17"), name="platform-evals")  # type: ignore[untyped-decorator]
+    def platform_evals() -> None:
+        quality.run_platform_evals(runtime)
 
     return enqueue

@@ -1,6 +1,6 @@
 """Errors of the evals package."""
 
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 
 # At most this many bad lines are listed; a file that is wrong everywhere says so once.
 MAX_REPORTED = 20
@@ -19,3 +19,11 @@ class GoldenSetError(InvalidInput):
 
 class InvalidEval(InvalidInput):
     pass
+
+
+class GoldenSetNotFound(NotFound):
+    pass
+
+
+class GoldenSetDecided(Conflict):
+    """An admin already approved or rejected the set."""

@@ -163,7 +163,8 @@ def parse_golden(text: str, *, source: str) -> tuple[list[GoldenItem], list[int]
     lines: list[int] = []
     problems: list[str] = []
     first_line: dict[str, int] = {}
-    for line_no, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" only: a JSON string may hold U+2028 or U+0085, which splitlines() breaks at.
+    for line_no, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -203,15 +204,30 @@ def load_golden(path: Path, *, name: str | None = None) -> GoldenSet:
         raise GoldenSetError([f"{path}: no such file"]) from exc
     except IsADirectoryError as exc:
         raise GoldenSetError([f"{path}: is a directory, not a JSONL file"]) from exc
+    return read_golden(data, source=str(path), name=name or path.stem)
+
+
+def read_golden(data: bytes, *, source: str, name: str) -> GoldenSet:
+    """Check a golden set's bytes: JSONL, or a JSON array of the same items (an uploaded file);
+    every problem reads ``source:line`` (for an array, ``source:n`` of the n-th item)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise GoldenSetError([f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})"]) from exc
-    items, lines = parse_golden(text, source=str(path))
+        raise GoldenSetError([f"{source}: not UTF-8 ({exc.reason} at byte {exc.start})"]) from exc
+    if text.lstrip().startswith("["):
+        try:
+            array = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problem = f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            raise GoldenSetError([f"{source}: {problem}"]) from exc
+        if not isinstance(array, list):
+            raise GoldenSetError([f"{source}: a JSON golden set is an array of items"])
+        text = "\n".join(json.dumps(item, ensure_ascii=False) for item in array)
+    items, lines = parse_golden(text, source=source)
     return GoldenSet(
-        name=name or path.stem,
+        name=name,
         sha256=hashlib.sha256(data).hexdigest(),
-        source=str(path),
+        source=source,
         items=items,
         lines=lines,
     )

@@ -127,3 +127,22 @@ def expected_calibration_error(
             right = sum(ok for _, ok in inside) / len(inside)
             total += len(inside) * abs(confidence - right)
     return round(total / len(outcomes), 4)
+
+
+# The two-sided 95% normal quantile.
+Z_95 = 1.959964
+
+
+def wilson_interval(right: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``right / n`` (95% by default); None for
+    ``n == 0``. Unlike the normal interval it stays inside [0, 1] and is not zero-width at 0
+    or n right, so 3 of 3 reads as [0.44, 1.0], not as a certain 1.0."""
+    if n <= 0:
+        return None
+    if not 0 <= right <= n:
+        raise ValueError(f"right must be between 0 and n ({n}), not {right}")
+    p = right / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -22,6 +22,9 @@ from evals.models import EvalRun
 # MRR, nDCG and MAP are read at 10, whatever k is.
 DEPTH = 10
 ABSTAINED = "abstained"
+# Who ran a set, and so whether the run may count in the public quality score
+# (app/quality.py): an expert's own set stays private.
+SCOPES = ("private", "platform", "approved")
 
 
 class CitationLike(Protocol):
@@ -76,6 +79,8 @@ class EvalReport:
             "size": self.run.size,
             "k": self.run.k,
             "run_id": self.run.id,
+            "scope": self.run.scope,
+            "golden_set_id": self.run.golden_set_id,
             "created_at": self.run.created_at.isoformat(),
             "metrics": self.run.metrics,
             "questions": self.run.questions,
@@ -188,6 +193,20 @@ def _score_facts(item: GoldenItem, given: AnswerLike, *, cites_expected: bool) -
     }
 
 
+def answer_right(question: Mapping[str, Any]) -> bool | None:
+    """Whether a scored question's answer counts as right in the public quality score; None
+    when no answer was scored. An unanswerable question is answered right by abstaining; any
+    other by an answer that does not abstain, cites at least one expected unit and states every
+    fact the item lists (all of them when it lists none)."""
+    answer = question.get("answer")
+    if not answer:
+        return None
+    if question["unanswerable"]:
+        return bool(answer["abstained"])
+    cites_expected = any(c["hits"] for c in answer["citations"])
+    return not answer["abstained"] and cites_expected and all(answer["facts_stated"])
+
+
 def _metric(values: Sequence[float | None]) -> dict[str, Any]:
     value, n = metrics.mean(values)
     return {"value": None if value is None else round(value, 4), "n": n}
@@ -198,7 +217,8 @@ def summarise(questions: Sequence[dict[str, Any]], *, k: int) -> dict[str, dict[
 
     Retrieval metrics average over answerable questions; citation precision over answerable
     questions whose answer cites something; citation recall over answerable questions;
-    abstention accuracy over every answered question.
+    abstention accuracy over every answered question; ``right`` (with its count) over every
+    answered question, by ``answer_right``.
     """
     answerable = [q for q in questions if not q["unanswerable"]]
     summary = {
@@ -225,6 +245,8 @@ def summarise(questions: Sequence[dict[str, Any]], *, k: int) -> dict[str, dict[
         summary |= answer_metrics(
             [q["answer"] | {"unanswerable": q["unanswerable"]} for q in answered]
         )
+        right = [bool(answer_right(q)) for q in answered]
+        summary["right"] = _metric([float(ok) for ok in right]) | {"right": sum(right)}
     return summary
 
 
@@ -266,14 +288,19 @@ def run_eval(
     search: SearchFn,
     answer: AnswerFn | None = None,
     k: int = 10,
+    scope: str = "private",
+    golden_set_id: str | None = None,
 ) -> EvalReport:
     """Score ``asset`` on ``golden`` and store the run (flushed, not committed).
 
     ``search(question, n)`` returns the asset's ``n`` best passages, best first; ``answer``,
-    when given, answers a question without recording or billing it.
+    when given, answers a question without recording or billing it. ``scope`` says who ran the
+    set (``SCOPES``): only the platform's runs count in the public score.
     """
     if not 1 <= k <= MAX_K:
         raise InvalidEval(f"k must be between 1 and {MAX_K}, not {k}")
+    if scope not in SCOPES:
+        raise InvalidEval(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     questions = []
     for index, item in enumerate(golden.items):
         try:
@@ -288,18 +315,20 @@ def run_eval(
         k=k,
         metrics=summarise(questions, k=k),
         questions=questions,
+        scope=scope,
+        golden_set_id=golden_set_id,
     )
     session.add(run)
     session.flush()
     return EvalReport(run=run, asset=asset.slug)
 
 
-def list_eval_runs(session: Session, *, asset_id: str, limit: int = 20) -> list[EvalRun]:
-    """The asset's latest eval runs, newest first."""
-    statement = (
-        select(EvalRun)
-        .where(EvalRun.asset_id == asset_id)
-        .order_by(col(EvalRun.created_at).desc())
-        .limit(limit)
-    )
+def list_eval_runs(
+    session: Session, *, asset_id: str, limit: int = 20, scope: str | None = None
+) -> list[EvalRun]:
+    """The asset's latest eval runs (of one scope, if given), newest first."""
+    statement = select(EvalRun).where(EvalRun.asset_id == asset_id)
+    if scope is not None:
+        statement = statement.where(EvalRun.scope == scope)
+    statement = statement.order_by(col(EvalRun.created_at).desc(), col(EvalRun.id)).limit(limit)
     return list(session.exec(statement))

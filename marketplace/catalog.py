@@ -20,8 +20,9 @@ The rules, for both assets and experts:
   passes.
 - ``currency``: only prices in this currency.
 
-Sorting: ``quality`` (best first, unscored last), ``price`` (cheapest first, unpriced last),
-``newest``. Ties keep the newest first.
+Sorting: ``quality`` (by the lower bound of the score's 95% interval, highest first, so that
+a few lucky answers do not outrank a long record; unscored last), ``price`` (cheapest first,
+unpriced last), ``newest``. Ties keep the newest first.
 """
 
 import re
@@ -68,6 +69,8 @@ class ExpertRecord:
     asset_titles: tuple[str, ...] = ()
     asset_tags: tuple[str, ...] = ()
     quality: float | None = None
+    # The lower bound of the quality score's interval: what sorting by quality uses.
+    quality_low: float | None = None
     created_at: datetime | None = None
 
     @property
@@ -100,6 +103,10 @@ class AssetRecord:
     currency: str
     quality: float | None
     created_at: datetime
+    # The score's 95% interval and the measured answers behind it (app/quality.py).
+    quality_low: float | None = None
+    quality_high: float | None = None
+    quality_n: int = 0
 
     def text(self) -> str:
         e = self.expert
@@ -211,6 +218,12 @@ def expert_matches(expert: ExpertRecord, f: Filters) -> bool:
 T = TypeVar("T", AssetRecord, ExpertRecord)
 
 
+def _rank(record: AssetRecord | ExpertRecord) -> float | None:
+    """What sorting by quality ranks on: the interval's lower bound (the score itself for a
+    record that carries no interval)."""
+    return record.quality if record.quality_low is None else record.quality_low
+
+
 def _sorted(records: list[T], sort: Sort, price: Callable[[T], int | None]) -> list[T]:
     # Newest first as the base order; Python's sort is stable, so it breaks later ties.
     floor = datetime.min
@@ -220,7 +233,7 @@ def _sorted(records: list[T], sort: Sort, price: Callable[[T], int | None]) -> l
         reverse=True,
     )
     if sort == "quality":
-        ordered.sort(key=lambda r: (r.quality is None, -(r.quality or 0.0)))
+        ordered.sort(key=lambda r: (_rank(r) is None, -(_rank(r) or 0.0)))
     elif sort == "price":
         ordered.sort(key=lambda r: (price(r) is None, price(r) or 0))
     return ordered

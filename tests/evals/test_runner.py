@@ -68,6 +68,7 @@ def test_handbook_run_scores_retrieval_answers_and_abstention_and_is_stored(
         "coverage",
         "ece",
         "citation_support",
+        "right",
     }
     # six answerable questions score retrieval; all seven answers score abstention
     assert {name: m["n"] for name, m in metrics.items()} == {
@@ -84,6 +85,8 @@ def test_handbook_run_scores_retrieval_answers_and_abstention_and_is_stored(
         "coverage": 1,
         "ece": 0,
         "citation_support": 0,
+        # every answered question is judged right or wrong for the public score
+        "right": 7,
     }
     assert all(0.0 <= m["value"] <= 1.0 for m in metrics.values() if m["n"])
     # the handbook has fewer chunks than k: every expected unit is among them
