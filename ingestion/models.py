@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -51,6 +51,10 @@ class IngestionJob(SQLModel, table=True):
     documents_updated: int = 0
     documents_skipped: int = 0  # unchanged since the last ingest
     documents_removed: int = 0  # gone from the source: their chunks were deleted
+    # Prose in a source forced to another kind (README.md under --kind code), read as text.
+    documents_as_text: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
     chunks_written: int = 0
     failures: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)

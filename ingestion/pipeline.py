@@ -104,6 +104,7 @@ class _Counts:
     updated: int = 0
     skipped: int = 0
     removed: int = 0
+    as_text: int = 0
     chunks: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
     excluded: list[dict[str, str]] = field(default_factory=list)
@@ -118,6 +119,7 @@ class _Counts:
         job.documents_updated = self.updated
         job.documents_skipped = self.skipped
         job.documents_removed = self.removed
+        job.documents_as_text = self.as_text
         job.chunks_written = self.chunks
         job.failures = list(self.failures)
         job.excluded = list(self.excluded)
@@ -271,6 +273,7 @@ class _Run:
             metadatas.extend({**chunk.metadata, "source": key} for chunk in parsed.document.chunks)
             stale.extend(sorted(set(stored.get((key, path), [])) - set(new)))
             self.counts.chunks += len(new)
+            self.counts.as_text += bool(parsed.document.meta.get("read_as_text"))
             if parsed.update:
                 self.counts.updated += 1
             else:

@@ -2,9 +2,12 @@
 
 ``--kind auto`` picks the kind per file: source code by its extension; XML and LaTeX as
 regulation and paper; PDF, HTML, Markdown and text by what their text looks like. A forced kind
-applies to every file that kind can read. Binary, generated and minified files are left out
-(excluded, with the reason); a file that should be readable but is not (broken UTF-8 that no
-encoding explains, a corrupt or encrypted PDF) fails with its reason.
+applies to every file that kind can read; forced to ``code``, a tree's prose (README.md,
+docs/*.rst, notes.txt) is read as text, and the job counts those files. A file without an
+extension (CHANGES, AUTHORS, Makefile) is read as text when its bytes are text. Binary,
+generated and minified files are left out (excluded, with the reason); a file that should be
+readable but is not (broken UTF-8 that no encoding explains, a corrupt or encrypted PDF) fails
+with its reason.
 """
 
 import re
@@ -66,13 +69,15 @@ def _suffix(path: str) -> str:
 
 
 def is_known_type(path: str) -> bool:
-    """Whether some kind can read ``path`` (used to refuse uploads nothing could ingest)."""
+    """Whether some kind can read ``path`` (used to refuse uploads nothing could ingest); a
+    name without an extension may be text, which only its bytes tell."""
     suffix = _suffix(path)
     name = PurePosixPath(path).name.lower()
     return (
         suffix in LANGUAGES
         or suffix in MARKDOWN | PLAIN_TEXT | REGULATION_ONLY | PAPER_ONLY | {PDF}
         or name in PLAIN_NAMES
+        or not suffix
     )
 
 
@@ -147,7 +152,13 @@ def read_document(path: str, data: bytes, kind: str = "auto") -> ParsedDocument:
             return read_paper(path, data)
         raise FileRejected(f"a PDF cannot be read as {kind}; use auto, paper or regulation")
 
-    text = decode(data)
+    if not suffix and name not in PLAIN_NAMES:
+        try:
+            text = decode(data)
+        except FileRejected as exc:
+            raise FileExcluded("no extension, and its bytes are not text") from exc
+    else:
+        text = decode(data)
     if suffix in LANGUAGES:
         _check_written_by_hand(path, text)
         if kind in ("auto", "code"):
@@ -156,7 +167,9 @@ def read_document(path: str, data: bytes, kind: str = "auto") -> ParsedDocument:
             return ParsedDocument(kind="text", chunks=chunk_text(path, text))
         raise FileRejected(f"source code cannot be read as {kind}; use auto, code or text")
     if kind == "code":
-        raise FileRejected(f"no code parser for {suffix or name} files; use kind auto or text")
+        parsed = read_document(path, data, "text")
+        parsed.meta["read_as_text"] = True
+        return parsed
     if suffix in PLAIN_TEXT and suffix not in (".txt",):
         _check_written_by_hand(path, text)
 

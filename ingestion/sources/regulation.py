@@ -312,6 +312,15 @@ _ENDS_SENTENCE = re.compile(r"[.;:!?)]\s*$")
 _LEAD_IN = re.compile(r"[:\u2014\u2013-]\s*$")
 _ENDS_CLAUSE = re.compile(r"(?:[:;.,\u2014\u2013]|\b(?:or|and|but))\s*$")
 _WHEREAS = re.compile(r"^whereas\b.{0,40}$", re.IGNORECASE)
+# Recitals under a heading of their own ("## Recitals"), and the one-recital-per-page layout of
+# unofficial copies ("Recital 85", "## Recital 85 - Cooperation along the value chain").
+_RECITALS_HEADING = re.compile(r"^(?:recitals?|whereas)\s*:?$", re.IGNORECASE)
+_RECITAL_LINE = re.compile(
+    r"^recital\s+(?P<number>\d{1,3}[a-z]?)(?:\s*[-\u2013\u2014:.]?\s+(?P<title>\S.*))?$",
+    re.IGNORECASE,
+)
+# Older acts open every recital with the word: "(1) Whereas the objectives of the Community".
+_OLD_RECITAL = re.compile(r"^whereas\b", re.IGNORECASE)
 _ADOPTED = re.compile(r"^HAVE ADOPTED\b", re.IGNORECASE)
 # The closing formula of an EU act ends its last article.
 _CLOSING = re.compile(
@@ -590,6 +599,10 @@ class _LineParser:
         self.boundary = True  # a blank line, a heading or structure came just before
         self.previous = ""  # the previous non-blank line
         self.recitals = False
+        # The recital being read ("Recital 85") and its number: a recital starts only at a
+        # higher number, so a PDF page's footnotes "(1) OJ L 119 ..." do not start recitals.
+        self.recital = ""
+        self.recital_key: tuple[int, str] = (0, "")
         self.seen_unit = False
         self.title = ""
 
@@ -608,6 +621,9 @@ class _LineParser:
         if read == "text":
             self.previous = text
             self.boundary = self.per_line
+            return
+        if not line.verbatim and self._recital_line(index, line):
+            self.previous = text
             return
         if read == "structure" or (read is None and not line.verbatim and self._structure(line)):
             self.previous = text
@@ -650,6 +666,7 @@ class _LineParser:
         if division and self._may_open(line, bare=not division[2]):
             rank, display, has_heading = division
             self._close_unit()
+            self._end_recitals()
             self.divisions = [d for d in self.divisions if d.rank < rank]
             self.divisions.append(_Division(rank, display))
             self.headings = []
@@ -678,6 +695,9 @@ class _LineParser:
                 self.title = text
                 if self.structured:
                     return True
+            self._end_recitals()
+            if not self.seen_unit and (_RECITALS_HEADING.match(text) or _WHEREAS.match(text)):
+                self.recitals = True
             self.headings = [(lvl, h) for lvl, h in self.headings if lvl < level]
             self.headings.append((level, text))
             return True
@@ -767,7 +787,7 @@ class _LineParser:
         self.unit = unit
         self.unit_level = level
         self.seen_unit = True
-        self.recitals = False
+        self._end_recitals()
         self.headings = []
         self.expect = ""
         return unit
@@ -791,7 +811,7 @@ class _LineParser:
         self.unit_level = level
         self.expect = "" if heading else "unit"
         self.seen_unit = True
-        self.recitals = False
+        self._end_recitals()
 
     def _close_unit(self) -> None:
         self.unit = None
@@ -856,24 +876,55 @@ class _LineParser:
             node.items.append((index, index + 1))
 
     def _loose_text(self, index: int, text: str) -> None:
+        ended = False
         if _WHEREAS.match(text):
             self.recitals = True
+            self.recital, self.recital_key = "", (0, "")
         elif _ADOPTED.match(text):
-            self.recitals = False
+            ended = self.recitals
+            self._end_recitals()
         match = _LABEL.match(text)
+        paren = (match["paren"] or "") if match else ""
+        number = paren if paren[:1].isdigit() else ""
+        rest = (match["rest"] or "") if match else ""
         starts = self.boundary or bool(_ENDS_SENTENCE.search(self.previous))
-        if self.recitals and match and match["paren"] and match["paren"][0].isdigit() and starts:
-            self._start_loose(index, f"Recital {match['paren']}")
-        elif self.loose is not None and not self.boundary:
+        if number and starts and not self.seen_unit and _OLD_RECITAL.match(rest):
+            self.recitals = True
+        if self.recitals and number and starts and _recital_key(number) > self.recital_key:
+            self._start_recital(index, number)
+        elif self.loose is not None and not self.boundary and not ended:
             self.loose.span = (self.loose.span[0], index + 1)
         else:
             self._start_loose(index, self._section())
+
+    def _recital_line(self, index: int, line: _Line) -> bool:
+        """A "Recital 85" line (or heading) outside the articles starts that recital."""
+        match = _RECITAL_LINE.match(line.norm)
+        if match is None or (match["title"] and not line.level) or self.unit is not None:
+            return False
+        if not (line.level or self.boundary or _ENDS_SENTENCE.search(self.previous)):
+            return False  # "... as set out in" / "Recital 85 of this Regulation": running text
+        self.recitals = True
+        self.recital_key = (0, "")  # such copies may list recitals in any order
+        self._start_recital(index, match["number"])
+        self.boundary = False
+        return True
+
+    def _start_recital(self, index: int, number: str) -> None:
+        self.recital, self.recital_key = f"Recital {number}", _recital_key(number)
+        self._start_loose(index, self.recital)
+
+    def _end_recitals(self) -> None:
+        self.recitals = False
+        self.recital, self.recital_key = "", (0, "")
 
     def _start_loose(self, index: int, section: str) -> None:
         self.loose = _Loose(section, (index, index + 1))
         self.doc.parts.append(self.loose)
 
     def _section(self) -> str:
+        if self.recitals and self.recital:  # a recital's later paragraphs, after a blank line
+            return self.recital
         path = [d.text for d in self.divisions] + [h for _, h in self.headings]
         if path:
             return " > ".join(path)
@@ -899,6 +950,13 @@ class _LineParser:
         if len(title) > 400:
             title = picked[0] if len(picked[0]) <= 200 else ""
         return title
+
+
+def _recital_key(number: str) -> tuple[int, str]:
+    """The order of recital numbers: "12" < "12a" < "13"."""
+    digits = re.match(r"\d+", number)
+    assert digits is not None  # callers pass numbers that start with a digit
+    return int(digits[0]), number[digits.end() :]
 
 
 def _rule_start(parsed: _RuleLine) -> bool:

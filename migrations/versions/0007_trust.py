@@ -84,8 +84,15 @@ def upgrade() -> None:
             ["id"],
         )
 
+    with op.batch_alter_table("ingestion_job", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("documents_as_text", sa.Integer(), nullable=False, server_default="0")
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("ingestion_job", schema=None) as batch_op:
+        batch_op.drop_column("documents_as_text")
     with op.batch_alter_table("eval_run", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_eval_run_golden_set_id_golden_set"), type_="foreignkey"

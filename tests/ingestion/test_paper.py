@@ -223,6 +223,108 @@ class TestPdf:
         assert read_paper("open.pdf", data).meta["title"] == TITLE
 
 
+# Body text that a reader of line shapes took for headings: a numbered step after a finished
+# sentence ("2 Colonies were counted ...") follows "1 Introduction" like section 2 would.
+NUMBERED_STEPS = [
+    "We counted the plates in two steps.",
+    "1 Plates were read after one day.",
+    "2 Colonies were counted after two days of",
+    "incubation at room temperature.",
+]
+
+
+def outline_pdf(path: Path) -> bytes:
+    """Headings in the body's own type, found only through the outline, which names them
+    without their numbers ("Methods" for "2 Methods")."""
+    pdf = canvas.Canvas(str(path), pagesize=letter)
+    height = letter[1]
+    pages = [
+        [TITLE, "Abstract", "We revisit the engine.", "1 Introduction", *NUMBERED_STEPS],
+        ["The counts agreed.", "2 Methods", "We simulated the engine.", "2.1 The Mill"],
+        ["The mill adds.", "References", "[1] C. Babbage. On the engine. 1837."],
+    ]
+    outline = {"Abstract": 0, "1 Introduction": 0, "2 Methods": 0, "2.1 The Mill": 1}
+    for number, lines in enumerate(pages, start=1):
+        y = height - 72
+        for text in lines:
+            y -= 14
+            pdf.setFont("Helvetica", 10)
+            pdf.drawString(72, y, text)
+            if text in outline:
+                key = f"h{number}-{y}"
+                pdf.bookmarkHorizontalAbsolute(key, y + 10)
+                title = text.split(" ", 1)[1] if text[0].isdigit() else text
+                pdf.addOutlineEntry(title, key, level=outline[text])
+        pdf.showPage()
+    pdf.save()
+    return path.read_bytes()
+
+
+class TestPdfHeadings:
+    def test_headings_come_from_the_outline(self, tmp_path: Path) -> None:
+        document = read_paper("steps.pdf", outline_pdf(tmp_path / "steps.pdf"))
+        sections = [(c.section, c.page, c.heading) for c in document.chunks]
+        assert sections == [
+            ("Abstract", 1, ""),
+            ("1 Introduction", 1, ""),
+            ("2 Methods", 2, ""),
+            ("2.1 The Mill", 2, "2 Methods"),
+        ]
+        introduction = by_section(document)["1 Introduction"].text
+        assert "2 Colonies were counted after two days of incubation" in introduction
+        assert "The counts agreed." in introduction  # page 2, before the next heading
+        assert document.meta["references"] == 1
+        assert document.meta["abstract"] == "We revisit the engine."
+
+    def test_headings_come_from_the_type(self, tmp_path: Path) -> None:
+        pages = [
+            [(18, TITLE), (12, "Abstract"), (10, "We revisit the engine.")]
+            + [(12, "1 Introduction")]
+            + [(10, line) for line in NUMBERED_STEPS],
+            [(12, "2 Methods"), (10, "We simulated the engine.")],
+        ]
+        data = write_pdf(tmp_path / "steps.pdf", pages, header="")
+        document = read_paper("steps.pdf", data)
+        assert [(c.section, c.page) for c in document.chunks] == [
+            ("Abstract", 1),
+            ("1 Introduction", 1),
+            ("2 Methods", 2),
+        ]
+        assert by_section(document)["1 Introduction"].text.endswith(
+            "2 Colonies were counted after two days of incubation at room temperature."
+        )
+
+    def test_a_long_heading_wrapped_in_its_type_is_one_heading(self, tmp_path: Path) -> None:
+        body = [(10, line) for line in textwrap.wrap(FILLER, 80)]
+        pages = [
+            [
+                (18, TITLE),
+                (12, "1 Introduction"),
+                *body,
+                (12, "2 What the Notes on the Analytical Engine Tell"),
+                (12, "Us About Programming"),
+                *body,
+            ],
+        ]
+        document = read_paper("wrapped.pdf", write_pdf(tmp_path / "wrapped.pdf", pages))
+        assert [c.section for c in document.chunks] == [
+            "1 Introduction",
+            "2 What the Notes on the Analytical Engine Tell Us About Programming",
+        ]
+
+    def test_without_outline_or_distinct_type_there_are_no_sections(self, tmp_path: Path) -> None:
+        # Paragraphs enough for a chunk of their own on each page.
+        body = [(10, line) for _ in range(8) for line in textwrap.wrap(FILLER, 80)]
+        pages = [
+            [(10, "1 Introduction"), *[(10, line) for line in NUMBERED_STEPS], *body],
+            [(10, "2 Methods"), (10, "We simulated the engine."), *body],
+        ]
+        document = read_paper("flat.pdf", write_pdf(tmp_path / "flat.pdf", pages, header=""))
+        assert {c.section for c in document.chunks} == {""}
+        assert [c.page for c in document.chunks] == [1, 1, 2]
+        assert document.chunks[-1].locator == {"path": "flat.pdf", "page": 2}
+
+
 class TestPdfRejected:
     def test_password_protected(self, tmp_path: Path) -> None:
         encrypt = StandardEncryption("secret", ownerPassword="owner")

@@ -962,6 +962,134 @@ class TestPdf:
             read_regulation("scan.pdf", buffer.getvalue())
 
 
+ARTICLES_AFTER_RECITALS = (
+    "\nHAVE ADOPTED THIS REGULATION:\n\nArticle 1\nSubject matter\n\n"
+    "1. This Regulation lays down rules.\n\n2. It protects rights.\n\n"
+    "Article 2\nScope\n\n1. This Regulation applies to providers.\n"
+)
+
+
+def _sections(name: str, text: str) -> list[str]:
+    return [chunk.section for chunk in read_regulation(name, text.encode()).chunks]
+
+
+class TestRecitals:
+    """A recital is cited by its number, "Recital 85", in every layout it comes in."""
+
+    def test_pdf_footnotes_do_not_start_recitals(self) -> None:
+        # The Official Journal prints the footnotes of the preamble at the foot of its pages:
+        # "(1) OJ C 229 ..." after recital (3) is a footnote, and (3) goes on over the page.
+        pages = [
+            [
+                "REGULATION (EU) 2016/679 OF THE EUROPEAN PARLIAMENT AND OF THE COUNCIL",
+                "Having regard to the opinion of the European Economic and Social Committee (1),",
+                "Whereas:",
+                "(1) The protection of natural persons in relation to the processing of personal",
+                "data is a fundamental right.",
+                "(2) The principles of the protection should respect their fundamental rights.",
+                "(3) Directive 95/46/EC of the European Parliament and of the Council (2) seeks to",
+                "harmonise the protection of fundamental rights and freedoms of natural persons.",
+                "(1) OJ C 229, 31.7.2012, p. 90.",
+                "(2) Directive 95/46/EC of the European Parliament (OJ L 281, 23.11.1995, p. 31).",
+            ],
+            [
+                "It also ensures the free flow of personal data between Member States.",
+                "(4) The processing of personal data should be designed to serve mankind.",
+                "HAVE ADOPTED THIS REGULATION:",
+                "Article 1",
+                "Subject-matter and objectives",
+                "1. This Regulation lays down rules relating to the protection of natural persons.",
+                "2. This Regulation protects fundamental rights and freedoms of natural persons.",
+                "Article 2",
+                "Material scope",
+                "1. This Regulation applies to the processing of personal data.",
+            ],
+        ]
+        parsed = read_regulation("gdpr.pdf", _pdf(pages))
+        assert [(c.section, c.page) for c in parsed.chunks] == [
+            ("Preamble", 1),
+            ("Recital 1", 1),
+            ("Recital 2", 1),
+            ("Recital 3", 1),
+            ("Recital 4", 2),
+            ("Preamble", 2),
+            ("Art. 1(1)", 2),
+            ("Art. 1(2)", 2),
+            ("Art. 2(1)", 2),
+        ]
+        chunks = _by_section(parsed)
+        assert _flat(chunks["Recital 3"].text).endswith(
+            "It also ensures the free flow of personal data between Member States."
+        )
+        assert chunks["Recital 3"].locator == {
+            "path": "gdpr.pdf",
+            "section": "Recital 3",
+            "page": 1,
+        }
+        # The closing words of the preamble are not part of the last recital.
+        assert "HAVE ADOPTED" not in chunks["Recital 4"].text
+
+    def test_older_acts_open_each_recital_with_whereas(self) -> None:
+        text = (
+            "DIRECTIVE 95/46/EC OF THE EUROPEAN PARLIAMENT AND OF THE COUNCIL\n\n"
+            "Acting in accordance with the procedure referred to in Article 189b (3),\n\n"
+            "(1) Whereas the objectives of the Community include creating an ever closer union;\n\n"
+            "(2) Whereas data-processing systems are designed to serve man;\n"
+            + ARTICLES_AFTER_RECITALS
+        )
+        assert _sections("directive.txt", text)[:4] == [
+            "Preamble",
+            "Recital 1",
+            "Recital 2",
+            "Preamble",
+        ]
+
+    @pytest.mark.parametrize("heading", ["## Recitals", "### Whereas:"])
+    def test_recitals_under_a_heading_of_their_own(self, heading: str) -> None:
+        text = (
+            f"# Regulation (EU) 2024/1689\n\n{heading}\n\n"
+            "(84) To ensure legal certainty, a distributor may be considered a provider.\n\n"
+            "(85) General-purpose AI systems may be used as high-risk AI systems.\n\n"
+            "Providers of such systems should closely cooperate with the providers.\n\n"
+            "## Articles\n\n### Article 1\n\n1. This Regulation lays down rules.\n"
+        )
+        parsed = read_regulation("ai_act.md", text.encode())
+        assert [c.section for c in parsed.chunks] == ["Recital 84", "Recital 85", "Art. 1(1)"]
+        # A recital's second paragraph stays with it.
+        assert _by_section(parsed)["Recital 85"].text.endswith(
+            "closely cooperate with the providers."
+        )
+
+    def test_one_recital_per_heading(self) -> None:
+        # Unofficial copies give each recital a page (and a title) of its own.
+        text = (
+            "# Recitals of the AI Act\n\n"
+            "## Recital 85 - Cooperation along the value chain\n\n"
+            "General-purpose AI systems may be used as high-risk AI systems.\n\n"
+            "## Recital 86 - Change of provider\n\n"
+            "Where the provider that initially placed the system on the market changes.\n"
+        )
+        parsed = read_regulation("recitals.md", text.encode())
+        assert [(c.section, c.line_start, c.line_end) for c in parsed.chunks] == [
+            ("Recital 85", 3, 5),
+            ("Recital 86", 7, 9),
+        ]
+
+    def test_recital_cited_in_an_article_is_not_a_recital(self) -> None:
+        text = (
+            "REGULATION\n\nWhereas:\n\n(1) The protection is a right.\n"
+            "\nHAVE ADOPTED THIS REGULATION:\n\nArticle 1\nSubject matter\n\n"
+            "1. The principles set out in\nRecital 1\napply to providers.\n\n2. Second.\n"
+        )
+        assert _sections("act.txt", text) == [
+            "Preamble",
+            "Recital 1",
+            "Preamble",
+            "Art. 1(1)",
+            "Art. 1(2)",
+        ]
+
+
 class TestLooksLikeRegulation:
     @pytest.mark.parametrize("name", ["gdpr_excerpt.md", "gdpr_excerpt.txt", "gdpr_excerpt.html"])
     def test_true_for_regulations(self, name: str) -> None:

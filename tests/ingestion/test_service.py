@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from app import querying
 from app.runtime import Runtime
 from assets.models import Asset
 from core.db import session_scope
@@ -86,14 +87,48 @@ def test_forcing_kind_text_rechunks_python_as_text(
     assert {hit.metadata["symbol"] for hit in hits} == {""}
 
 
-def test_kind_code_reports_files_without_a_code_parser(
+def test_kind_code_reads_the_trees_prose_as_text_and_says_so(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path
 ) -> None:
+    (corpus / "docs").mkdir()
+    (corpus / "docs" / "guide.rst").write_text("Guide\n=====\n\nRefunds take five days.\n")
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=corpus, kind="code")
-    reasons = {f["path"]: f["reason"] for f in job.failures}
-    assert set(reasons) == {"policies.md", "delivery.txt"}
-    assert "no code parser for .md" in reasons["policies.md"]
     assert job.status == "succeeded"
+    assert job.failures == []
+    assert job.documents_as_text == 3  # policies.md, delivery.txt, docs/guide.rst
+    with Session(runtime.engine) as session:
+        assert querying.job_public(session, job)["read_as_text"] == 3
+        kinds = {d.path: d.kind for d in session.exec(select(Document))}
+    assert kinds["docs/guide.rst"] == kinds["policies.md"] == "text"
+    assert kinds["tools/pricing.py"] == "code"
+    hits = runtime.index.collection(asset.collection).query(
+        runtime.embedder.embed(["refunds take five days"])[0], 1
+    )
+    assert hits[0].metadata["path"] == "docs/guide.rst"
+
+
+def test_files_without_an_extension_are_read_when_they_are_text(
+    runtime: Runtime, expert: Actor, asset: Asset, tmp_path: Path
+) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "CHANGES").write_text("Version 2.0\n\nRefunds now take three days.\n")
+    (root / "AUTHORS").write_text("Ada Lovelace\nGrace Hopper\n")
+    (root / "Makefile").write_text("test:\n\tpytest\n")
+    (root / "runner").write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00" + bytes(range(256)))
+    (root / "blob").write_bytes(bytes(range(128, 256)) * 4)
+    job = ingest_path(runtime, asset=asset, owner=expert.account, path=root)
+    assert job.status == "succeeded"
+    assert job.documents_added == 3
+    assert job.failures == []
+    assert {e["path"]: e["reason"] for e in job.excluded} == {
+        "runner": "binary content (NUL bytes)",
+        "blob": "no extension, and its bytes are not text",
+    }
+    hits = runtime.index.collection(asset.collection).query(
+        runtime.embedder.embed(["refunds now take three days"])[0], 1
+    )
+    assert hits[0].metadata["path"] == "CHANGES"
 
 
 def test_hidden_folders_symlinks_and_caches_are_not_followed_and_listed(
