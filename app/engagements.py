@@ -86,23 +86,42 @@ def _name(session: Session, account_id: str | None) -> str | None:
 
 
 def _tell(
-    session: Session, runtime: Runtime, eng: Engagement, *, to: str, kind: str, message: str
+    session: Session,
+    runtime: Runtime,
+    eng: Engagement,
+    *,
+    to: str,
+    kind: str,
+    message: str,
+    milestone: Milestone | None = None,
 ) -> None:
+    data: dict[str, Any] = {"engagement": eng.id, "title": eng.title}
+    if milestone is not None:
+        data |= {"milestone": milestone.id, "milestone_title": milestone.title}
     notifications.notify(
-        session,
-        runtime,
-        account_id=to,
-        kind=f"engagement.{kind}",
-        message=message,
-        data={"engagement": eng.id, "title": eng.title},
+        session, runtime, account_id=to, kind=f"engagement.{kind}", message=message, data=data
     )
 
 
 def _tell_both(
-    session: Session, runtime: Runtime, eng: Engagement, *, kind: str, message: str
+    session: Session,
+    runtime: Runtime,
+    eng: Engagement,
+    *,
+    kind: str,
+    message: str,
+    milestone: Milestone | None = None,
 ) -> None:
     for to in (eng.client_id, eng.expert_id):
-        _tell(session, runtime, eng, to=to, kind=kind, message=message)
+        _tell(session, runtime, eng, to=to, kind=kind, message=message, milestone=milestone)
+
+
+def _of(eng: Engagement, ms: Milestone | None = None, *, start: bool = False) -> str:
+    """How a notification names an engagement, or one of its milestones (capitalised to
+    ``start`` a sentence)."""
+    if ms is None:
+        return f"the engagement '{eng.title}'" if not start else f"The engagement '{eng.title}'"
+    return f"{'M' if start else 'm'}ilestone '{ms.title}' of engagement '{eng.title}'"
 
 
 # Commission
@@ -145,7 +164,7 @@ def request(
             eng,
             to=expert.id,
             kind="requested",
-            message=f"{account.name} asks you for an engagement: {eng.title}",
+            message=f"{account.name} asks you to take on {_of(eng)}",
         )
     return eng
 
@@ -283,7 +302,8 @@ def escalate(
             eng,
             to=asset.owner_id,
             kind="requested",
-            message=f"{account.name} escalated an answer of {asset.title} to you: {eng.title}",
+            message=f"{account.name} asks you to take an answer of {asset.title} further in "
+            f"{_of(eng)}",
         )
     return eng
 
@@ -319,7 +339,7 @@ def accept(
         lambda eng, party: work.accept(
             session, eng, party=party, actor_id=account.id, now=utcnow()
         ),
-        lambda eng: (eng.client_id, "accepted", f"{account.name} accepted: {eng.title}"),
+        lambda eng: (eng.client_id, "accepted", f"{account.name} accepted {_of(eng)}: fund it"),
     )
 
 
@@ -330,7 +350,7 @@ def decline(
 
     def other(eng: Engagement) -> tuple[str, str, str]:
         to = eng.client_id if account.id == eng.expert_id else eng.expert_id
-        return to, "declined", f"{account.name} declined: {eng.title}"
+        return to, "declined", f"{account.name} declined {_of(eng)}"
 
     return _engagement_step(
         session,
@@ -373,7 +393,7 @@ def propose(
         lambda eng: (
             eng.client_id,
             "proposed",
-            f"{account.name} proposes changes to {eng.title}: accept or decline them",
+            f"{account.name} proposes changes to {_of(eng)}: accept or decline them",
         ),
     )
 
@@ -389,7 +409,11 @@ def accept_proposal(
         lambda eng, party: work.accept_proposal(
             session, eng, party=party, actor_id=account.id, now=utcnow()
         ),
-        lambda eng: (eng.expert_id, "accepted", f"{account.name} accepted your proposal"),
+        lambda eng: (
+            eng.expert_id,
+            "accepted",
+            f"{account.name} accepted your proposal for {_of(eng)}",
+        ),
     )
 
 
@@ -404,7 +428,7 @@ def cancel(
         lambda eng, party: work.cancel(
             session, eng, party=party, actor_id=account.id, now=utcnow()
         ),
-        lambda eng: (eng.expert_id, "cancelled", f"{account.name} cancelled: {eng.title}"),
+        lambda eng: (eng.expert_id, "cancelled", f"{account.name} cancelled {_of(eng)}"),
     )
 
 
@@ -447,8 +471,9 @@ def _funded(session: Session, runtime: Runtime, eng: Engagement, ms: Milestone) 
         eng,
         to=eng.expert_id,
         kind="funded",
-        message=f"Milestone {ms.position} of {eng.title} is funded: "
-        f"{billing.money(ms.amount, eng.currency)} in escrow",
+        message=f"{_of(eng, ms, start=True)} was funded: "
+        f"{billing.money(ms.amount, eng.currency)} is in escrow; deliver it",
+        milestone=ms,
     )
 
 
@@ -514,15 +539,15 @@ def _payment_refunded(session: Session, runtime: Runtime, eng: Engagement, ms: M
     settlement = _settle_money(session, runtime, eng, ms, 0)
     work.add_figures(session, event, **_figures(settlement))
     text = (
-        f"The card payment for milestone {ms.position} of {eng.title} was refunded through "
-        "Stripe, so the milestone has ended"
+        f"The card payment for {_of(eng, ms)} was refunded through Stripe, so the milestone "
+        "has ended"
     )
     if settlement.to_client:
         text += (
             f": {billing.money(settlement.to_client, eng.currency)} left in its escrow went "
             "back to the client's credits"
         )
-    _tell_both(session, runtime, eng, kind="refunded", message=text)
+    _tell_both(session, runtime, eng, kind="refunded", message=text, milestone=ms)
 
 
 def _report_dir(runtime: Runtime, eng: Engagement) -> Path:
@@ -588,8 +613,9 @@ def deliver(
             eng,
             to=eng.client_id,
             kind="delivered",
-            message=f"{account.name} delivered milestone {ms.position} of {eng.title}: approve "
-            f"it, ask for a revision or dispute it within {eng.review_days} days",
+            message=f"{account.name} delivered {_of(eng, ms)}: approve it, ask for a revision "
+            f"or dispute it within {eng.review_days} days",
+            milestone=ms,
         )
     return eng
 
@@ -646,8 +672,9 @@ def approve(
             eng,
             to=eng.expert_id,
             kind="released",
-            message=f"{account.name} approved milestone {ms.position} of {eng.title}: "
+            message=f"{_of(eng, ms, start=True)} was approved by {account.name}: "
             f"{billing.money(settlement.to_expert, eng.currency)} is yours",
+            milestone=ms,
         )
     return eng
 
@@ -673,7 +700,8 @@ def revise(
             eng,
             to=eng.expert_id,
             kind="revision",
-            message=f"{account.name} asks for a revision of milestone {ms.position} of {eng.title}",
+            message=f"{account.name} asks for a revision of {_of(eng, ms)}",
+            milestone=ms,
         )
     return eng
 
@@ -699,8 +727,8 @@ def dispute(
             eng,
             to=eng.expert_id,
             kind="disputed",
-            message=f"{account.name} disputes milestone {ms.position} of {eng.title}; "
-            "an admin will settle it",
+            message=f"{account.name} disputes {_of(eng, ms)}; an admin will settle it",
+            milestone=ms,
         )
     return eng
 
@@ -737,11 +765,11 @@ def settle(
         settlement = _settle_money(session, runtime, eng, ms, share)
         work.add_figures(session, event, **_figures(settlement))
         text = (
-            f"An admin settled the dispute on milestone {ms.position} of {eng.title} "
+            f"An admin settled the dispute on {_of(eng, ms)} "
             f"({outcome}): {billing.money(settlement.to_expert, eng.currency)} to the expert, "
             f"{billing.money(settlement.to_client, eng.currency)} back to the client"
         )
-        _tell_both(session, runtime, eng, kind="settled", message=text)
+        _tell_both(session, runtime, eng, kind="settled", message=text, milestone=ms)
     return eng
 
 
@@ -760,11 +788,11 @@ def release_due(session: Session, runtime: Runtime, *, now: datetime) -> int:
             settlement = _settle_money(session, runtime, eng, ms, None)
             work.add_figures(session, event, **_figures(settlement))
             text = (
-                f"Milestone {ms.position} of {eng.title} was released when its review window "
-                f"ended without an answer: {billing.money(settlement.to_expert, eng.currency)} "
-                "to the expert"
+                f"{_of(eng, ms, start=True)} was released when its review window ended "
+                f"without an answer: {billing.money(settlement.to_expert, eng.currency)} to the "
+                "expert"
             )
-            _tell_both(session, runtime, eng, kind="released", message=text)
+            _tell_both(session, runtime, eng, kind="released", message=text, milestone=ms)
         released += 1
     return released
 

@@ -23,7 +23,7 @@ import socket
 from collections.abc import Callable
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import Engine
@@ -74,6 +74,25 @@ def notify(
         session.flush()
         after_commit(session, partial(runtime.deliver_webhook, delivery.id))
     return notification
+
+
+def link(notification: Notification) -> str | None:
+    """The page of the notification's subject, one its recipient can open: the answer for a
+    client told of a review, the review item for its expert, the engagement for either party,
+    the credentials page for their expert; None for a kind with no page."""
+    data, kind = notification.data, notification.kind
+    if kind == "review.new" and data.get("review_item"):
+        return f"/review/{quote(str(data['review_item']))}"
+    if kind.startswith("review.") and data.get("consultation_id"):
+        return f"/answers/{quote(str(data['consultation_id']))}"
+    if kind.startswith("engagement.") and data.get("engagement"):
+        url = f"/engagements/{quote(str(data['engagement']))}"
+        return url + (
+            f"#milestone-{quote(str(data['milestone']))}" if data.get("milestone") else ""
+        )
+    if kind.startswith("credential."):
+        return "/credentials"
+    return None
 
 
 def list_notifications(

@@ -11,9 +11,9 @@ from app import notifications
 from app.accounts import viewer_of
 from app.models import Account, Role
 from app.runtime import Runtime
-from assets import review
+from assets import retrieval, review
 from assets.abbreviations import Abbreviations
-from assets.errors import ConsultationNotFound
+from assets.errors import ConsultationNotFound, InvalidCorrection
 from assets.models import Asset, Consultation, ReviewItem, ReviewStatus, VerifiedAnswer
 from assets.service import get_managed_asset
 from billing import service as billing
@@ -23,6 +23,8 @@ from core.clock import utcnow
 from core.errors import Forbidden, InvalidInput
 
 OPEN = billing.UNSETTLED
+# Passages a search for a correction's citations shows at once.
+SEARCH_K = 8
 
 
 def _expert_name(session: Session, expert_id: str) -> str:
@@ -68,14 +70,30 @@ def after_answer(
     return item
 
 
+def _quoted(question: str) -> str:
+    """A question as a notification quotes it: on one line, and not too long."""
+    text = " ".join(question.split())
+    return f"'{text}'" if len(text) <= 120 else f"'{text[:117]}...'"
+
+
+_WHY = {
+    "low_confidence": "its confidence is low",
+    "sampled": "it was picked at random for review",
+    "client_flag": "the client flagged it",
+}
+
+
 def _tell_expert(session: Session, runtime: Runtime, item: ReviewItem, asset: Asset) -> None:
+    consultation = session.get(Consultation, item.consultation_id)
+    assert consultation is not None  # a foreign key guarantees it
+    why = _WHY.get(item.reason, item.reason.replace("_", " "))
     notifications.notify(
         session,
         runtime,
         account_id=asset.owner_id,
         kind="review.new",
-        message=f"An answer on {asset.title} waits for your review "
-        f"({item.reason.replace('_', ' ')})",
+        message=f"The answer to {_quoted(consultation.question)} on {asset.title} waits for "
+        f"your review: {why}",
         data={"review_item": item.id, "asset": asset.slug},
     )
 
@@ -181,16 +199,20 @@ def _settle_money(session: Session, runtime: Runtime, item: ReviewItem, *, refun
 
 
 def _tell_client(
-    session: Session, runtime: Runtime, item: ReviewItem, kind: str, message: str
+    session: Session, runtime: Runtime, item: ReviewItem, kind: str, outcome: str
 ) -> None:
+    """Tell the client what became of their answer: "Your answer to '...' on <asset> was
+    <outcome>"."""
     consultation = session.get(Consultation, item.consultation_id)
-    assert consultation is not None
+    asset = session.get(Asset, item.asset_id)
+    assert consultation is not None  # foreign keys guarantee both
+    assert asset is not None
     notifications.notify(
         session,
         runtime,
         account_id=consultation.account_id,
         kind=kind,
-        message=message,
+        message=f"Your answer to {_quoted(consultation.question)} on {asset.title} was {outcome}",
         data={"consultation_id": consultation.id, "status": consultation.status},
     )
 
@@ -201,7 +223,7 @@ def approve(session: Session, runtime: Runtime, *, account: Account, item_id: st
     review.approve(session, item, actor_id=account.id, now=utcnow())
     _settle_money(session, runtime, item, refund=False)
     _tell_client(
-        session, runtime, item, "review.approved", "The expert approved an answer you got."
+        session, runtime, item, "review.approved", f"approved by {account.name}: it stands"
     )
     return item
 
@@ -216,9 +238,80 @@ def reject(session: Session, runtime: Runtime, *, account: Account, item_id: str
         runtime,
         item,
         "review.rejected",
-        "The expert found an answer you got wrong: refunded.",
+        f"found wrong by {account.name}: what it cost comes back to you",
     )
     return item
+
+
+def search_passages(
+    session: Session,
+    runtime: Runtime,
+    *,
+    account: Account,
+    item_id: str,
+    query: str,
+    k: int = SEARCH_K,
+) -> list[retrieval.Passage]:
+    """Passages of the item's asset for ``query`` (hybrid search, as answers use), for the
+    expert to cite in a correction; another expert's item is not found."""
+    item = get_item(session, account=account, item_id=item_id)
+    asset = session.get(Asset, item.asset_id)
+    assert asset is not None  # a foreign key guarantees it
+    return retrieval.search(
+        asset,
+        query=query,
+        k=k,
+        index=runtime.index,
+        embedder=runtime.embedder,
+        lexical=runtime.lexical,
+        reranker=runtime.reranker,
+    )
+
+
+def passages_by_id(runtime: Runtime, asset: Asset, chunk_ids: list[str]) -> list[retrieval.Passage]:
+    """The asset's own chunks with these ids, in the order given; InvalidCorrection (422) names
+    an id that is not a passage of this asset."""
+    wanted = list(dict.fromkeys(i for i in chunk_ids if i))
+    if not wanted:
+        return []
+    found = {hit.id: hit for hit in runtime.index.collection(asset.collection).documents(wanted)}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise InvalidCorrection(
+            f"{missing[0]!r} is not a passage of {asset.title}; cite passages found by searching "
+            "this asset"
+        )
+    return [
+        retrieval.Passage(
+            id=hit.id,
+            text=hit.text,
+            kind=str(hit.metadata.get("kind", "text")),
+            locator=retrieval.locator_from_metadata(hit.metadata),
+            score=0.0,
+        )
+        for hit in (found[i] for i in wanted)
+    ]
+
+
+def _resolve_citations(
+    runtime: Runtime, asset: Asset, citations: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Citations as the expert gave them, a picked passage (``chunk_id``) taking its text and
+    locator from the asset's own index rather than from the request."""
+    picked = {
+        p.id: p
+        for p in passages_by_id(
+            runtime, asset, [str(c["chunk_id"]) for c in citations if c.get("chunk_id")]
+        )
+    }
+    resolved = []
+    for c in citations:
+        passage = picked.get(str(c.get("chunk_id") or ""))
+        if passage is None:
+            resolved.append(c)
+        else:
+            resolved.append({"n": c.get("n"), "text": passage.text, "locator": passage.locator})
+    return resolved
 
 
 def correct(
@@ -231,7 +324,8 @@ def correct(
     citations: list[dict[str, Any]],
 ) -> tuple[ReviewItem, VerifiedAnswer]:
     """The expert's answer replaces the given one, becomes a verified answer, and the hold is
-    released."""
+    released. A citation is a passage as shown (text and locator) or one the expert picked by
+    its ``chunk_id``, which must be a passage of the item's asset."""
     item = get_item(session, account=account, item_id=item_id)
     asset = session.get(Asset, item.asset_id)
     assert asset is not None  # a foreign key guarantees it
@@ -241,16 +335,14 @@ def correct(
         actor_id=account.id,
         expert_name=_expert_name(session, item.expert_id),
         answer=answer,
-        citations=citations,
+        citations=_resolve_citations(runtime, asset, citations),
         index=runtime.index,
         embedder=runtime.embedder,
         abbreviations=abbreviations_of(runtime, asset),
         now=utcnow(),
     )
     _settle_money(session, runtime, item, refund=False)
-    _tell_client(
-        session, runtime, item, "review.corrected", "The expert corrected an answer you got."
-    )
+    _tell_client(session, runtime, item, "review.corrected", f"corrected by {account.name}")
     return item, verified
 
 

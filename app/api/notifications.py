@@ -21,14 +21,29 @@ router = APIRouter(tags=["notifications"], responses={401: ERRORS[401]})
 class NotificationPublic(BaseModel):
     id: str
     kind: str = Field(examples=["review.corrected"])
-    message: str
+    text: str = Field(
+        description="The notification in words",
+        examples=["Your answer to 'How long does a refund take?' on Garden was corrected by Ada"],
+    )
+    url: str | None = Field(
+        description="The page of its subject on this server (the answer, the review item, the "
+        "engagement...), one you can open; null when it has none",
+        examples=["/answers/con_123"],
+    )
+    message: str = Field(description="The same as text (kept for earlier clients)")
     data: dict[str, Any]
     created_at: datetime
     read_at: datetime | None
 
     @classmethod
     def of(cls, notification: Notification) -> "NotificationPublic":
-        return cls.model_validate(notification, from_attributes=True)
+        return cls.model_validate(
+            {
+                **notification.model_dump(),
+                "text": notification.message,
+                "url": notifications.link(notification),
+            }
+        )
 
 
 class MarkedRead(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from app import reviewing
 from app.api.schemas import ERRORS, ErrorBody
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from core.patterns import NOT_BLANK, documented
 
 router = APIRouter(tags=["review"], responses={401: ERRORS[401]})
 ACTED = {"model": ErrorBody, "description": "Reviewed already, or the window closed"}
@@ -17,7 +18,23 @@ class FlagIn(BaseModel):
     note: str = Field(default="", max_length=2000, description="What looks wrong, for the expert")
 
 
+class PickedCitation(BaseModel):
+    """A passage picked from ``GET /v1/review/{id}/search``: its text and locator are read from
+    the asset."""
+
+    n: int | None = Field(
+        default=None, ge=1, description="The number your answer's [n] markers use for it"
+    )
+    chunk_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="A passage's id from the item's search; it must be a passage of this asset",
+    )
+
+
 class CitationIn(BaseModel):
+    """A passage given as its text and locator (as the item shows its citations)."""
+
     n: int | None = Field(
         default=None, ge=1, description="The number your answer's [n] markers use for it"
     )
@@ -25,9 +42,19 @@ class CitationIn(BaseModel):
     locator: dict[str, Any] = Field(examples=[{"path": "policies.md", "lines": [5, 8]}])
 
 
+class PassagePublic(BaseModel):
+    chunk_id: str = Field(description="Cite it in a correction by this id")
+    rank: int
+    kind: str = Field(examples=["code", "regulation", "paper", "text"])
+    text: str
+    locator: dict[str, Any] = Field(examples=[{"path": "policies.md", "lines": [5, 8]}])
+
+
 class CorrectionIn(BaseModel):
     answer: str = Field(min_length=1, max_length=20_000)
-    citations: list[CitationIn] = Field(default_factory=list, max_length=20)
+    citations: list[Annotated[PickedCitation | CitationIn, Field(union_mode="left_to_right")]] = (
+        Field(default_factory=list, max_length=20)
+    )
 
 
 class VerifiedEdit(BaseModel):
@@ -80,6 +107,28 @@ def get_item(session: SessionDep, account: CurrentAccount, item_id: str) -> dict
     return reviewing.item_view(session, item)
 
 
+@router.get("/review/{item_id}/search", responses={404: ERRORS[404], 422: ERRORS[422]})
+def search(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: CurrentAccount,
+    item_id: str,
+    q: Annotated[
+        str, Query(min_length=1, max_length=2000, json_schema_extra=documented(NOT_BLANK))
+    ],
+    k: Annotated[int, Query(ge=1, le=20)] = reviewing.SEARCH_K,
+) -> list[PassagePublic]:
+    """Passages of the item's asset for ``q``, best first (the asset's expert only): cite them
+    in a correction by ``chunk_id``."""
+    passages = reviewing.search_passages(
+        session, runtime, account=account, item_id=item_id, query=q, k=k
+    )
+    return [
+        PassagePublic(chunk_id=p.id, rank=i, kind=p.kind, text=p.text, locator=p.locator)
+        for i, p in enumerate(passages, 1)
+    ]
+
+
 @router.post("/review/{item_id}/approve", responses={404: ERRORS[404], 409: ACTED})
 def approve(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, item_id: str
@@ -116,7 +165,7 @@ def correct(
         account=account,
         item_id=item_id,
         answer=body.answer,
-        citations=[c.model_dump() for c in body.citations],
+        citations=[c.model_dump(exclude_none=True) for c in body.citations],
     )
     return {**reviewing.item_view(session, item), "verified_answer": verified.id}
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 from sqlmodel import Session
 
 from app import engagements
@@ -18,6 +19,7 @@ from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
 from app.runtime import Runtime
 from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
+from app.web.markdown import render_markdown
 from app.web.pages import error_page, login_then, render, to_login
 from core.config import Settings
 from core.errors import Forbidden, InvalidInput, VouchError
@@ -62,6 +64,7 @@ class InvalidForm(InvalidInput):
 def install(app: FastAPI) -> None:
     """Add the engagement pages."""
     app.state.templates.env.globals["engagement_status_text"] = STATUS_TEXT
+    app.state.templates.env.filters["markdown"] = render_markdown
     app.include_router(router)
 
 
@@ -684,6 +687,29 @@ def draft(
         drafts={milestone_id: text},
         notice=notice,
     )
+
+
+@router.post(
+    "/engagements/{engagement_id}/milestones/{milestone_id}/preview", dependencies=[PostGuard]
+)
+def preview(
+    session: SessionDep,
+    account: PageAccount,
+    engagement_id: str,
+    milestone_id: str,
+    report: Annotated[str, Form(max_length=200_000)] = "",
+) -> Response:
+    """The report being written, as the client will see it (for htmx)."""
+    if account is None:
+        return login_then(f"/engagements/{engagement_id}")
+    try:
+        engagements.check_deliver(
+            session, account=account, engagement_id=engagement_id, milestone_id=milestone_id
+        )
+    except VouchError as exc:
+        return HTMLResponse(f'<p class="error">{escape(exc.message)}</p>', exc.status_code)
+    shown = render_markdown(report) if report.strip() else Markup('<p class="muted">Empty.</p>')
+    return HTMLResponse(f'<div class="markdown report">{shown}</div>')
 
 
 @router.get("/engagements/{engagement_id}/milestones/{milestone_id}/report.pdf")

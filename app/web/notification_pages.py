@@ -28,6 +28,7 @@ def install(app: FastAPI) -> None:
             return notifications.unread_count(session, account_id=account.id)
 
     app.state.templates.env.globals["unread_notifications"] = unread_notifications
+    app.state.templates.env.globals["notification_link"] = notifications.link
     app.include_router(router)
 
 

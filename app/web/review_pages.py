@@ -1,6 +1,7 @@
 """Review pages: the expert's queue and its items (approve, correct, reject), an asset's
 verified answers and review settings, and its quality figures."""
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -9,13 +10,17 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from app import reviewing
+from app import querying, reviewing
 from app.accounts import viewer_of
 from app.deps import PageAccount, RuntimeDep, SessionDep, get_runtime
 from app.models import Account, Role
+from app.runtime import Runtime
 from app.web.forms import PostGuard
 from app.web.pages import error_page, login_then, refused, render, to_login
 from assets import service as assets
+from assets.models import Asset
+from assets.retrieval import Passage
+from billing import service as billing
 from core.errors import InvalidInput, VouchError
 
 router = APIRouter(include_in_schema=False)
@@ -104,6 +109,7 @@ def _item_page(
         return error_page(request, account, exc)
     if form is None:
         form = {"answer": item["answer"], "keep": {c["n"] for c in item["citations"]}}
+    extra.setdefault("results", form.get("results"))
     return render(
         request,
         "review_item.html",
@@ -184,6 +190,63 @@ def reject(
     )
 
 
+def _picked(
+    session: Session, runtime: Runtime, account: Account, item_id: str, chunks: list[str]
+) -> list[Passage]:
+    """The passages of the item's asset the expert ticked, read again from the asset."""
+    item = reviewing.get_item(session, account=account, item_id=item_id)
+    asset = session.get(Asset, item.asset_id)
+    assert asset is not None  # a foreign key guarantees it
+    return reviewing.passages_by_id(runtime, asset, chunks)
+
+
+@router.post("/review/{item_id}/search", dependencies=[PostGuard])
+def search(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: PageAccount,
+    item_id: str,
+    q: Annotated[str, Form(max_length=2000)] = "",
+    answer: Annotated[str, Form()] = "",
+    keep: Annotated[list[str] | None, Form()] = None,
+    chunk: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Search the item's asset for passages to cite: the results fragment (htmx), or the
+    item page with the correction as typed and the results (a plain form post). Passages
+    already ticked stay ticked, at the top."""
+    if account is None:
+        return login_then(f"/review/{item_id}")
+    if account.role == Role.client:
+        return refused(request, account, "the review queue is for experts")
+    form = {"answer": answer, "keep": _kept(keep), "q": q}
+    picked: list[Passage] = []
+    found: list[Passage] = []
+    error = ""
+    try:
+        picked = _picked(session, runtime, account, item_id, chunk or [])
+        found = reviewing.search_passages(
+            session, runtime, account=account, item_id=item_id, query=q
+        )
+    except VouchError as exc:
+        if exc.status_code == 404:
+            return error_page(request, account, exc)
+        error = exc.message  # the ticked passages stay, unless one of them was the trouble
+    ticked = {p.id for p in picked}
+    results = {"picked": picked, "found": [p for p in found if p.id not in ticked], "q": q}
+    if "hx-request" in request.headers:
+        return render(
+            request, "_passages.html", item_id=item_id, results=results, search_error=error
+        )
+    return _item_page(
+        request, session, account, item_id, form=form, results=results, search_error=error
+    )
+
+
+def _kept(keep: list[str] | None) -> set[int]:
+    return {int(n) for n in keep or [] if n.isdigit()}
+
+
 @router.post("/review/{item_id}/correct", dependencies=[PostGuard])
 def correct(
     request: Request,
@@ -193,23 +256,67 @@ def correct(
     item_id: str,
     answer: Annotated[str, Form()] = "",
     keep: Annotated[list[str] | None, Form()] = None,
+    chunk: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """The expert's answer replaces the given one, citing the passages they kept."""
-    kept = {int(n) for n in keep or [] if n.isdigit()}
+    """The expert's answer replaces the given one, citing the passages they kept and those
+    they picked by searching the asset."""
+    kept = _kept(keep)
+    picks = [c for c in dict.fromkeys(chunk or []) if c]
     form = {"answer": answer, "keep": kept}
 
     def act(expert: Account) -> object:
         item = reviewing.get_item(session, account=expert, item_id=item_id)
-        citations = [
+        citations: list[dict[str, Any]] = [
             {"n": c["n"], "text": c["text"], "locator": c["locator"]}
             for c in reviewing.item_view(session, item)["citations"]
             if c["n"] in kept
         ]
+        citations += [{"chunk_id": c} for c in picks]
         return reviewing.correct(
             session, runtime, account=expert, item_id=item_id, answer=answer, citations=citations
         )
 
+    if picks and account is not None and account.role != Role.client:
+        # Shown again, ticked, if the correction is refused (which reports a bad pick).
+        with contextlib.suppress(VouchError):
+            form["results"] = {
+                "picked": _picked(session, runtime, account, item_id, picks),
+                "found": [],
+                "q": "",
+            }
     return _acted(request, session, account, item_id, act, form)
+
+
+# One answer, for the client who got it
+
+
+@router.get("/answers/{consultation_id}")
+def answer_page(
+    request: Request, session: SessionDep, account: PageAccount, consultation_id: str
+) -> Response:
+    """An answer the client got (its asset's expert and admins see it too): the question, the
+    answer as it stands now (corrected, if the expert corrected it), its sources with their
+    locators, and its charge."""
+    if account is None:
+        return to_login(request)
+    try:
+        consultation = assets.get_consultation(
+            session, viewer=viewer_of(account), consultation_id=consultation_id
+        )
+    except VouchError as exc:
+        return error_page(request, account, exc)
+    asset = session.get(Asset, consultation.asset_id)
+    assert asset is not None  # a foreign key guarantees it
+    charge = billing.charge_for_consultation(session, consultation.id)
+    return render(
+        request,
+        "answer.html",
+        account=account,
+        asset=asset,
+        question=consultation.question,
+        asked_at=consultation.created_at,
+        result=querying.consultation_public(consultation, charge),
+    )
 
 
 # Verified answers and review settings

@@ -436,8 +436,8 @@ async def test_a_delivery_left_unanswered_is_released_after_the_window(
         listed = await client.get("/v1/notifications", headers=actor.headers)
         released_notes = [n for n in listed.json() if n["kind"] == "engagement.released"]
         assert [n["message"] for n in released_notes] == [
-            f"Milestone 1 of {eng['title']} was released when its review window ended without "
-            "an answer: 80.00 USD to the expert"
+            f"Milestone '{eng['milestones'][0]['title']}' of engagement '{eng['title']}' was "
+            "released when its review window ended without an answer: 80.00 USD to the expert"
         ]
 
     shown = (await client.get(f"/v1/engagements/{eng['id']}", headers=client_user.headers)).json()
@@ -747,9 +747,9 @@ class TestStripe:
         for actor in (client_user, expert):
             listed = (await client.get("/v1/notifications", headers=actor.headers)).json()
             assert [n["message"] for n in listed if n["kind"] == "engagement.refunded"] == [
-                f"The card payment for milestone 1 of {eng['title']} was refunded through Stripe, "
-                "so the milestone has ended: 200.00 USD left in its escrow went back to the "
-                "client's credits"
+                f"The card payment for milestone '{eng['milestones'][0]['title']}' of engagement "
+                f"'{eng['title']}' was refunded through Stripe, so the milestone has ended: "
+                "200.00 USD left in its escrow went back to the client's credits"
             ]
         # Nothing more can happen to it.
         await step(client, client_user, eng, "approve", 1, status=409)
