@@ -127,7 +127,7 @@ def multipart_body(
     for name, description in files.items():
         one = {"type": "string", "format": "binary"}
         properties[name] = (
-            {"type": "array", "items": one, "description": description}
+            {"type": "array", "items": one, "minItems": 1, "description": description}
             if many
             else {**one, "description": description}
         )

@@ -1,6 +1,8 @@
 """The catalog's use cases, where assets, plans, quality and the marketplace meet: gather the
-published assets and experts as plain records for ``marketplace.catalog`` to search, and build
-a client's asset page with sample questions answered live from the asset."""
+published assets and experts as plain records for ``marketplace.catalog`` to search, build an
+asset's page (for clients and for visitors who are not signed in) with sample questions
+answered live from the asset, publish and unpublish assets, and tell a client what the next
+question costs and what pays for it."""
 
 import itertools
 from collections import defaultdict
@@ -10,15 +12,21 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
-from app import querying
+from app import accounts, querying
+from app.accounts import viewer_of
 from app.models import Account
 from app.quality import asset_score, latest_runs, published_asset, scores
 from app.runtime import Runtime
+from assets.errors import AssetNotFound, AssetNotReady
 from assets.models import Asset
+from assets.service import get_managed_asset
 from billing import service as billing
+from billing.errors import PaymentRequired, SubscriptionRequired
 from billing.models import Plan
 from core.clock import utcnow
 from core.errors import VouchError
+from ingestion.models import Document, IngestionJob, JobStatus
+from marketplace import credentials as credential_rules
 from marketplace.catalog import (
     AssetRecord,
     CredentialRecord,
@@ -57,7 +65,8 @@ def verified_credentials(
         .order_by(col(Credential.created_at), col(Credential.id))
     ).all()
     for credential in rows:
-        found[credential.account_id].append(credential)
+        if credential_rules.proved(credential):  # verified under rules since tightened: not shown
+            found[credential.account_id].append(credential)
     return found
 
 
@@ -112,7 +121,8 @@ def gather(session: Session, *, currency: str) -> tuple[list[AssetRecord], list[
             continue
         profile = profiles.get(account_id) or ExpertProfile(account_id=account_id)
         theirs = owned.get(account_id, [])
-        best = [q for a in theirs if (q := quality[a.id]) is not None]
+        best = [q for a in theirs if (q := quality[a.id].value) is not None]
+        lows = [low for a in theirs if (low := quality[a.id].low) is not None]
         experts[account_id] = ExpertRecord(
             account_id=account_id,
             name=account.name,
@@ -128,11 +138,14 @@ def gather(session: Session, *, currency: str) -> tuple[list[AssetRecord], list[
             asset_titles=tuple(a.title for a in theirs),
             asset_tags=tuple(t for a in theirs for t in a.tags),
             quality=max(best) if best else None,
+            quality_low=max(lows) if lows else None,
             created_at=account.created_at,
         )
     records = []
     for asset in assets:
         plan = plans.get(asset.id)
+        measured = quality[asset.id]
+        interval = measured.interval
         records.append(
             AssetRecord(
                 slug=asset.slug,
@@ -143,8 +156,11 @@ def gather(session: Session, *, currency: str) -> tuple[list[AssetRecord], list[
                 per_query=plan.per_query if plan else 0,
                 monthly=plan.monthly if plan else None,
                 currency=plan.currency if plan else currency,
-                quality=quality[asset.id],
+                quality=measured.value,
                 created_at=asset.created_at,
+                quality_low=interval[0] if interval else None,
+                quality_high=interval[1] if interval else None,
+                quality_n=measured.n,
             )
         )
     return records, list(experts.values())
@@ -190,6 +206,11 @@ def asset_public(a: AssetRecord) -> dict[str, Any]:
         "monthly": a.monthly,
         "currency": a.currency,
         "quality": a.quality,
+        # The score's 95% interval and how many measured answers it rests on (app/quality.py).
+        "quality_interval": None
+        if a.quality_low is None
+        else {"low": a.quality_low, "high": a.quality_high},
+        "quality_n": a.quality_n,
         "created_at": _when(a.created_at),
         "expert": {
             "account_id": e.account_id,
@@ -246,9 +267,11 @@ def _heading_questions(runtime: Runtime, asset: Asset, n: int) -> list[str]:
 def sample_questions(
     session: Session, runtime: Runtime, asset: Asset, n: int = SAMPLES
 ) -> list[str]:
-    """The first answerable questions of the asset's latest eval run's golden set; without a
-    run, questions about the first headings of its documents."""
-    run = latest_runs(session, [asset.id]).get(asset.id)
+    """The first answerable questions of the asset's latest run of an admin-approved golden
+    set; without one, questions about the first headings of its documents."""
+    # An approved set's questions only: the platform-held set is made of clients' questions,
+    # and an expert's private sets are theirs.
+    run = latest_runs(session, [asset.id], scopes=("approved",)).get(asset.id)
     if run is not None:
         asked = [q["question"] for q in run.questions if not q.get("unanswerable")]
         if asked:
@@ -256,17 +279,13 @@ def sample_questions(
     return _heading_questions(runtime, asset, n)
 
 
-def sample_answers(
-    session: Session, runtime: Runtime, *, account: Account, asset: Asset
-) -> list[dict[str, Any]]:
-    """Sample questions answered live from the asset: nothing is charged, recorded or cached.
-    A question that cannot be answered now shows why instead of failing the page."""
+def sample_answers(session: Session, runtime: Runtime, *, asset: Asset) -> list[dict[str, Any]]:
+    """Sample questions answered live from a published asset: nothing is charged, recorded or
+    cached. A question that cannot be answered now shows why instead of failing the page."""
     samples: list[dict[str, Any]] = []
     for question in sample_questions(session, runtime, asset):
         try:
-            answer = querying.draft_answer(
-                session, runtime, account=account, slug=asset.slug, question=question
-            )
+            answer = querying.draft_from(session, runtime, asset=asset, question=question)
         except VouchError as exc:
             samples.append({"question": question, "error": exc.message})
             continue
@@ -298,12 +317,25 @@ def plan_view(plan: Plan | None, currency: str) -> dict[str, Any]:
     }
 
 
+def public_asset(session: Session, *, account: Account | None, slug: str) -> Asset:
+    """A published asset, for anyone: signed-in accounts and visitors alike."""
+    if account is not None:
+        return published_asset(session, account=account, slug=slug)
+    asset = session.exec(select(Asset).where(Asset.slug == slug)).first()
+    if asset is None or not asset.published:
+        raise AssetNotFound(f"no published asset {slug!r}")
+    return asset
+
+
 def asset_page(
-    session: Session, runtime: Runtime, *, account: Account, slug: str
+    session: Session, runtime: Runtime, *, account: Account | None, slug: str, address: str
 ) -> dict[str, Any]:
-    """What a client sees of a published asset before asking: its plans, its quality score with
-    its parts, its expert's verified credentials, and sample questions answered live."""
-    asset = published_asset(session, account=account, slug=slug)
+    """What a client (or a visitor, ``account`` None) sees of a published asset before asking:
+    its plans, what the next question would cost them, its quality score with its parts, its
+    expert's verified credentials, and sample questions answered live. The live answers are
+    limited per client ``address`` (RateLimited, 429)."""
+    asset = public_asset(session, account=account, slug=slug)
+    runtime.sample_limiter.check(address)
     owner = session.get(Account, asset.owner_id)
     profile = session.get(ExpertProfile, asset.owner_id)
     credentials = verified_credentials(session, [asset.owner_id], now=utcnow())
@@ -327,5 +359,131 @@ def asset_page(
             ],
         },
         "commission_url": f"/engagements/new?expert={asset.owner_id}&asset={asset.slug}",
-        "samples": sample_answers(session, runtime, account=account, asset=asset),
+        "price": price_for(session, runtime, account=account, asset=asset),
+        "samples": sample_answers(session, runtime, asset=asset),
     }
+
+
+# What the next question costs
+
+
+def price_for(
+    session: Session, runtime: Runtime, *, account: Account | None, asset: Asset
+) -> dict[str, Any]:
+    """What the next question on ``asset`` costs ``account`` and what pays for it (their
+    subscription's questions left, their credits, a trial question), or why they cannot ask;
+    for a visitor (``account`` None), the price and a call to sign up."""
+    currency = runtime.settings.billing.currency
+    plan = billing.current_plan(session, asset.id)
+    owner = session.get(Account, asset.owner_id)
+    found: dict[str, Any] = {
+        "asset": asset.slug,
+        "plan": plan_view(plan, currency),
+        "expert": {
+            "account_id": asset.owner_id,
+            "name": owner.name if owner else "",
+            "url": f"/experts/{asset.owner_id}",
+        },
+        "can_ask": False,
+        "pays_with": None,
+        "amount": None,
+        "currency": plan.currency if plan else currency,
+        "credits": None,
+        "questions_left": None,
+        "trial_left": None,
+        "detail": "",
+    }
+    if account is None:
+        found["detail"] = "Sign up or sign in to ask"
+        return found
+    now = utcnow()
+    found["credits"] = billing.credit_balance(session, account.id, found["currency"])
+    if plan is not None:
+        used = billing.trials_used(session, account_id=account.id, asset_id=asset.id)
+        found["trial_left"] = max(0, plan.trial - used)
+    sub = billing.active_subscription(session, account_id=account.id, asset_id=asset.id, now=now)
+    if sub is not None:
+        terms = session.get(Plan, sub.plan_id)
+        if terms is not None:
+            found["questions_left"] = max(0, terms.included - billing.quota_used(session, sub))
+    try:
+        price = billing.quote(
+            session, account_id=account.id, asset_id=asset.id, now=now, currency=currency
+        )
+    except (PaymentRequired, SubscriptionRequired) as exc:
+        found["detail"] = exc.message
+        return found
+    found.update(can_ask=True, pays_with=price.source, amount=price.amount)
+    found["detail"] = _pays_with(price, found)
+    return found
+
+
+def _pays_with(price: billing.Price, found: dict[str, Any]) -> str:
+    cost = billing.money(price.amount, price.currency)
+    if price.source == "free":
+        return "Free to ask"
+    if price.source == "subscription":
+        left = found["questions_left"]
+        return f"From your subscription: {left} question{'s' if left != 1 else ''} left"
+    if price.source == "trial":
+        left = found["trial_left"]
+        return f"A free trial question ({left} left)"
+    balance = billing.money(found["credits"], price.currency)
+    if price.source == "overage":
+        return f"Your subscription's questions are used: {cost} from your credits ({balance})"
+    return f"{cost} from your credits ({balance})"
+
+
+# Publishing
+
+
+def missing_to_publish(session: Session, asset: Asset) -> list[str]:
+    """What the asset lacks before it can be published: a price, and a finished ingest."""
+    missing = []
+    if billing.current_plan(session, asset.id) is None:
+        missing.append(
+            f"set a price first: /earnings#plan-{asset.slug} (or PUT /v1/assets/{asset.slug}/plan)"
+        )
+    ingested = session.exec(
+        select(IngestionJob.id).where(
+            IngestionJob.asset_id == asset.id, IngestionJob.status == JobStatus.succeeded
+        )
+    ).first()
+    has_documents = session.exec(select(Document.id).where(Document.asset_id == asset.id)).first()
+    if ingested is None or has_documents is None:
+        running = session.exec(
+            select(IngestionJob.id).where(
+                IngestionJob.asset_id == asset.id,
+                col(IngestionJob.status).in_([JobStatus.queued, JobStatus.running]),
+            )
+        ).first()
+        missing.append(
+            f"wait for its ingestion job {running} to finish"
+            if running is not None and ingested is None
+            else f"ingest its sources first: upload them on /assets/{asset.slug} "
+            f"(or POST /v1/assets/{asset.slug}/sources)"
+        )
+    return missing
+
+
+def publish(session: Session, *, account: Account, slug: str) -> Asset:
+    """List the asset in the catalog, once it has a price and a finished ingest and its
+    publisher has verified their e-mail address."""
+    asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
+    accounts.ensure_verified(account, "publish an asset")
+    missing = missing_to_publish(session, asset)
+    if missing:
+        raise AssetNotReady(f"{slug!r} cannot be published yet: " + "; ".join(missing))
+    asset.published = True
+    session.add(asset)
+    session.flush()
+    return asset
+
+
+def unpublish(session: Session, *, account: Account, slug: str) -> Asset:
+    """Take the asset out of the catalog: clients can no longer find it or ask it."""
+    asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
+    asset.published = False
+    session.add(asset)
+    session.flush()
+    return asset

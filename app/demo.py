@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, select
 
-from app import accounting, accounts, querying
+from app import accounting, accounts, catalog, querying
 from app.models import Account, ApiKey
 from app.runtime import Runtime
 from assets.models import Asset
@@ -102,6 +102,12 @@ def load(runtime: Runtime, *, corpus: Path, run_job: Callable[[str], IngestionJo
     finished = run_job(job.id)
     with session_scope(runtime.engine) as session:
         report = querying.job_public(session, finished)
+        # Priced and ingested: list it in the catalog, as its expert would (demo accounts
+        # have not verified an e-mail address, so the check is the catalog's own).
+        listed = session.exec(select(Asset).where(Asset.slug == SLUG)).one()
+        if not listed.published and not catalog.missing_to_publish(session, listed):
+            listed.published = True
+            session.add(listed)
     return Summary(
         logins=[(email, password, role) for email, _, role, password in LOGINS],
         slug=SLUG,

@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app.accounts import viewer_of
+from app.accounts import ensure_verified, viewer_of
 from app.models import Account, Role
 from app.runtime import Runtime
 from assets.service import get_visible_asset
 from billing import service as billing
 from billing import webhooks
-from billing.errors import AlreadySubscribed, InvalidAmount, InvalidPlan, PaymentsNotConfigured
+from billing.errors import AlreadySubscribed, InvalidAmount, NoMonthlyPlan, PaymentsNotConfigured
 from billing.gateway import Gateway
 from billing.models import BillingProfile, CheckoutSession, Subscription, SubscriptionStatus
 from core.clock import utcnow
@@ -176,7 +176,7 @@ def checkout_subscription(
         raise Forbidden("only client accounts subscribe")
     plan = billing.current_plan(session, asset.id)
     if plan is None or plan.monthly is None:
-        raise InvalidPlan(f"{slug!r} has no monthly subscription; ask per question instead")
+        raise NoMonthlyPlan(f"{slug} has no monthly plan: pay per question with credits")
     if billing.active_subscription(session, account_id=account.id, asset_id=asset.id, now=utcnow()):
         raise AlreadySubscribed("you already have an active subscription to this asset")
     customer = _customer(session, gateway, account)
@@ -232,6 +232,7 @@ def connect_onboarding(session: Session, runtime: Runtime, *, account: Account) 
     gateway = _gateway(runtime)
     if account.role != Role.expert:
         raise Forbidden("only experts are paid out")
+    ensure_verified(account, "set up payouts")
     profile = session.get(BillingProfile, account.id)
     connect_id = profile.connect_account_id if profile else None
     if connect_id is None:

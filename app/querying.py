@@ -11,7 +11,7 @@ from typing import Any, Literal
 from sqlmodel import Session
 
 from app import reviewing
-from app.accounts import viewer_of
+from app.accounts import ensure_verified, viewer_of
 from app.models import Account
 from app.runtime import Runtime
 from assets import answering, calibration, retrieval, review
@@ -31,7 +31,8 @@ from core.clock import utcnow
 from core.db import after_commit, session_scope
 from core.errors import VouchError
 from ingestion import service as ingestion
-from ingestion.errors import JobNotFound
+from ingestion.errors import FileRejected, JobNotFound
+from ingestion.files import safe_relative_path
 from ingestion.models import IngestionJob, Source
 
 log = logging.getLogger(__name__)
@@ -131,12 +132,15 @@ def _quote(session: Session, runtime: Runtime, asset: Asset, viewer: Viewer) -> 
     """What the question costs the viewer; an asset's owner (and admins) ask it for free."""
     if can_manage(viewer, asset):
         return billing.Price("free", 0, runtime.settings.billing.currency)
+    account = session.get(Account, viewer.account_id)
     return billing.quote(
         session,
         account_id=viewer.account_id,
         asset_id=asset.id,
         now=utcnow(),
         currency=runtime.settings.billing.currency,
+        # An unverified account spends its trial questions before anything it paid for.
+        trial_first=account is not None and account.email_verified_at is None,
     )
 
 
@@ -163,7 +167,10 @@ def _prepare(
         )
         if earlier is not None:
             return _replay(session, earlier)
-    _quote(session, runtime, asset, viewer)
+    price = _quote(session, runtime, asset, viewer)
+    if price.source not in ("trial", "free"):
+        # An unverified account asks its trial questions; paid ones wait for a proved address.
+        ensure_verified(account, "ask a paid question")
     started = time.perf_counter()
     # Embedded once: for the verified answers, then for retrieval (a question that spells out
     # a long form the asset abbreviates is embedded a second time, contracted, if no verified
@@ -288,6 +295,12 @@ def draft_answer(
     """An answer from the asset's passages (the retrieval and answerer of ``ask``, without
     verified answers), recording and billing nothing."""
     asset = get_visible_asset(session, viewer=viewer_of(account), slug=slug)
+    return draft_from(session, runtime, asset=asset, question=question)
+
+
+def draft_from(session: Session, runtime: Runtime, *, asset: Asset, question: str) -> Answer:
+    """``draft_answer`` for an asset the caller already found and may read (the catalog's
+    sample answers, shown to visitors who are not signed in)."""
     question = retrieval.clean_query(question)
     return answer_passages(
         runtime,
@@ -346,6 +359,9 @@ def _record_in(session: Session, runtime: Runtime, asked: _Question, answer: Ans
         if earlier is not None:
             return _replay(session, earlier)
     price = _quote(session, runtime, asked.asset, asked.viewer)
+    asker = session.get(Account, account_id)
+    if asker is not None and price.source not in ("trial", "free"):
+        ensure_verified(asker, "ask a paid question")  # its trial ran out meanwhile
     if answer.status == "abstained":
         # "The sources do not answer this" costs nothing, and uses no quota or trial question.
         price = billing.Price("free", 0, price.currency)
@@ -505,19 +521,33 @@ def submit_upload(
     files: list[tuple[str, bytes]],
     kind: str,
 ) -> IngestionJob:
-    """Store an upload as a source with a queued job; the job is enqueued after commit."""
+    """Store an upload as a source with a queued job; the job is enqueued after commit.
+
+    A name given twice keeps its last file, as copying both into one folder would."""
     asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
     job = ingestion.submit_upload(
         session,
         asset=asset,
         account_id=account.id,
-        files=files,
+        files=_last_of_each_name(files),
         kind=kind,
         uploads_dir=runtime.settings.uploads_path,
         limits=runtime.settings.ingest,
     )
     after_commit(session, lambda: runtime.queue.enqueue_ingest(job.id))
     return job
+
+
+def _last_of_each_name(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The files, each name (as it will be stored) once, with its last file, in upload order."""
+    last: dict[str, int] = {}
+    for position, (name, _) in enumerate(files):
+        try:
+            key = safe_relative_path(name)
+        except FileRejected:
+            key = name  # refused, with the reason, when the upload is stored
+        last[key] = position
+    return [files[position] for position in sorted(last.values())]
 
 
 def submit_local(
@@ -574,6 +604,7 @@ def job_public(session: Session, job: IngestionJob) -> dict[str, Any]:
         "added": job.documents_added,
         "updated": job.documents_updated,
         "removed": job.documents_removed,
+        "read_as_text": job.documents_as_text,
         "excluded": job.excluded,
         "documents_total": job.documents_total,
         "documents_done": job.documents_done,

@@ -15,6 +15,10 @@ class AssetSlugTaken(Conflict):
     pass
 
 
+class AssetNotReady(Conflict):
+    """The asset cannot be published yet: it has no price or no finished ingest."""
+
+
 class InvalidAsset(InvalidInput):
     pass
 

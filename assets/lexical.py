@@ -176,10 +176,15 @@ class LexicalIndex:
         if not kinds and not path_prefix:
             return None
         keep = np.ones(len(self.ids), dtype=bool)
+        # Typed arrays: an empty list would make a float array, which string operations refuse.
         if kinds:
-            keep &= np.isin(np.array(self.kinds), list(kinds))
+            keep &= np.isin(np.array(self.kinds, dtype=str), list(kinds))
         if path_prefix:
-            keep &= np.char.startswith(np.array(self.paths), path_prefix)
+            # str.startswith, as the dense side's path filter: numpy's string arrays drop
+            # trailing NULs, so np.char.startswith would match a prefix of "\0" everywhere.
+            keep &= np.fromiter(
+                (path.startswith(path_prefix) for path in self.paths), bool, len(self.paths)
+            )
         return keep
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[LexicalHit]:

@@ -19,8 +19,9 @@ class Asset(SQLModel, table=True):
     title: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    # Unpublished assets are visible to their owner and admins only.
-    published: bool = True
+    # Unpublished assets are visible to their owner and admins only. A new asset starts
+    # unpublished; its expert publishes it once it has a price and a finished ingest.
+    published: bool = False
     collection: str = Field(max_length=64)
     embed_model: str = Field(max_length=200)
     embed_dimension: int

@@ -26,7 +26,11 @@ class AssetCreate(BaseModel):
     tags: list[Annotated[str, Field(json_schema_extra=documented(TAG_INPUT))]] = Field(
         default_factory=list, max_length=10
     )
-    published: bool = True
+    published: bool = Field(
+        default=False,
+        description="A new asset starts unpublished: set a price and ingest its sources, then "
+        "`POST /v1/assets/{slug}/publish`",
+    )
 
     @field_validator("slug")
     @classmethod

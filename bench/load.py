@@ -2,10 +2,11 @@
 PostgreSQL.
 
 A fresh PostgreSQL database and data dir; ``vouch serve`` (its queue's consumer threads run the
-ingestion) on a free port; an expert's asset priced per question and ``--clients`` clients with
-credits and keys. For ``--seconds``, every client asks in a loop while ``--ingests`` uploads
-are kept being ingested (a new one starts when one ends). Then, from the database: the ledger
-balances, every charge belongs to a consultation, and charges match the answers the clients got.
+ingestion) on a free port; an expert's asset, priced per question, ingested and published, and
+``--clients`` clients with credits and keys. For ``--seconds``, every client asks in a loop
+while ``--ingests`` uploads are kept being ingested (a new one starts when one ends). Then,
+from the database: the ledger balances, every charge belongs to a consultation, and charges
+match the answers the clients got.
 
     python bench/load.py [--clients 50] [--ingests 2] [--seconds 120]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -164,6 +165,9 @@ async def _load(base: str, expert_key: str, keys: list[str], ingests: int, secon
         assert plan.status_code == 200, plan.text
         first = await _ingest(http, expert_key, 0)  # before the clock: something to ask
         assert first == "succeeded", first
+        # A new asset starts unpublished; priced and ingested, it can be published.
+        published = await http.post("/v1/assets/handbook/publish", headers=headers)
+        assert published.status_code == 200, published.text
         jobs: list[str] = []
         results: list[tuple[int, float]] = []
         started = time.monotonic()

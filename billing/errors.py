@@ -37,6 +37,10 @@ class AlreadySubscribed(Conflict):
     pass
 
 
+class NoMonthlyPlan(Conflict):
+    """The asset has no monthly plan to subscribe to: it is sold per question."""
+
+
 class PaymentsNotConfigured(Conflict):
     """Stripe is not configured: credits are granted by an admin and payouts stay pending."""
 

@@ -69,8 +69,8 @@ def _suffix(path: str) -> str:
 
 
 def is_known_type(path: str) -> bool:
-    """Whether some kind can read ``path`` (used to refuse uploads nothing could ingest); a
-    name without an extension may be text, which only its bytes tell."""
+    """Whether some kind can read ``path`` (other files are left out, with the reason); a name
+    without an extension may be text, which only its bytes tell."""
     suffix = _suffix(path)
     name = PurePosixPath(path).name.lower()
     return (

@@ -27,9 +27,9 @@ from ingestion.errors import (
     JobFinished,
     JobNotFound,
 )
-from ingestion.files import TAR_SUFFIXES, git_commit, is_archive, safe_relative_path
+from ingestion.files import git_commit, is_archive, safe_relative_path
 from ingestion.models import FINISHED, IngestionJob, JobStatus, Source
-from ingestion.readers import KINDS, is_known_type
+from ingestion.readers import KINDS
 
 # A running job whose heartbeat is older than this lost its worker.
 STALE_AFTER = timedelta(minutes=2)
@@ -118,7 +118,9 @@ def submit_upload(
     """Store uploaded files (plain files, zip or tar archives) and queue their ingestion.
 
     The whole upload is refused, and nothing stored, when it is empty, too large, holds an
-    unsafe or duplicate name, a broken archive or a bomb, or has no file any kind can read.
+    unsafe or duplicate name, a broken archive or a bomb. A file no kind can read (an image)
+    does not refuse it: the job reports each such file with the reason, as it does any other
+    file it leaves out, and ingests the rest.
     """
     _check_kind(kind)
     if not files:
@@ -140,12 +142,6 @@ def submit_upload(
         if is_archive(name):
             _check_archive(name, data, limits)
         names.append(name)
-    if not any(is_archive(name) or is_known_type(name) for name in names):
-        raise InvalidUpload(
-            f"none of the uploaded files can be ingested ({', '.join(names)}); upload source "
-            f"code, Markdown, text, HTML, XML, LaTeX or PDF files, or zip or "
-            f"{'/'.join(TAR_SUFFIXES)} archives of them"
-        )
 
     source = Source(
         asset_id=asset.id, origin="upload", location="", kind=kind, created_by=account_id

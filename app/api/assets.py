@@ -1,18 +1,27 @@
-"""Assets: create and list them, upload sources, follow jobs, search, ask."""
+"""Assets: create and list them, upload sources, follow jobs, publish, price, search, ask."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from app import querying, sse
+from app import catalog, querying, sse
 from app.accounts import viewer_of
-from app.api.schemas import ASK_EVENTS, ERRORS, AskDelta, AskPublic, ErrorBody, JobPublic
+from app.api.schemas import (
+    ASK_EVENT,
+    ASK_EVENTS,
+    ERRORS,
+    AskDelta,
+    AskPublic,
+    ErrorBody,
+    JobPublic,
+)
 from app.bodies import FILES, Form, multipart_body, read_files
-from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from app.deps import CurrentAccount, MaybeAccount, RuntimeDep, SessionDep
 from assets import service as assets
+from assets.errors import AssetNotReady
 from assets.models import Asset
 from assets.schemas import (
     AskRequest,
@@ -48,11 +57,25 @@ def list_assets(
 @router.post(
     "/assets",
     status_code=status.HTTP_201_CREATED,
-    responses={403: ERRORS[403], 409: {"model": ErrorBody, "description": "Slug taken"}},
+    responses={
+        403: ERRORS[403],
+        409: {
+            "model": ErrorBody,
+            "description": "Slug taken, or `published: true` (a new asset has no price or "
+            "ingested sources yet)",
+        },
+    },
 )
 def create_asset(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, body: AssetCreate
 ) -> AssetPublic:
+    """A new asset, unpublished: set its price and ingest its sources, then publish it."""
+    if body.published:
+        raise AssetNotReady(
+            f"a new asset cannot be published yet: create {body.slug!r} unpublished, set its "
+            f"price (PUT /v1/assets/{body.slug}/plan), ingest its sources, then POST "
+            f"/v1/assets/{body.slug}/publish"
+        )
     asset = assets.create_asset(
         session, owner=viewer_of(account), data=body, embedder=runtime.embedder
     )
@@ -62,6 +85,81 @@ def create_asset(
 @router.get("/assets/{slug}", responses={404: ERRORS[404]})
 def get_asset(session: SessionDep, account: CurrentAccount, slug: str) -> AssetPublic:
     return _public(assets.get_visible_asset(session, viewer=viewer_of(account), slug=slug))
+
+
+class PlanView(BaseModel):
+    per_query: int | None = Field(description="Per question, minor units; null: not sold so")
+    monthly: int | None = Field(description="A month's subscription; null: none")
+    included: int = Field(description="Questions a month's subscription includes")
+    overage: int | None = None
+    currency: str
+    trial: int = Field(description="Free questions for a client without credits")
+    acceptance_hours: int | None = None
+
+
+class ExpertLink(BaseModel):
+    account_id: str
+    name: str
+    url: str = Field(description="The expert's public page")
+
+
+class PricePublic(BaseModel):
+    """What the next question costs the caller and what pays for it."""
+
+    asset: str
+    plan: PlanView
+    expert: ExpertLink
+    can_ask: bool = Field(description="Whether the caller could ask now")
+    pays_with: Literal["subscription", "overage", "credits", "trial", "free"] | None = Field(
+        description="What would pay for the next question; null: nothing (see `detail`)"
+    )
+    amount: int | None = Field(description="What the next question costs, minor units")
+    currency: str
+    credits: int | None = Field(description="The caller's credits in `currency`")
+    questions_left: int | None = Field(
+        description="Questions left this period of the caller's subscription, if any"
+    )
+    trial_left: int | None = Field(description="Trial questions the caller has left")
+    detail: str = Field(description="The same in a sentence, or why the caller cannot ask")
+
+
+_NOT_READY = {
+    "model": ErrorBody,
+    "description": "No price yet, or no finished ingest: `detail` says what to do",
+}
+
+
+@router.post(
+    "/assets/{slug}/publish",
+    responses={403: ERRORS[403], 404: ERRORS[404], 409: _NOT_READY},
+)
+def publish_asset(session: SessionDep, account: CurrentAccount, slug: str) -> AssetPublic:
+    """List the asset in the catalog, so that clients can find it and ask. It needs a price
+    (a plan), a finished ingest, and an owner whose e-mail address is verified (403)."""
+    return _public(catalog.publish(session, account=account, slug=slug))
+
+
+@router.post("/assets/{slug}/unpublish", responses={403: ERRORS[403], 404: ERRORS[404]})
+def unpublish_asset(session: SessionDep, account: CurrentAccount, slug: str) -> AssetPublic:
+    """Take the asset out of the catalog: clients can no longer find it or ask it."""
+    return _public(catalog.unpublish(session, account=account, slug=slug))
+
+
+@router.get(
+    "/assets/{slug}/price",
+    responses={404: ERRORS[404]},
+    openapi_extra={"security": [{}, {"HTTPBearer": []}]},  # no key needed
+)
+def asset_price(
+    session: SessionDep, runtime: RuntimeDep, account: MaybeAccount, slug: str
+) -> PricePublic:
+    """What your next question on a published asset costs and what pays for it: your
+    subscription's questions left, your credits, or a trial question (``can_ask`` false and
+    ``detail`` saying why when nothing does). Without an API key: the price alone."""
+    asset = catalog.public_asset(session, account=account, slug=slug)
+    return PricePublic.model_validate(
+        catalog.price_for(session, runtime, account=account, asset=asset)
+    )
 
 
 def _managed_asset(session: SessionDep, account: CurrentAccount, slug: str) -> Asset:
@@ -98,8 +196,12 @@ def upload_source(
 ) -> JobPublic:
     """Store the files and queue their ingestion; follow the job at ``/v1/jobs/{job_id}``.
 
-    The caller is authenticated and allowed before the body is read; a body larger than the
-    upload limit is refused with 413 before it is read."""
+    A file no kind can read (an image, say) does not refuse the upload: the job lists it under
+    ``excluded`` with the reason and ingests the rest. A name given twice keeps its last file.
+    Refused with 422, nothing stored: an unknown ``kind``, an unsafe name (absolute, ``..``),
+    a broken archive or one that unpacks too large. The caller is authenticated and allowed
+    before the body is read; a body larger than the upload limit is refused with 413 before
+    it is read."""
     job = querying.submit_upload(
         session,
         runtime,
@@ -166,7 +268,7 @@ def search(
         200: {
             "description": "The answer; as server-sent events when streamed: `delta` events, "
             "then `done` (the answer as JSON) or `error`, each event's data as `x-events` says",
-            "content": {sse.MEDIA_TYPE: {"schema": {"type": "string"}, "x-events": ASK_EVENTS}},
+            "content": {sse.MEDIA_TYPE: {"schema": ASK_EVENT, "x-events": ASK_EVENTS}},
         },
         402: {"model": ErrorBody, "description": "Not enough credits for the price"},
         403: {"model": ErrorBody, "description": "Subscription needed, or its questions used"},

@@ -1,19 +1,23 @@
 """Billing: plans, escrow decisions on answers, balances, statements, credits and payouts."""
 
+import re
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app import accounting, accounts
+from app import accounting, accounts, history
 from app.api.schemas import ERRORS, ChargePublic, ErrorBody
 from app.deps import AdminAccount, CurrentAccount, RuntimeDep, SessionDep
 from app.querying import charge_public
 from billing.models import Charge
-from billing.service import PlanTerms
+from billing.service import MAX_AMOUNT, PlanTerms
 from core.errors import Forbidden
+from core.patterns import documented
 
+CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 # YYYY-MM of a real month: years 0001 to 9999, months 01 to 12.
 MONTH = r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(?:0[1-9]|1[0-2])$"
 router = APIRouter(tags=["billing"], responses={401: ERRORS[401]})
@@ -24,13 +28,40 @@ class PlanIn(BaseModel):
     """Prices in minor units (cents). Set ``per_query``, ``monthly`` (with ``included``), or
     both; without ``overage`` a subscription stops at its included questions."""
 
-    currency: str = Field(default="usd", min_length=3, max_length=3)
-    per_query: int | None = Field(default=None, ge=0)
-    monthly: int | None = Field(default=None, ge=0)
-    included: int = Field(default=0, ge=0)
-    overage: int | None = Field(default=None, ge=0)
+    # At least one price, as a number: the document says so, as PlanTerms.check does.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"per_query": {"type": "integer"}}, "required": ["per_query"]},
+                {"properties": {"monthly": {"type": "integer"}}, "required": ["monthly"]},
+            ],
+            # A monthly plan includes at least one question; without one, no included
+            # questions and no overage.
+            "if": {"properties": {"monthly": {"type": "integer"}}, "required": ["monthly"]},
+            "then": {"properties": {"included": {"minimum": 1}}, "required": ["included"]},
+            "else": {"properties": {"included": {"maximum": 0}, "overage": {"type": "null"}}},
+        }
+    )
+
+    currency: str = Field(
+        default="usd",
+        description="ISO 4217 code",
+        json_schema_extra=documented(CURRENCY.pattern),
+    )
+    per_query: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    monthly: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    included: int = Field(default=0, ge=0, le=MAX_AMOUNT)
+    overage: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     trial: int = Field(default=0, ge=0, le=1000)
     acceptance_hours: int = Field(default=72, ge=1, le=24 * 90)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        # Checked here rather than by ``pattern`` for a message a person can act on.
+        if not CURRENCY.fullmatch(value):
+            raise ValueError(f"{value!r} is not a three-letter ISO 4217 code such as usd or eur")
+        return value
 
 
 class PlanPublic(PlanIn):
@@ -74,7 +105,16 @@ def set_plan(session: SessionDep, account: CurrentAccount, slug: str, body: Plan
 
 @router.post(
     "/assets/{slug}/subscribe",
-    responses={402: {"model": ErrorBody, "description": "Not enough credits"}, 409: CONFLICT},
+    responses={
+        402: {"model": ErrorBody, "description": "Not enough credits"},
+        403: {"model": ErrorBody, "description": "Only client accounts subscribe"},
+        404: ERRORS[404],
+        409: {
+            "model": ErrorBody,
+            "description": "Subscribed already, or the asset has no monthly plan (it is sold "
+            "per question: pay with credits)",
+        },
+    },
 )
 def subscribe(session: SessionDep, account: CurrentAccount, slug: str) -> dict[str, Any]:
     """Buy a month of the asset's subscription from your credits (Stripe: see /checkout)."""
@@ -131,6 +171,31 @@ def release(
 def balance(session: SessionDep, account: CurrentAccount) -> dict[str, Any]:
     """A client's credits, subscriptions and latest charges."""
     return accounting.client_summary(session, account=account)
+
+
+class AnswersQuery(BaseModel):
+    """Every filter is optional; those given must all hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: history.Status | None = Field(default=None, description="The answer's status")
+    asset: str | None = Field(default=None, max_length=64, description="An asset's slug")
+    since: date | None = Field(default=None, description="Asked on or after this day (UTC)")
+    until: date | None = Field(default=None, description="Asked on or before this day (UTC)")
+    page: int = Field(default=1, ge=1, le=history.MAX_PAGE)
+    per_page: int = Field(default=history.PER_PAGE, ge=1, le=100)
+
+
+@router.get("/billing/answers", responses={422: ERRORS[422]})
+def answers(
+    session: SessionDep, account: CurrentAccount, query: Annotated[AnswersQuery, Query()]
+) -> dict[str, Any]:
+    """Your questions, newest first, a page at a time: each with its answer's status (final,
+    pending_review, accepted, corrected, refunded or abstained), amount and date; ``next_page``
+    and ``previous_page`` are the pages to ask for next (null at either end)."""
+    return history.answers(
+        session, account=account, filters=history.HistoryFilter(**query.model_dump())
+    )
 
 
 @router.get("/billing/earnings", responses={403: ERRORS[403]})

@@ -1,5 +1,6 @@
 """The catalog over HTTP: published assets and experts found by text, domain, verified
-credentials, measured quality, price and response time; an asset's page; its quality score."""
+credentials, measured quality, price and response time; an asset's page; its quality score.
+The catalog is public: no API key is needed (a key sent must be valid)."""
 
 from typing import Annotated, Any, Literal
 
@@ -7,8 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import catalog, quality
-from app.api.schemas import ERRORS
-from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from app.api.schemas import ERRORS, ErrorBody
+from app.deps import ClientAddress, CurrentAccount, MaybeAccount, RuntimeDep, SessionDep
 from billing.service import MAX_AMOUNT
 from marketplace.catalog import MAX_QUERY, Filters
 
@@ -57,18 +58,22 @@ class CatalogQuery(BaseModel):
 CatalogQueryDep = Annotated[CatalogQuery, Query()]
 
 
-@router.get("/catalog/assets", responses={422: ERRORS[422]})
+# No key needed: the document says the key is optional ({}: none).
+PUBLIC: dict[str, Any] = {"security": [{}, {"HTTPBearer": []}]}
+
+
+@router.get("/catalog/assets", responses={422: ERRORS[422]}, openapi_extra=PUBLIC)
 def catalog_assets(
-    session: SessionDep, runtime: RuntimeDep, _account: CurrentAccount, query: CatalogQueryDep
+    session: SessionDep, runtime: RuntimeDep, _account: MaybeAccount, query: CatalogQueryDep
 ) -> list[dict[str, Any]]:
     """Published assets that match every filter given, sorted (quality, price or newest)."""
     found = catalog.find_assets(session, runtime, query.filters())
     return [catalog.asset_public(a) for a in found]
 
 
-@router.get("/catalog/experts", responses={422: ERRORS[422]})
+@router.get("/catalog/experts", responses={422: ERRORS[422]}, openapi_extra=PUBLIC)
 def catalog_experts(
-    session: SessionDep, runtime: RuntimeDep, _account: CurrentAccount, query: CatalogQueryDep
+    session: SessionDep, runtime: RuntimeDep, _account: MaybeAccount, query: CatalogQueryDep
 ) -> list[dict[str, Any]]:
     """Experts that match every filter given; price filters use their typical engagement
     prices, quality their best published asset's score."""
@@ -76,13 +81,26 @@ def catalog_experts(
     return [catalog.expert_public(e) for e in found]
 
 
-@router.get("/catalog/assets/{slug}", responses={404: ERRORS[404]})
+@router.get(
+    "/catalog/assets/{slug}",
+    responses={
+        404: ERRORS[404],
+        429: {"model": ErrorBody, "description": "Too many asset pages; see Retry-After"},
+    },
+    openapi_extra=PUBLIC,
+)
 def catalog_asset(
-    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, slug: str
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: MaybeAccount,
+    address: ClientAddress,
+    slug: str,
 ) -> dict[str, Any]:
-    """A published asset as a client sees it: plans, quality score, the expert's verified
-    credentials, and sample questions answered live (not charged, not recorded)."""
-    return catalog.asset_page(session, runtime, account=account, slug=slug)
+    """A published asset as a client sees it: plans, what your next question costs and what
+    pays for it (``price``; without a key, the price and a call to sign up), quality score,
+    the expert's verified credentials, and sample questions answered live (not charged, not
+    recorded; limited per client address: 429 past the limit)."""
+    return catalog.asset_page(session, runtime, account=account, slug=slug, address=address)
 
 
 @router.get("/assets/{slug}/quality-score", responses={404: ERRORS[404]})

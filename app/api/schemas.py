@@ -31,6 +31,11 @@ class AccountPublic(BaseModel):
     name: str
     role: str
     created_at: datetime
+    email_verified_at: datetime | None = Field(
+        description="When the account proved it receives mail at `email`; null: not yet"
+    )
+    orcid: str | None = Field(description="The ORCID iD the account proved through ORCID")
+    suspended_at: datetime | None = Field(description="Set while an admin suspends the account")
 
     @classmethod
     def of(cls, account: Account) -> "AccountPublic":
@@ -82,6 +87,9 @@ class JobPublic(BaseModel):
     added: int
     updated: int
     removed: int = Field(description="Files gone from the source; their chunks were deleted")
+    read_as_text: int = Field(
+        0, description="Prose files a forced kind cannot parse (README.md under code), read as text"
+    )
     excluded: list[FileNote] = Field(
         description="Files left out on purpose: binary, vendored, generated, minified, too large"
     )
@@ -120,4 +128,25 @@ ASK_EVENTS = {
     "delta": AskDelta.model_json_schema(),
     "done": {"$ref": "#/components/schemas/AskPublic"},
     "error": {"$ref": "#/components/schemas/ErrorBody"},
+}
+
+# One event of that stream as a JSON Schema reads it: its name, and its data, a JSON text that
+# the named event's schema describes (what clients that validate event streams check).
+ASK_EVENT = {
+    "description": "One server-sent event: `event` is its name, `data` its JSON",
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "event": {"const": name},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": schema,
+                },
+            },
+            "required": ["event", "data"],
+        }
+        for name, schema in ASK_EVENTS.items()
+    ],
 }

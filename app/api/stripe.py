@@ -64,8 +64,11 @@ def checkout_credits(
         401: ERRORS[401],
         403: ERRORS[403],
         404: ERRORS[404],
-        409: NOT_CONFIGURED,
-        422: ERRORS[422],
+        409: {
+            "model": ErrorBody,
+            "description": "Stripe is not configured on this server, subscribed already, or "
+            "the asset has no monthly plan (it is sold per question: pay with credits)",
+        },
         502: GATEWAY,
     },
 )

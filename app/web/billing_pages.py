@@ -3,14 +3,14 @@ platform's revenue, and monthly statements."""
 
 import math
 import re
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app import accounting, payments
+from app import accounting, history, payments
 from app.accounts import viewer_of
 from app.deps import PageAccount, RuntimeDep, SessionDep
 from app.models import Account, Role
@@ -22,7 +22,7 @@ from billing import service as billing
 from billing.errors import InvalidAmount, InvalidPlan
 from billing.models import Plan
 from core.clock import utcnow
-from core.errors import VouchError
+from core.errors import InvalidInput, VouchError
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,12 +80,17 @@ def _client_page(
     status_code: int = 200,
     **extra: Any,
 ) -> HTMLResponse:
+    filters = extra.pop("filters", None) or history.HistoryFilter()
     return render(
         request,
         "billing.html",
         status_code,
         account=account,
         summary=accounting.client_summary(session, account=account),
+        answers=history.answers(session, account=account, filters=filters),
+        filters=filters,
+        statuses=history.STATUS_LABELS,
+        asked=history.assets_asked(session, account=account),
         priced=_subscribable(session, account),
         stripe_enabled=runtime.settings.billing.stripe_enabled,
         month=accounting.this_month(),
@@ -114,7 +119,42 @@ def billing_page(
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"/earnings{query}", status_code=303)
     notice = CHECKOUT_NOTICES.get(checkout)
-    return _client_page(request, session, runtime, account, notice=notice)
+    try:
+        filters = _history_filter(request.query_params)
+    except InvalidInput as exc:
+        return _client_page(request, session, runtime, account, 422, error=exc.message)
+    return _client_page(request, session, runtime, account, notice=notice, filters=filters)
+
+
+def _history_filter(params: Mapping[str, str]) -> history.HistoryFilter:
+    """The answers' filters and page as typed in the page's form (empty fields: no filter)."""
+
+    def day(name: str, label: str) -> date | None:
+        text = params.get(name, "").strip()
+        if not text:
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise history.InvalidHistoryFilter(
+                f"{label}: {text[:20]!r} is not a date; write e.g. 2026-01-31"
+            ) from None
+
+    page = params.get("page", "1").strip() or "1"
+    if not page.isdigit() or len(page) > 6:
+        raise history.InvalidHistoryFilter("page: a whole number from 1")
+    since, until = day("since", "From"), day("until", "Until")
+    if since and until and since > until:
+        raise history.InvalidHistoryFilter(
+            f"From {since} is after until {until}; swap them or leave one empty"
+        )
+    return history.HistoryFilter(
+        status=params.get("status", "").strip() or None,
+        asset=params.get("asset", "").strip()[:64] or None,
+        since=since,
+        until=until,
+        page=int(page),
+    ).check()
 
 
 @router.post("/billing/credits", dependencies=[PostGuard])

@@ -1,5 +1,6 @@
-"""Catalog pages: search published assets and experts with filters, and an asset's page for
-clients (plans, quality score, the expert's verified credentials, live sample answers)."""
+"""Catalog pages, open to everyone (signed in or not): search published assets and experts
+with filters, and an asset's page for clients (plans, what the next question costs, quality
+score, the expert's verified credentials, live sample answers)."""
 
 import re
 from dataclasses import replace
@@ -10,7 +11,8 @@ from fastapi.responses import Response
 
 from app import catalog
 from app.deps import PageAccount, RuntimeDep, SessionDep
-from app.web.pages import error_page, render, to_login
+from app.errors import RateLimited
+from app.web.pages import client_address, error_page, render
 from core.errors import VouchError
 from marketplace.catalog import MAX_QUERY, SORTS, Filters, Sort
 from marketplace.errors import InvalidCatalogFilter
@@ -108,8 +110,6 @@ def filters_from(form: dict[str, str]) -> tuple[Filters, Filters]:
 def catalog_page(
     request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount
 ) -> Response:
-    if account is None:
-        return to_login(request)
     form = {k: v for k, v in request.query_params.items() if k in FIELDS}
     context: dict[str, Any] = {
         "account": account,
@@ -135,10 +135,14 @@ def catalog_page(
 def asset_page(
     request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
 ) -> Response:
-    if account is None:
-        return to_login(request)
     try:
-        page = catalog.asset_page(session, runtime, account=account, slug=slug)
+        page = catalog.asset_page(
+            session, runtime, account=account, slug=slug, address=client_address(request)
+        )
+    except RateLimited as exc:
+        refused = error_page(request, account, exc)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     except VouchError as exc:
         return error_page(request, account, exc)
     return render(request, "catalog_asset.html", account=account, page=page)

@@ -1,4 +1,5 @@
-"""Page routes: sign in, assets, an asset's ask and upload forms, job progress, API keys."""
+"""Page routes: sign in, assets, an asset's ask and upload forms, publishing, job progress,
+API keys."""
 
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from app import accounts, querying, sse
+from app import accounts, catalog, querying, sse
 from app.accounts import viewer_of
 from app.bodies import FILES
 from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
@@ -109,6 +110,9 @@ def login(
         runtime.sign_in_throttle.failed(account=email, address=address)
         return render(request, "login.html", 401, error=exc.message, **context)
     runtime.sign_in_throttle.succeeded(account=email)
+    if account.suspended_at is not None:
+        detail = "this account is suspended; write to the platform's administrators to lift it"
+        return render(request, "login.html", 403, error=detail, **context)
     token = accounts.start_web_session(session, account=account)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
@@ -184,22 +188,81 @@ def create_asset(
     return RedirectResponse(f"/assets/{asset.slug}", status_code=303)
 
 
-def _asset_context(session: SessionDep, account: Account, slug: str) -> dict[str, Any]:
+def _asset_context(
+    session: SessionDep, runtime: RuntimeDep, account: Account, slug: str
+) -> dict[str, Any]:
     viewer = viewer_of(account)
     asset = assets.get_visible_asset(session, viewer=viewer, slug=slug)
     manage = assets.can_manage(viewer, asset)
     jobs = []
+    missing: list[str] = []
+    price = None
     if manage:
         rows, _ = querying.list_jobs(session, account=account, slug=slug)
         jobs = [_job_view(session, job, slug) for job in rows]
-    return {"account": account, "asset": asset, "manage": manage, "jobs": jobs}
+        missing = catalog.missing_to_publish(session, asset)
+    else:
+        # What the next question costs and what pays for it, shown above the question box.
+        price = catalog.price_for(session, runtime, account=account, asset=asset)
+    return {
+        "account": account,
+        "asset": asset,
+        "manage": manage,
+        "jobs": jobs,
+        "missing": missing,
+        "price": price,
+    }
 
 
 @router.get("/assets/{slug}")
-def asset_page(request: Request, session: SessionDep, account: PageAccount, slug: str) -> Response:
+def asset_page(
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
+) -> Response:
     if account is None:
         return to_login(request)
-    return render(request, "asset.html", **_asset_context(session, account, slug))
+    return render(request, "asset.html", **_asset_context(session, runtime, account, slug))
+
+
+def _publishing(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: Account | None,
+    slug: str,
+    publish: bool,
+) -> Response:
+    if account is None:
+        return to_login(request)
+    try:
+        if publish:
+            catalog.publish(session, account=account, slug=slug)
+        else:
+            catalog.unpublish(session, account=account, slug=slug)
+    except VouchError as exc:
+        # Nothing was changed: show the page again with why.
+        session.rollback()
+        try:
+            context = _asset_context(session, runtime, account, slug)
+        except VouchError:
+            return error_page(request, account, exc)
+        return render(request, "asset.html", exc.status_code, publish_error=exc.message, **context)
+    return RedirectResponse(f"/assets/{slug}", status_code=303)
+
+
+@router.post("/assets/{slug}/publish", dependencies=[PostGuard])
+def publish(
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
+) -> Response:
+    """List the asset in the catalog (it needs a price and a finished ingest)."""
+    return _publishing(request, session, runtime, account, slug, publish=True)
+
+
+@router.post("/assets/{slug}/unpublish", dependencies=[PostGuard])
+def unpublish(
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
+) -> Response:
+    """Take the asset out of the catalog."""
+    return _publishing(request, session, runtime, account, slug, publish=False)
 
 
 def _fragment(request: Request, name: str, **context: Any) -> str:
@@ -248,11 +311,11 @@ def ask(
         result = querying.ask(session, runtime, account=account, slug=slug, question=question)
     except VouchError as exc:
         if whole_page:
-            context = {**_asset_context(session, account, slug), "question": question}
+            context = {**_asset_context(session, runtime, account, slug), "question": question}
             return render(request, "asset.html", exc.status_code, error=exc.message, **context)
         return render(request, "_answer.html", exc.status_code, error=exc.message)
     if whole_page:
-        context = {**_asset_context(session, account, slug), "question": question}
+        context = {**_asset_context(session, runtime, account, slug), "question": question}
         return render(request, "asset.html", result=result.public(), **context)
     return render(request, "_answer.html", result=result.public())
 

@@ -21,6 +21,7 @@ from core.clock import utcnow
 from core.config import Settings
 from core.db import make_engine, session_scope
 from tests.factories import HANDBOOK, review_record
+from tests.ingestion.test_paper import PAGES, write_pdf
 
 VOUCH = str(Path(sys.executable).parent / "vouch")
 
@@ -137,7 +138,7 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
 
     answer = json.loads(
         shell.run(
-            "ask", "garden", "How long do refunds take?", "--as", "cleo@example.com", "--json"
+            "ask", "garden", "How long do refunds take?", "--as", "ada@example.com", "--json"
         ).stdout
     )
     assert set(answer) == {
@@ -150,7 +151,7 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
         "tokens",
         "charge",
     }
-    # No plan: free to ask.
+    # The expert tries her asset before it is priced and published: free.
     assert (answer["charge"]["source"], answer["charge"]["amount"]) == ("free", 0)
     assert "14 days" in answer["answer"]
     assert answer["citations"][0]["locator"]["path"] == "policies.md"
@@ -158,7 +159,7 @@ def test_ingest_search_and_ask_from_a_shell(shell: Shell, folder: Path) -> None:
     assert answer["tokens"]["prompt"] > answer["tokens"]["completion"] > 0
     # Read as text: a pending answer says why.
     assert answer["status"] == "pending_review"
-    shown = shell.run("ask", "garden", "How long do refunds take?", "--as", "cleo@example.com")
+    shown = shell.run("ask", "garden", "How long do refunds take?", "--as", "ada@example.com")
     assert f"why: {answer['review_reason']}" in " ".join(shown.stdout.split())
 
 
@@ -228,6 +229,34 @@ def test_search_queries_file_prints_one_line_per_query(
     assert bad.returncode == 1
     assert f"{queries}:2:" in bad.stderr
     assert "_id" in bad.stderr
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_paper_citations_show_their_page_and_job_show_lists_what_was_left_out(
+    shell: Shell, tmp_path: Path
+) -> None:
+    _setup(shell)
+    shell.trust("garden")
+    root = tmp_path / "papers"
+    root.mkdir()
+    write_pdf(root / "engines.pdf", PAGES)
+    for n in range(22):
+        (root / f"figure{n:02}.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    shell.env["COLUMNS"] = "400"  # one line per table row: the test reads whole locators
+    report = json.loads(shell.run("ingest", "garden", str(root), "--wait", "--json").stdout)
+    assert len(report["excluded"]) == 22
+
+    shown = shell.run("job", "show", report["job_id"]).stdout
+    left_out = [line for line in shown.splitlines() if line.strip().startswith("left out")]
+    assert len(left_out) == 20
+    assert left_out[0].strip() == "left out figure00.png: binary file type (.png)"
+    assert "… and 2 more left out (--json lists them all)" in shown
+
+    where = "engines.pdf p. 4 § 3.2 Error Analysis"
+    found = shell.run("search", "garden", "rounding errors fifty-digit columns", "-k", "1")
+    assert where in found.stdout
+    asked = shell.run("ask", "garden", "How large were the rounding errors?")
+    assert f"[1] {where}" in asked.stdout
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -349,6 +378,7 @@ def test_settle_releases_after_the_window_and_payouts_run_records_a_pending_payo
     shell.run("ingest", "garden", str(folder), "--wait", "--json")
     # 15.00 a question: 12.00 to the expert after the 20% fee, above the 10.00 payout minimum.
     shell.run("plan", "set", "garden", "--per-query", "1500", "--window-hours", "1")
+    shell.run("publish", "garden")
     shell.run("credits", "grant", "cleo@example.com", "3000")
     shell.trust("garden")
     asked = shell.run("ask", "garden", "How long do refunds take?", "--as", "cleo@example.com")

@@ -237,8 +237,11 @@ class TestSubscriptionCheckout:
     ) -> None:
         slug = asset_with_plan(runtime, expert, plan)
         response = await client.post(f"/v1/assets/{slug}/checkout", headers=client_user.headers)
-        assert response.status_code == 422
-        assert response.json()["error"] == "InvalidPlan"
+        assert response.status_code == 409
+        assert response.json() == {
+            "error": "NoMonthlyPlan",
+            "detail": f"{slug} has no monthly plan: pay per question with credits",
+        }
         assert gateway.calls == []
 
     async def test_client_cannot_checkout_an_unpublished_asset(

@@ -82,6 +82,27 @@ def test_filters_by_kind_and_path_prefix(runtime: Runtime, asset: Asset) -> None
         _search(runtime, asset, "x", kinds=["poems"])
 
 
+def test_filters_on_an_asset_with_nothing_ingested_find_nothing(
+    runtime: Runtime, expert: Actor
+) -> None:
+    # An empty BM25 index once made a float array that the path filter could not compare.
+    asset = create_test_asset(runtime, owner=expert.account, slug="empty")
+    assert _search(runtime, asset, "refunds", path_prefix="docs/") == []
+    assert _search(runtime, asset, "refunds", kinds=["code"], path_prefix="docs/") == []
+
+
+def test_bm25_path_filter_matches_the_prefix_as_written() -> None:
+    words = LexicalIndex.build(
+        [("a", "cart total", {"path": "shop/cart.py"}), ("b", "cart", {"path": "docs/cart.md"})]
+    )
+    shop, nul = words.mask(None, "shop/"), words.mask(None, "\0")
+    assert shop is not None
+    assert shop.tolist() == [True, False]
+    # numpy's string compare ignores trailing NULs, and so once matched "\0" everywhere.
+    assert nul is not None
+    assert nul.tolist() == [False, False]
+
+
 def test_overlapping_chunks_of_one_document_are_merged(runtime: Runtime, expert: Actor) -> None:
     asset = create_test_asset(runtime, owner=expert.account, slug="overlap")
     collection = runtime.index.collection(asset.collection)
