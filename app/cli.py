@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
-from app import accounting, accounts, demo, engagements, querying
-from app.cli_eval import eval_command
+from app import accounting, accounts, catalog, demo, engagements, locators, querying
+from app.cli_eval import eval_command, quality_app
 from app.models import Account, Role
 from app.runtime import Runtime
 from assets.models import Asset
@@ -49,6 +49,7 @@ app.add_typer(asset_app, name="asset")
 job_app = typer.Typer(help="Ingestion jobs.", no_args_is_help=True)
 app.add_typer(job_app, name="job")
 app.command("eval")(eval_command)
+app.add_typer(quality_app, name="quality")
 plan_app = typer.Typer(help="Prices of assets.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 credits_app = typer.Typer(help="Clients' credits (without Stripe).", no_args_is_help=True)
@@ -285,19 +286,32 @@ def ingest(
         raise typer.Exit(1)
 
 
+# Files listed per kind of outcome; the rest are counted (``--json`` lists them all).
+_LISTED = 20
+
+
 def _print_job(report: dict[str, Any]) -> None:
     out.print(
         f"job {report['job_id']}: {report['status']} · {report['documents']} ingested · "
         f"{report['skipped']} unchanged · {report['chunks']} chunks"
-        + (f" · {report['seconds']} s" if report["seconds"] is not None else "")
+        + (f" · {report['seconds']} s" if report["seconds"] is not None else ""),
+        highlight=False,
     )
-    for failure in report["failed"]:
-        out.print(
-            f"  [yellow]not ingested[/yellow] {failure['path']}: {failure['reason']}",
-            highlight=False,
-        )
+    if report.get("read_as_text"):
+        out.print(f"  read as text: {report['read_as_text']} files", highlight=False)
+    for label, files in (("not ingested", report["failed"]), ("left out", report["excluded"])):
+        for note in files[:_LISTED]:
+            out.print(
+                f"  [yellow]{label}[/yellow] {escape(note['path'])}: {escape(note['reason'])}",
+                highlight=False,
+            )
+        if len(files) > _LISTED:
+            out.print(
+                f"  … and {len(files) - _LISTED} more {label} (--json lists them all)",
+                highlight=False,
+            )
     if report["error"]:
-        out.print(f"[red]{report['error']}[/red]")
+        out.print(f"[red]{escape(report['error'])}[/red]")
     if report["status"] == JobStatus.queued:
         out.print("queued: `vouch serve` or `vouch worker` will run it (or use --wait)")
 
@@ -406,11 +420,7 @@ def _read_queries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _where(locator: dict[str, Any]) -> str:
-    where = locator.get("path", "")
-    if "lines" in locator:
-        where += f":{locator['lines'][0]}-{locator['lines'][1]}"
-    extra = locator.get("symbol") or locator.get("section")
-    return f"{where}\n{extra}" if extra else where
+    return escape(locators.describe(locator))
 
 
 @app.command()
@@ -490,6 +500,25 @@ def plan_show(asset: Annotated[str, typer.Argument(help="The asset's slug")]) ->
         found, owner = _owner_of(s, asset)
         _, plan = accounting.get_plan(s, account=owner, slug=found.slug)
         out.print(accounting.describe_plan(found.slug, plan), highlight=False, soft_wrap=True)
+
+
+@app.command("publish")
+def publish(asset: Annotated[str, typer.Argument(help="The asset's slug")]) -> None:
+    """List an asset in the catalog, as its expert: it needs a price (`vouch plan set`), a
+    finished ingest, and the expert's verified e-mail address."""
+    with session() as s:
+        found, owner = _owner_of(s, asset)
+        catalog.publish(s, account=owner, slug=found.slug)
+    out.print(f"published {found.slug}: listed in the catalog, clients can ask it")
+
+
+@app.command("unpublish")
+def unpublish(asset: Annotated[str, typer.Argument(help="The asset's slug")]) -> None:
+    """Take an asset out of the catalog: clients can no longer find it or ask it."""
+    with session() as s:
+        found, owner = _owner_of(s, asset)
+        catalog.unpublish(s, account=owner, slug=found.slug)
+    out.print(f"unpublished {found.slug}: only its expert sees it now")
 
 
 @credits_app.command("grant")

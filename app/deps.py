@@ -68,3 +68,25 @@ def page_account(request: Request, session: SessionDep) -> Account | None:
 
 
 PageAccount = Annotated[Account | None, Depends(page_account)]
+
+
+def maybe_account(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Account | None:
+    """The caller of a public route: None without an API key; a key sent must be valid."""
+    if credentials is None:
+        return None
+    return current_account(session, runtime, credentials)
+
+
+MaybeAccount = Annotated[Account | None, Depends(maybe_account)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn takes it from X-Forwarded-For behind a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]

@@ -10,13 +10,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp
 
-from app import errors
+from app import docs_pages, errors, quality
 from app.api import accounts as accounts_api
 from app.api import assets as assets_api
 from app.api import billing as billing_api
 from app.api import catalog as catalog_api
 from app.api import credentials as credentials_api
 from app.api import engagements as engagements_api
+from app.api import golden_sets as golden_sets_api
 from app.api import health as health_api
 from app.api import notifications as notifications_api
 from app.api import profiles as profiles_api
@@ -25,12 +26,14 @@ from app.api import stripe as stripe_api
 from app.api.schemas import ErrorBody
 from app.runtime import Runtime
 from app.web import (
+    account_pages,
     billing_pages,
     catalog_pages,
     engagement_pages,
     forms,
     notification_pages,
     pages,
+    quality_pages,
     review_pages,
 )
 from app.web import profile_pages as profile_web
@@ -70,6 +73,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         version="0.1.0",
         description="Experts' corpora and judgment as paid, cited AI knowledge assets.",
         lifespan=lifespan,
+        # Served by app/docs_pages.py from packaged files, so they work offline.
+        docs_url=None,
+        redoc_url=None,
         # Bodies past this are refused before they are read (routes that take files: bodies.py).
         max_body_size=settings.server.max_body_bytes,
         # One error model for every error: {"error": <class name>, "detail": message}.
@@ -80,6 +86,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     )
     app.state.runtime = runtime
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
+    app.state.templates.env.globals["quality_min_sample"] = quality.MIN_SAMPLE
     errors.install(app)
     forms.install(app)
     app.include_router(health_api.router)
@@ -89,6 +96,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(catalog_api.router, prefix="/v1")
     app.include_router(credentials_api.router, prefix="/v1")
     app.include_router(engagements_api.router, prefix="/v1")
+    app.include_router(golden_sets_api.router, prefix="/v1")
     app.include_router(profiles_api.router, prefix="/v1")
     app.include_router(notifications_api.router, prefix="/v1")
     app.include_router(review_api.router, prefix="/v1")
@@ -100,5 +108,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     catalog_pages.install(app)
     profile_web.install(app)
     engagement_pages.install(app)
+    account_pages.install(app)
+    docs_pages.install(app)
+    quality_pages.install(app)
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     return app

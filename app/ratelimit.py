@@ -1,5 +1,6 @@
-"""Token buckets, in this process's memory or in Redis, and the two limits built on them:
-questions per minute per account, and wrong passwords per account and per client address.
+"""Token buckets, in this process's memory or in Redis, and the limits built on them:
+questions per minute per account, catalog pages with live sample answers per minute per client
+address, and wrong passwords per account and per client address.
 
 In memory each replica keeps its own buckets, so N replicas behind a load balancer allow up to
 N times the rate. With ``VOUCH_BILLING__RATE_LIMIT_REDIS_URL`` the buckets live in Redis and
@@ -132,6 +133,27 @@ class AskLimiter:
             raise RateLimited(
                 f"this account asked more than {int(self.capacity)} questions in a minute; "
                 f"retry in {seconds} s",
+                retry_after=seconds,
+            )
+
+
+class SampleLimiter:
+    """Catalog asset pages per minute per client address: each one answers sample questions
+    live, and visitors need no account, so their address is what is counted."""
+
+    def __init__(self, buckets: Buckets, per_minute: int) -> None:
+        self._buckets = buckets
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+
+    def check(self, address: str) -> None:
+        """Take one page from the address's allowance, or raise RateLimited."""
+        wait = self._buckets.take(f"samples:{address}", self.capacity, self.rate)
+        if wait:
+            seconds = math.ceil(wait)
+            raise RateLimited(
+                f"this address opened more than {int(self.capacity)} asset pages with live "
+                f"sample answers in a minute; retry in {seconds} s",
                 retry_after=seconds,
             )
 

@@ -9,7 +9,7 @@ import threading
 from sqlalchemy import Engine
 
 from app.accounts import PasswordChecks
-from app.ratelimit import AskLimiter, SignInThrottle, build_buckets
+from app.ratelimit import AskLimiter, SampleLimiter, SignInThrottle, build_buckets
 from assets.embeddings import Embedder, build_embedder
 from assets.index import VectorIndex, open_index
 from assets.lexical import LexicalStore
@@ -54,6 +54,9 @@ class Runtime:
         self.buckets = build_buckets(settings.billing.rate_limit_redis_url)
         self.rate_limiter = AskLimiter(self.buckets, settings.billing.asks_per_minute)
         self.sign_in_throttle = SignInThrottle(self.buckets, settings.auth)
+        self.sample_limiter = SampleLimiter(
+            self.buckets, settings.marketplace.sample_pages_per_minute
+        )
         self.password_checks = PasswordChecks(
             settings.auth.password_workers, settings.auth.password_waiting
         )

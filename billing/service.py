@@ -21,6 +21,7 @@ from billing.errors import (
     IdempotencyKeyReused,
     InvalidAmount,
     InvalidPlan,
+    NoMonthlyPlan,
     PaymentRequired,
     SubscriptionRequired,
 )
@@ -197,7 +198,8 @@ def quota_used(session: Session, subscription: Subscription) -> int:
     return int(count)
 
 
-def _trials_used(session: Session, *, account_id: str, asset_id: str) -> int:
+def trials_used(session: Session, *, account_id: str, asset_id: str) -> int:
+    """Trial questions the account has had on the asset."""
     count = session.exec(
         select(func.count())
         .select_from(Charge)
@@ -211,17 +213,26 @@ def _trials_used(session: Session, *, account_id: str, asset_id: str) -> int:
 
 
 def quote(
-    session: Session, *, account_id: str, asset_id: str, now: datetime, currency: str = "usd"
+    session: Session,
+    *,
+    account_id: str,
+    asset_id: str,
+    now: datetime,
+    currency: str = "usd",
+    trial_first: bool = False,
 ) -> Price:
     """What the next question costs, or PaymentRequired (402) / SubscriptionRequired (403).
 
     In order: a subscription with questions left, then credits covering the price, then a
-    trial question. Read it again under ``lock_wallet`` before charging.
+    trial question (first of all with ``trial_first``: an account that may ask only trial
+    questions). Read it again under ``lock_wallet`` before charging.
     """
     plan = current_plan(session, asset_id)
     if plan is None:
         return Price("free", 0, currency)
     hours = plan.acceptance_hours
+    if trial_first and trials_used(session, account_id=account_id, asset_id=asset_id) < plan.trial:
+        return Price("trial", 0, plan.currency, hours)
     sub = active_subscription(session, account_id=account_id, asset_id=asset_id, now=now)
     if sub is not None:
         terms = session.get(Plan, sub.plan_id)
@@ -254,7 +265,7 @@ def quote(
         return Price(
             "credits", plan.per_query, plan.currency, hours, origin=ledger.credits(account_id)
         )
-    if _trials_used(session, account_id=account_id, asset_id=asset_id) < plan.trial:
+    if trials_used(session, account_id=account_id, asset_id=asset_id) < plan.trial:
         return Price("trial", 0, plan.currency, hours)
     if plan.per_query is not None:
         raise PaymentRequired(
@@ -501,7 +512,7 @@ def subscribe_with_credits(
     lock_wallet(session, account_id)
     plan = current_plan(session, asset_id)
     if plan is None or plan.monthly is None:
-        raise InvalidPlan("this asset has no subscription; ask per question instead")
+        raise NoMonthlyPlan("this asset has no monthly plan: pay per question with credits")
     if active_subscription(session, account_id=account_id, asset_id=asset_id, now=now):
         raise AlreadySubscribed("you already have an active subscription to this asset")
     have = credit_balance(session, account_id, plan.currency)

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,47 @@ class AuthSettings(BaseModel):
     failure_window_seconds: int = Field(default=900, ge=1)
     password_workers: int = Field(default=1, ge=1, le=32)
     password_waiting: int = Field(default=8, ge=0, le=1000)
+    # Signs the links mailed for e-mail verification and password reset (HMAC-SHA256). Empty:
+    # one is generated on first use and kept in the data dir (``secret_key`` file), so that
+    # links survive restarts; replicas sharing a database need the same value set here.
+    secret_key: SecretStr = SecretStr("")
+    verify_link_hours: int = Field(default=48, ge=1, le=24 * 30)
+    reset_link_hours: int = Field(default=2, ge=1, le=72)
+    # Verification and reset mails per address, and per client address, in an hour; past
+    # either the form answers as usual but nothing is sent (an inbox cannot be flooded).
+    mails_per_address_hour: int = Field(default=5, ge=1, le=1000)
+    mails_per_client_hour: int = Field(default=30, ge=1, le=10_000)
+
+
+class MailSettings(BaseModel):
+    """Mail over SMTP (verification and password-reset links). Without ``host`` no mail is
+    sent: each message is written to the log and to ``outbox/`` in the data dir instead."""
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr = SecretStr("")
+    starttls: bool = True
+    from_: str = Field(default="Vouch <no-reply@localhost>", alias="from")
+    timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    # The site's address in mailed links; None: ``billing.public_url``.
+    base_url: str | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class OrcidSettings(BaseModel):
+    """ORCID sign-in (OAuth, scope /authenticate), which proves that an account holds an
+    ORCID iD. Off (no button) until ``client_id`` is set."""
+
+    base_url: str = "https://orcid.org"
+    client_id: str | None = None
+    client_secret: SecretStr = SecretStr("")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id)
 
 
 class ChromaSettings(BaseModel):
@@ -160,6 +201,14 @@ class MarketplaceSettings(BaseModel):
     lookup_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Certificates and licences uploaded for an admin to review (PDF or image).
     max_evidence_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # Commit authorship: the public git repositories the platform clones itself. Private,
+    # loopback and link-local hosts are refused (no fetching inside the server's network)
+    # unless allowed, as tests and closed installs need.
+    allow_private_remotes: bool = False
+    remote_timeout_seconds: float = Field(default=300.0, gt=0, le=3600)
+    # Catalog asset pages (each answers sample questions live, for anyone, signed in or not)
+    # per minute per client address; past it, 429.
+    sample_pages_per_minute: int = Field(default=20, ge=1)
 
 
 class Settings(BaseSettings):
@@ -183,6 +232,8 @@ class Settings(BaseSettings):
     billing: BillingSettings = BillingSettings()
     notifications: NotificationSettings = NotificationSettings()
     marketplace: MarketplaceSettings = MarketplaceSettings()
+    mail: MailSettings = MailSettings()
+    orcid: OrcidSettings = OrcidSettings()
 
     @model_validator(mode="after")
     def _rerank_has_its_model(self) -> "Settings":

@@ -24,6 +24,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.web.forms import CSRF_HEADER, csrf_token
 from assets.embeddings import MiniLMEmbedder
+from billing.gateway import Gateway
 from core.config import QueueSettings, Settings
 from core.db import make_engine
 from migrations import upgrade
@@ -134,10 +135,18 @@ def session(runtime: Runtime) -> Iterator[Session]:
 
 
 @pytest.fixture
-def live_server(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[tuple[str, Runtime]]:
+def live_gateway() -> Gateway | None:
+    """The payment gateway of ``live_server`` (none: payments not configured)."""
+    return None
+
+
+@pytest.fixture
+def live_server(
+    settings: Settings, embedder: MiniLMEmbedder, live_gateway: Gateway | None
+) -> Iterator[tuple[str, Runtime]]:
     """A real uvicorn server on a free port; its lifespan starts one queue consumer thread."""
     queued = settings.model_copy(update={"queue": QueueSettings(workers=1)})
-    runtime = Runtime(queued, embedder=embedder)
+    runtime = Runtime(queued, embedder=embedder, gateway=live_gateway)
     server = uvicorn.Server(
         uvicorn.Config(create_app(queued, runtime=runtime), port=free_port(), log_level="warning")
     )

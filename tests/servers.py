@@ -12,9 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.2) -> None:
@@ -434,4 +438,121 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[WebhookRecei
     handler = type("Handler", (_WebhookHandler,), {"state": state})
     with _serving(handler) as server:
         state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/vouch"
+        yield state
+
+
+@dataclass
+class SmtpServer:
+    """A running SMTP server: where it listens, and the messages it received, in order."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def link(self, address: str, path: str) -> str:
+        """The last link to ``path`` (e.g. "/verify") in the messages sent to ``address``."""
+        for message in reversed(self.to(address)):
+            body = message.get_content() if isinstance(message, EmailMessage) else ""
+            found = re.findall(rf"https?://\S+{re.escape(path)}\?\S+", body)
+            if found:
+                return str(found[-1])
+        raise AssertionError(f"no {path} link was mailed to {address}")
+
+
+class _CollectMail:
+    def __init__(self, state: SmtpServer) -> None:
+        self.state = state
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        parsed = BytesParser(policy=default_policy).parsebytes(envelope.original_content)
+        assert isinstance(parsed, EmailMessage)
+        self.state.messages.append(parsed)
+        return "250 Message accepted"
+
+
+@contextmanager
+def smtp_server() -> Iterator[SmtpServer]:
+    """An SMTP server on 127.0.0.1 (aiosmtpd, no TLS, no login) that keeps what it receives."""
+    from aiosmtpd.controller import Controller
+
+    state = SmtpServer(host="127.0.0.1", port=free_port())
+    controller = Controller(_CollectMail(state), hostname=state.host, port=state.port)
+    controller.start()
+    try:
+        yield state
+    finally:
+        controller.stop()
+
+
+@dataclass
+class OrcidServer:
+    """ORCID's OAuth endpoints (``/oauth/authorize``, ``/oauth/token``) on 127.0.0.1. The
+    authorize page signs the visitor in as ``orcid`` at once and sends them back with a code;
+    the token endpoint trades a code it issued, once, for that iD."""
+
+    url: str
+    client_id: str
+    client_secret: str
+    orcid: str = "0000-0002-1825-0097"
+    name: str = "Josiah Carberry"
+    codes: dict[str, str] = field(default_factory=dict)
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+
+
+class _OrcidHandler(_JSONHandler):
+    state: OrcidServer
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if parts.path != "/oauth/authorize" or query.get("client_id") != self.state.client_id:
+            self._send(400, {"error": "invalid_request"})
+            return
+        code = hashlib.sha256(f"{len(self.state.codes)}{self.state.orcid}".encode()).hexdigest()
+        self.state.codes[code[:6]] = self.state.orcid
+        back = {"code": code[:6], "state": query.get("state", "")}
+        self.send_response(302)
+        self.send_header("Location", f"{query['redirect_uri']}?{urlencode(back)}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        form = {k: v[0] for k, v in parse_qs(raw).items()}
+        self.state.token_requests.append(form)
+        if self.path != "/oauth/token":
+            self._send(404, {"error": "not_found"})
+            return
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.state.client_id,
+            self.state.client_secret,
+        ):
+            self._send(401, {"error": "invalid_client"})
+            return
+        orcid = self.state.codes.pop(form.get("code", ""), None)
+        if form.get("grant_type") != "authorization_code" or orcid is None:
+            self._send(400, {"error": "invalid_grant"})
+            return
+        self._send(
+            200,
+            {
+                "access_token": "token-" + orcid,
+                "token_type": "bearer",
+                "scope": "/authenticate",
+                "name": self.state.name,
+                "orcid": orcid,
+            },
+        )
+
+
+@contextmanager
+def orcid_server() -> Iterator[OrcidServer]:
+    """A small ORCID OAuth server (see OrcidServer)."""
+    state = OrcidServer(url="", client_id="APP-TEST0001", client_secret="test-orcid-secret")
+    handler = type("Handler", (_OrcidHandler,), {"state": state})
+    with _serving(handler) as server:
+        state.url = f"http://127.0.0.1:{server.server_address[1]}"
         yield state
