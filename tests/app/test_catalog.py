@@ -195,7 +195,12 @@ def market(runtime: Runtime, expert: Actor, expert_second: Actor) -> Market:
             "python",
             "verified",
             "Maintainer of the garden store's pricing code",
-            figures={"commit_share": 0.82, "line_share": 0.77, "commits": 41},
+            figures={
+                "commit_share": 0.82,
+                "line_share": 0.77,
+                "commits": 41,
+                "remote": "https://git.example.org/alice/garden.git",
+            },
         )
         _credential(session, alice, "gdpr", "unverified", "Certified data protection officer")
         _credential(

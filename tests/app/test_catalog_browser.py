@@ -12,7 +12,7 @@ from app.runtime import Runtime
 from billing import service as billing
 from core.clock import utcnow
 from core.db import session_scope
-from evals.models import EvalRun
+from evals.models import EvalRun, GoldenSet
 from ingestion.models import IngestionJob
 from marketplace.models import Credential, ExpertProfile
 from tests.app.test_browser import CHROMIUM, FLAGS
@@ -62,28 +62,43 @@ def test_client_finds_an_expert_by_credential_and_commissions(
                     domain=domain,
                     status="verified",
                     method="git_history",
-                    figures={"commit_share": 0.9},
+                    figures={
+                        "commit_share": 0.9,
+                        "remote": f"https://git.example.org/{domain}.git",
+                    },
                     verified_at=utcnow(),
                 )
             )
         billing.set_plan(session, asset_id=garden.id, terms=billing.PlanTerms(per_query=25))
+        # A golden set an admin approved, run by the platform: 23 of 25 answers right.
+        golden = GoldenSet(
+            asset_id=garden.id,
+            name="handbook",
+            sha256="0" * 64,
+            questions=[{"id": "q1", "question": QUESTION, "unanswerable": False}],
+            submitted_by=alice.account.id,
+            status="approved",
+        )
+        session.add(golden)
+        session.flush()
         session.add(
             EvalRun(
                 asset_id=garden.id,
                 golden_name="handbook",
                 golden_sha256="0" * 64,
-                size=1,
+                size=25,
                 k=10,
-                metrics={"ndcg@10": {"value": 0.92, "n": 1}},
+                metrics={"right": {"value": 0.92, "n": 25, "right": 23}},
                 questions=[{"question": QUESTION, "unanswerable": False}],
+                scope="approved",
+                golden_set_id=golden.id,
             )
         )
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page()
-        page.goto(f"{base}/catalog")
-        expect(page).to_have_url(f"{base}/login?next=/catalog")
+        page.goto(f"{base}/login?next=/catalog")
         page.get_by_label("E-mail").fill(client.account.email)
         page.get_by_label("Password").fill("browser-pass")
         page.get_by_role("button", name="Sign in").click()
