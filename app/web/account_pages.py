@@ -8,12 +8,12 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import accounts, identity
-from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
+from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep, client_address
 from app.errors import LinkInvalid, OrcidFailed
 from app.models import Account, Role
 from app.runtime import Runtime
 from app.web.forms import PostGuard
-from app.web.pages import client_address, login_then, refused, render, to_login
+from app.web.pages import login_then, refused, render, to_login
 from core.errors import InvalidInput, VouchError
 
 router = APIRouter(include_in_schema=False)

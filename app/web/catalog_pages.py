@@ -10,9 +10,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from app import catalog
-from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.deps import PageAccount, RuntimeDep, SessionDep, client_address
 from app.errors import RateLimited
-from app.web.pages import client_address, error_page, render
+from app.web.pages import error_page, render
 from core.errors import VouchError
 from marketplace.catalog import MAX_QUERY, SORTS, Filters, Sort
 from marketplace.errors import InvalidCatalogFilter

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app import accounts, catalog, querying, sse
 from app.accounts import viewer_of
 from app.bodies import FILES
-from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep
+from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep, client_address
 from app.errors import InvalidCredentials, RateLimited
 from app.models import Account
 from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
@@ -79,11 +79,6 @@ def login_form(request: Request, account: PageAccount, next: str = "/assets") ->
     if account:
         return RedirectResponse(_safe_next(next), status_code=303)
     return render(request, "login.html", next=_safe_next(next), account=None)
-
-
-def client_address(request: Request) -> str:
-    """The caller's address (uvicorn takes it from X-Forwarded-For behind a trusted proxy)."""
-    return request.client.host if request.client else "unknown"
 
 
 @router.post("/login", dependencies=[PostGuard])
