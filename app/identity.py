@@ -129,6 +129,8 @@ class Claims:
 
 def read_token(secret: bytes, token: str, *, purposes: tuple[str, ...]) -> Claims:
     """The claims of a genuine, unexpired token for one of ``purposes``; else LinkInvalid."""
+    if not token.strip():
+        raise LinkInvalid("this link has no token: open the whole link from the message")
     body, _, signature = token.strip().partition(".")
     try:
         expected = hmac.new(secret, body.encode(), hashlib.sha256).digest()
