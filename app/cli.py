@@ -462,6 +462,30 @@ def ask(
         out.print("[dim]a free trial question[/dim]")
 
 
+@app.command("mcp")
+def mcp(
+    key: Annotated[
+        str,
+        typer.Option(envvar="VOUCH_API_KEY", help="Your API key (vch_...); or VOUCH_API_KEY"),
+    ],
+    asset: Annotated[
+        str | None, typer.Option(help="Only this asset's slug (default: every one you may ask)")
+    ] = None,
+    url: Annotated[
+        str, typer.Option(envvar="VOUCH_URL", help="The Vouch server; or VOUCH_URL")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Serve Vouch's MCP tools over stdio, for desktop AI clients: each call goes to the
+    server at --url as your key's account, and is charged and recorded there."""
+    import anyio
+
+    from app import mcp_server
+
+    if not url.startswith(("http://", "https://")):
+        raise fail(f"--url must start with http:// or https://, not {url!r}", 2)
+    anyio.run(mcp_server.serve_stdio, url, key, asset)
+
+
 @plan_app.command("set")
 def plan_set(
     asset: Annotated[str, typer.Argument(help="The asset's slug")],

@@ -5,12 +5,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from app import docs_pages, errors, quality
+from app import docs_pages, errors, mcp_server, quality
 from app.api import accounts as accounts_api
 from app.api import assets as assets_api
 from app.api import billing as billing_api
@@ -51,6 +52,7 @@ class _App(FastAPI):
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     """The app on ``settings``; consumer threads for the task queue start with the server."""
     runtime = runtime or Runtime(settings)
+    mcp = mcp_server.HttpEndpoint(runtime)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +64,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             consumer.start()
             log.info("task queue: %d consumer threads", settings.queue.workers)
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             if consumer is not None:
                 consumer.stop(graceful=True)
@@ -111,5 +114,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     account_pages.install(app)
     docs_pages.install(app)
     quality_pages.install(app)
+    # The MCP server (Streamable HTTP) and its OAuth protected-resource metadata (RFC 9728).
+    app.router.routes.append(Route(mcp_server.PATH, mcp.app, methods=["GET", "POST", "DELETE"]))
+
+    @app.get(mcp_server.METADATA_PATH, include_in_schema=False)
+    def mcp_metadata(request: Request) -> dict[str, object]:
+        return mcp_server.resource_metadata(str(request.base_url))
+
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     return app
