@@ -135,8 +135,9 @@ async def test_ask_is_answered_with_citations_charged_and_held_once_per_request_
         assert isinstance(resources[0], TextResourceContents)
         assert resources[0].uri == f"vouch://consultations/{answer['consultation_id']}/citations/1"
         assert resources[0].text == cited["text"]
-        read = await mcp.read_resource(resources[0].uri)
-        assert read.contents[0].text == cited["text"]
+        (again_read,) = (await mcp.read_resource(resources[0].uri)).contents
+        assert isinstance(again_read, TextResourceContents)
+        assert again_read.text == cited["text"]
     assert again.structured_content["consultation_id"] == answer["consultation_id"]
     (charge,) = charges(runtime)
     # Held in escrow; an answer that awaits the expert's review is held until it is judged.
