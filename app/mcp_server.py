@@ -129,7 +129,7 @@ def resource_metadata(base_url: str) -> dict[str, Any]:
         "authorization_servers": [base],
         "bearer_methods_supported": ["header"],
         "resource_name": "Vouch knowledge assets",
-        "resource_documentation": base + "/docs#mcp",
+        "resource_documentation": base + "/docs",
     }
 
 

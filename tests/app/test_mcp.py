@@ -236,8 +236,8 @@ async def test_vouch_mcp_serves_the_same_tools_over_stdio(
     vouch = Path(sys.executable).parent / "vouch"
     server = StdioServerParameters(
         command=str(vouch),
-        args=["mcp", "--asset", priced, "--url", url],
-        env={**os.environ, "VOUCH_API_KEY": client_user.key},
+        args=["mcp", "--asset", priced, "--key", client_user.key],
+        env={**os.environ, "VOUCH_URL": url},
     )
     async with Client(server) as mcp:
         tools = (await mcp.list_tools()).tools
