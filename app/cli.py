@@ -483,7 +483,13 @@ def mcp(
 
     if not url.startswith(("http://", "https://")):
         raise fail(f"--url must start with http:// or https://, not {url!r}", 2)
-    anyio.run(mcp_server.serve_stdio, url, key, asset)
+    try:
+        anyio.run(mcp_server.serve_stdio, url, key, asset)
+    except Exception as exc:  # the server could not be reached, or refused the key
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]
+        raise fail(f"the Vouch server at {url} did not serve MCP: {cause}") from exc
 
 
 @plan_app.command("set")

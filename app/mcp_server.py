@@ -67,6 +67,10 @@ class ToolRefused(InvalidInput):
     """A tool call whose arguments do not fit its input schema."""
 
 
+class KeyRefused(Exception):
+    """``vouch mcp``: the server refused the API key."""
+
+
 # Who is calling
 
 
@@ -477,13 +481,20 @@ async def serve_stdio(url: str, key: str, asset: str | None) -> None:
     call is relayed to the server, which charges and records it as any other."""
     endpoint = url.rstrip("/") + PATH + (f"?asset={quote(asset)}" if asset else "")
     headers = {"Authorization": f"Bearer {key}"}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=600)) as http,
-        Client(streamable_http_client(endpoint, http_client=http)) as remote,
-    ):
-        server = _relay(remote)
-        async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=600)) as http:
+        # The key is checked first, so that a refused one is said in words, not as a JSON-RPC
+        # failure of the first call.
+        me = await http.get(url.rstrip("/") + "/v1/me")
+        if me.status_code in (401, 403):
+            raise KeyRefused(f"{me.status_code}: {me.json().get('detail', me.text)}")
+        async with Client(streamable_http_client(endpoint, http_client=http)) as remote:
+            await _relay_stdio(remote)
+
+
+async def _relay_stdio(remote: Client) -> None:
+    server = _relay(remote)
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
 
 
 def _relay(remote: Client) -> Server[Any]:

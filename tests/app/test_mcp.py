@@ -2,6 +2,7 @@
 server, over Streamable HTTP (/mcp) and over stdio (`vouch mcp`), charged like any ask."""
 
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -249,3 +250,18 @@ async def test_vouch_mcp_serves_the_same_tools_over_stdio(
     assert charge.consultation_id == result.structured_content["consultation_id"]
     assert (charge.amount, charge.status) == (PRICE, result.structured_content["charge"]["status"])
     assert credits(runtime, client_user) == 500 - PRICE
+
+
+def test_vouch_mcp_says_when_the_server_refuses_the_key(live_server: tuple[str, Runtime]) -> None:
+    url, _ = live_server
+    vouch = Path(sys.executable).parent / "vouch"
+    run = subprocess.run(
+        [str(vouch), "mcp", "--key", "vch_nope_123456", "--url", url],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert f"the Vouch server at {url} did not serve MCP" in run.stderr
+    assert "401: unknown API key" in run.stderr
