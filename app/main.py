@@ -115,7 +115,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     docs_pages.install(app)
     quality_pages.install(app)
     # The MCP server (Streamable HTTP) and its OAuth protected-resource metadata (RFC 9728).
-    app.router.routes.append(Route(mcp_server.PATH, mcp.app, methods=["GET", "POST", "DELETE"]))
+    # POST only: stateless, it opens no stream of its own, so GET is 405 as the transport allows.
+    app.router.routes.append(Route(mcp_server.PATH, mcp.app, methods=["POST"]))
 
     @app.get(mcp_server.METADATA_PATH, include_in_schema=False)
     def mcp_metadata(request: Request) -> dict[str, object]:

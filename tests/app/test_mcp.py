@@ -203,6 +203,7 @@ async def test_without_a_valid_key_mcp_answers_401_pointing_to_its_metadata(
             "/mcp", json={}, headers={"Authorization": "Bearer vch_nope_123456"}
         )
         metadata = await http.get("/.well-known/oauth-protected-resource/mcp")
+        stream = await http.get("/mcp", headers={"Authorization": "Bearer vch_nope_123456"})
     assert bare.status_code == wrong.status_code == 401
     assert "Bearer vch_" in bare.json()["error_description"]
     assert wrong.json()["error_description"] == "unknown API key"
@@ -210,6 +211,7 @@ async def test_without_a_valid_key_mcp_answers_401_pointing_to_its_metadata(
     assert f'resource_metadata="{url}/.well-known/oauth-protected-resource/mcp"' in challenge
     assert metadata.json()["resource"] == f"{url}/mcp"
     assert metadata.json()["bearer_methods_supported"] == ["header"]
+    assert stream.status_code == 405  # no server-initiated stream: every call is a POST
 
 
 async def test_an_expert_searches_the_passages_of_their_own_asset_for_free(
