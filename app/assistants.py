@@ -28,10 +28,13 @@ class Askable:
         if self.own:
             return "free to ask (you manage this asset)"
         plan = self.price["plan"]
-        each = billing.money(plan["per_query"], plan["currency"]) + " a question"
+        terms = []
+        if plan["per_query"]:
+            terms.append(billing.money(plan["per_query"], plan["currency"]) + " a question")
         if plan.get("monthly") is not None:
             monthly = billing.money(plan["monthly"], plan["currency"])
-            each += f" ({monthly} a month for {plan['included']} questions)"
+            terms.append(f"{monthly} a month for {plan['included']} questions")
+        each = " or ".join(terms) or "free"
         return f"{each}; {self.price['detail']}"
 
 

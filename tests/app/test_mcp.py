@@ -100,16 +100,24 @@ def text_of(result: Any) -> str:
 
 
 async def test_a_client_sees_ask_with_the_assets_it_may_use_and_their_price(
-    live_server: tuple[str, Runtime], priced: str, client_user: Actor
+    live_server: tuple[str, Runtime], priced: str, client_user: Actor, expert: Actor
 ) -> None:
     url, runtime = live_server
     grant(runtime, client_user, 500)
+    monthly = create_test_asset(runtime, owner=expert.account, slug="monthly")
+    with session_scope(runtime.engine) as session:
+        terms = billing.PlanTerms(monthly=1000, included=20)
+        billing.set_plan(session, asset_id=monthly.id, terms=terms)
     async with connect(url, client_user.key) as mcp:
         tools = {t.name: t for t in (await mcp.list_tools()).tools}
     # Passages are the corpus: a client asks, only the expert searches.
     assert set(tools) == {"ask"}
     ask = tools["ask"]
-    assert ask.input_schema["properties"]["asset"]["enum"] == [priced]  # not the unpublished one
+    # Not the other expert's unpublished asset.
+    assert sorted(ask.input_schema["properties"]["asset"]["enum"]) == [priced, "monthly"]
+    assert "monthly: Garden store handbook. 10.00 USD a month for 20 questions" in (
+        ask.description or ""
+    )
     assert "garden: Garden store handbook. 0.50 USD a question" in (ask.description or "")
     assert "0.50 USD from your credits (5.00 USD)" in (ask.description or "")
 
