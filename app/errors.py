@@ -1,7 +1,8 @@
 """Errors of accounts and auth, and the handlers that render every error.
 
 API routes answer ``{"error": <class name>, "detail": message}`` with the error's status; page
-routes answer a plain HTML error page. Anything else that escapes is a bug and a 500.
+routes answer a plain HTML error page; the OpenAI-compatible routes answer in OpenAI's shape
+(``openai_error``). Anything else that escapes is a bug and a 500.
 """
 
 from typing import Any
@@ -84,6 +85,35 @@ _STATUS_NAMES = {
 }
 
 
+# OpenAI's error types by status, for the OpenAI-compatible routes (app/api/openai_compat.py).
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error(status: int | None, error: str, detail: str) -> dict[str, Any]:
+    """An error as OpenAI's clients read it: ``{"error": {"message", "type", "param",
+    "code"}}``, the code being Vouch's error name (None: found after a stream started)."""
+    if status is None:
+        kind = "api_error"
+    else:
+        kind = _OPENAI_TYPES.get(
+            status, "server_error" if status >= 500 else "invalid_request_error"
+        )
+    return {"error": {"message": detail, "type": kind, "param": None, "code": error}}
+
+
+def _openai_shaped(request: Request) -> bool:
+    """The OpenAI-compatible routes answer errors in OpenAI's shape, every other route in ours."""
+    path = request.url.path
+    return path.startswith("/v1/chat/") or path == "/v1/models" or path.startswith("/v1/models/")
+
+
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/v1") and "text/html" in request.headers.get(
         "accept", ""
@@ -105,6 +135,9 @@ def render_error(
         )
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    if _openai_shaped(request):
+        body = openai_error(status, error, detail)
+        return JSONResponse(body, status_code=status, headers=headers)
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 

@@ -21,6 +21,7 @@ from app.api import engagements as engagements_api
 from app.api import golden_sets as golden_sets_api
 from app.api import health as health_api
 from app.api import notifications as notifications_api
+from app.api import openai_compat
 from app.api import profiles as profiles_api
 from app.api import review as review_api
 from app.api import stripe as stripe_api
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(golden_sets_api.router, prefix="/v1")
     app.include_router(profiles_api.router, prefix="/v1")
     app.include_router(notifications_api.router, prefix="/v1")
+    app.include_router(openai_compat.router, prefix="/v1")
     app.include_router(review_api.router, prefix="/v1")
     app.include_router(stripe_api.router, prefix="/v1")
     app.include_router(pages.router)
