@@ -2,6 +2,7 @@
 server, over Streamable HTTP (/mcp) and over stdio (`vouch mcp`), charged like any ask."""
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -275,3 +276,24 @@ def test_vouch_mcp_says_when_the_server_refuses_the_key(live_server: tuple[str, 
     assert run.returncode == 1
     assert f"the Vouch server at {url} did not serve MCP" in run.stderr
     assert "401: unknown API key" in run.stderr
+
+
+async def test_the_asset_page_shows_addresses_that_work_in_mcp_and_openai_clients(
+    live_server: tuple[str, Runtime], priced: str, client_user: Actor
+) -> None:
+    url, runtime = live_server
+    grant(runtime, client_user, 500)
+    async with httpx.AsyncClient(base_url=url) as http:
+        page = (await http.get(f"/catalog/assets/{priced}")).text
+    shown = re.search(r'<code id="mcp-url">([^<]+)</code>', page)
+    assert shown is not None
+    assert shown[1] == f"{url}/mcp?asset={priced}"
+    async with connect(url, client_user.key, shown[1].removeprefix(f"{url}/mcp")) as mcp:
+        (ask,) = (await mcp.list_tools()).tools
+        answered = await mcp.call_tool("ask", {"question": QUESTION})
+    assert ask.input_schema["properties"]["asset"]["enum"] == [priced]
+    assert "14 days" in answered.structured_content["answer"]
+    assert f'<code id="openai-base">{url}/v1</code>' in page
+    command = re.search(r'<code id="mcp-command">([^<]+)</code>', page)
+    assert command is not None
+    assert command[1] == f"vouch mcp --asset {priced} --key vch_… --url {url}"
