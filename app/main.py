@@ -18,6 +18,7 @@ from app.api import billing as billing_api
 from app.api import catalog as catalog_api
 from app.api import credentials as credentials_api
 from app.api import engagements as engagements_api
+from app.api import gaps as gaps_api
 from app.api import golden_sets as golden_sets_api
 from app.api import health as health_api
 from app.api import notifications as notifications_api
@@ -33,6 +34,7 @@ from app.web import (
     catalog_pages,
     engagement_pages,
     forms,
+    gap_pages,
     notification_pages,
     pages,
     quality_pages,
@@ -100,6 +102,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(catalog_api.router, prefix="/v1")
     app.include_router(credentials_api.router, prefix="/v1")
     app.include_router(engagements_api.router, prefix="/v1")
+    app.include_router(gaps_api.router, prefix="/v1")
     app.include_router(golden_sets_api.router, prefix="/v1")
     app.include_router(profiles_api.router, prefix="/v1")
     app.include_router(notifications_api.router, prefix="/v1")
@@ -116,6 +119,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     account_pages.install(app)
     docs_pages.install(app)
     quality_pages.install(app)
+    gap_pages.install(app)
     # The MCP server (Streamable HTTP) and its OAuth protected-resource metadata (RFC 9728).
     # POST only: stateless, it opens no stream of its own, so GET is 405 as the transport allows.
     app.router.routes.append(Route(mcp_server.PATH, mcp.app, methods=["POST"]))

@@ -79,7 +79,8 @@ def notify(
 def link(notification: Notification) -> str | None:
     """The page of the notification's subject, one its recipient can open: the answer for a
     client told of a review, the review item for its expert, the engagement for either party,
-    the credentials page for their expert; None for a kind with no page."""
+    the credentials page for their expert, an asset's gaps page for
+    its weekly digest; None for a kind with no page."""
     data, kind = notification.data, notification.kind
     if kind == "review.new" and data.get("review_item"):
         return f"/review/{quote(str(data['review_item']))}"
@@ -92,6 +93,8 @@ def link(notification: Notification) -> str | None:
         )
     if kind.startswith("credential."):
         return "/credentials"
+    if kind == "gaps.digest" and data.get("asset"):
+        return f"/assets/{quote(str(data['asset']))}/gaps"
     return None
 
 

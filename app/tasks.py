@@ -2,14 +2,15 @@
 worker`` run: every minute, holds past their acceptance window are released and ended
 subscription periods are settled; webhook deliveries run when queued and retry on a schedule;
 daily, the platform re-asks each published asset's held questions and runs its approved golden
-sets for the public quality score (``app.quality``)."""
+sets for the public quality score (``app.quality``); weekly, each expert gets a digest of
+their assets' content gaps (``app.gaps``)."""
 
 import time
 from collections.abc import Callable
 
 from huey import Huey, crontab
 
-from app import accounting, engagements, notifications, quality
+from app import accounting, engagements, gaps, notifications, quality
 from app.runtime import Runtime
 
 
@@ -50,5 +51,10 @@ def register(huey: Huey, runtime: Runtime) -> Callable[[str], None]:
     @huey.periodic_task(crontab(hour="3", minute="17"), name="platform-evals")  # type: ignore[untyped-decorator]
     def platform_evals() -> None:
         quality.run_platform_evals(runtime)
+
+    # Weekly, Monday morning: each expert's content gaps of the past week (app/gaps.py).
+    @huey.periodic_task(crontab(day_of_week="1", hour="7", minute="0"), name="gaps-digest")  # type: ignore[untyped-decorator]
+    def gaps_digest() -> None:
+        gaps.send_digests(runtime)
 
     return enqueue
