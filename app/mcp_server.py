@@ -224,6 +224,21 @@ def _slug(arguments: dict[str, Any], askables: list[assistants.Askable]) -> str:
     return slug
 
 
+def _known(arguments: dict[str, Any], *names: str) -> None:
+    unknown = set(arguments) - set(names)
+    if unknown:
+        raise ToolRefused(f"unknown arguments: {', '.join(sorted(unknown))}")
+
+
+def _passage(uri: str, text: str, locator: dict[str, Any]) -> types.EmbeddedResource:
+    """A quoted passage as a resource, its locator in ``_meta``."""
+    return types.EmbeddedResource(
+        resource=types.TextResourceContents(
+            uri=uri, mime_type="text/plain", text=text, meta={"locator": locator}
+        )
+    )
+
+
 def _citation_uri(consultation_id: str, n: int) -> str:
     return f"vouch://consultations/{consultation_id}/citations/{n}"
 
@@ -231,9 +246,7 @@ def _citation_uri(consultation_id: str, n: int) -> str:
 def _ask(
     runtime: Runtime, account_id: str, only: str | None, arguments: dict[str, Any]
 ) -> types.CallToolResult:
-    unknown = set(arguments) - {"asset", "question", "request_id"}
-    if unknown:
-        raise ToolRefused(f"unknown arguments: {', '.join(sorted(unknown))}")
+    _known(arguments, "asset", "question", "request_id")
     request_id = arguments.get("request_id")
     if request_id is not None and not (isinstance(request_id, str) and 0 < len(request_id) <= 255):
         raise ToolRefused("request_id is a string of 1 to 255 characters")
@@ -256,14 +269,7 @@ def _ask(
         content=[
             types.TextContent(text=_answer_text(answer)),
             *(
-                types.EmbeddedResource(
-                    resource=types.TextResourceContents(
-                        uri=_citation_uri(answer["consultation_id"], c["n"]),
-                        mime_type="text/plain",
-                        text=c["text"],
-                        meta={"locator": c["locator"]},
-                    )
-                )
+                _passage(_citation_uri(answer["consultation_id"], c["n"]), c["text"], c["locator"])
                 for c in answer["citations"]
             ),
         ],
@@ -295,9 +301,7 @@ def _answer_text(answer: dict[str, Any]) -> str:
 def _search(
     runtime: Runtime, account_id: str, only: str | None, arguments: dict[str, Any]
 ) -> types.CallToolResult:
-    unknown = set(arguments) - {"asset", "query", "k"}
-    if unknown:
-        raise ToolRefused(f"unknown arguments: {', '.join(sorted(unknown))}")
+    _known(arguments, "asset", "query", "k")
     with session_scope(runtime.engine) as session:
         account = _account(session, account_id)
         managed = [a for a in _askables(session, runtime, account, only) if a.own]
@@ -315,14 +319,7 @@ def _search(
         content=[
             types.TextContent(text=listing or "No passage matches."),
             *(
-                types.EmbeddedResource(
-                    resource=types.TextResourceContents(
-                        uri=f"vouch://assets/{slug}/passages/{r['rank']}",
-                        mime_type="text/plain",
-                        text=r["text"],
-                        meta={"locator": r["locator"]},
-                    )
-                )
+                _passage(f"vouch://assets/{slug}/passages/{r['rank']}", r["text"], r["locator"])
                 for r in results
             ),
         ],

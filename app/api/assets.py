@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -14,6 +14,7 @@ from app.api.schemas import (
     ASK_EVENTS,
     ERRORS,
     AskDelta,
+    AskIdempotencyKey,
     AskPublic,
     ErrorBody,
     JobPublic,
@@ -286,14 +287,7 @@ def ask(
     account: CurrentAccount,
     slug: str,
     body: AskRequest,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=255,
-            description="Retrying with the same key returns the first answer, charged once",
-        ),
-    ] = None,
+    idempotency_key: AskIdempotencyKey = None,
 ) -> AskPublic | Response:
     """A cited answer from the asset, charged and recorded with its token counts.
 

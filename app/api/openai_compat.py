@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app import assistants, querying, sse
-from app.api.schemas import ChargePublic
+from app.api.schemas import AskIdempotencyKey, ChargePublic
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
 from app.errors import openai_error
 from assets.schemas import CitationPublic
@@ -257,14 +257,7 @@ def chat_completions(
     runtime: RuntimeDep,
     account: CurrentAccount,
     body: ChatCompletionRequest,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=255,
-            description="Retrying with the same key returns the first answer, charged once",
-        ),
-    ] = None,
+    idempotency_key: AskIdempotencyKey = None,
 ) -> ChatCompletion | Response:
     """Ask the asset named by ``model``, as ``POST /v1/assets/{slug}/ask`` does: the same
     checks, price, escrow hold and recorded consultation, in OpenAI's chat completion shape."""

@@ -1,14 +1,25 @@
 """Response shapes of the API that are not owned by a package."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Header
 from pydantic import BaseModel, Field
 
 from app.accounts import EMAIL_INPUT, MIN_PASSWORD
 from app.models import Account, ApiKey
 from assets.schemas import AskResponse
 from core.patterns import NOT_BLANK, documented
+
+# The Idempotency-Key header of an ask, whichever route it comes by.
+AskIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        description="Retrying with the same key returns the first answer, charged once",
+    ),
+]
 
 
 class ErrorBody(BaseModel):
