@@ -215,10 +215,18 @@ def _tools(askables: list[assistants.Askable]) -> list[types.Tool]:
     return [ask, search]
 
 
-def _slug(arguments: dict[str, Any], askables: list[assistants.Askable]) -> str:
+def _slug(
+    arguments: dict[str, Any], only: str | None, choices: Callable[[], list[assistants.Askable]]
+) -> str:
+    """The asset a call names, or the one it may name: the connection's, or the caller's only
+    choice. The choices (each priced) are looked up only when the call names no asset."""
     slug = arguments.get("asset")
-    if slug is None and len(askables) == 1:
-        return askables[0].asset.slug
+    if slug is None:
+        if only is not None:
+            return only
+        found = choices()
+        if len(found) == 1:
+            return found[0].asset.slug
     if not isinstance(slug, str) or not slug:
         raise ToolRefused("say which asset to use: 'asset' is one of the slugs the tool lists")
     return slug
@@ -252,7 +260,7 @@ def _ask(
         raise ToolRefused("request_id is a string of 1 to 255 characters")
     with session_scope(runtime.engine) as session:
         account = _account(session, account_id)
-        slug = _slug(arguments, _askables(session, runtime, account, only))
+        slug = _slug(arguments, only, lambda: _askables(session, runtime, account, None))
         if only is not None and slug != only:
             raise ToolRefused(f"this connection is scoped to the asset {only!r}")
         question = AskRequest.model_validate({"question": arguments.get("question")}).question
@@ -304,8 +312,11 @@ def _search(
     _known(arguments, "asset", "query", "k")
     with session_scope(runtime.engine) as session:
         account = _account(session, account_id)
-        managed = [a for a in _askables(session, runtime, account, only) if a.own]
-        slug = _slug(arguments, managed)
+        slug = _slug(
+            arguments,
+            only,
+            lambda: [a for a in _askables(session, runtime, account, None) if a.own],
+        )
         body = SearchRequest.model_validate({k: v for k, v in arguments.items() if k != "asset"})
         passages = querying.search(
             session, runtime, account=account, slug=slug, query=body.query, k=body.k
