@@ -47,7 +47,7 @@ class Runtime:
         self._llm: ChatModel | None = None
         self._reranker: Reranker | None = None
         self._reranker_built = False
-        self._lexical = LexicalStore(settings.data_dir / "lexical")
+        self._lexical = LexicalStore(settings.data_dir / "lexical", self.engine)
         # A gateway may be handed in (tests use an in-memory one); else built from the settings.
         self._gateway: Gateway | None = gateway
         self._gateway_built = gateway is not None
@@ -97,7 +97,7 @@ class Runtime:
 
     @property
     def lexical(self) -> LexicalStore:
-        """The assets' BM25 indexes, beside the vectors in the data dir."""
+        """The assets' BM25 indexes: shared through the database, copied into the data dir."""
         return self._lexical
 
     @property

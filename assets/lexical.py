@@ -1,8 +1,11 @@
 """BM25 over one asset's chunks: the one module that imports bm25s and PyStemmer.
 
-The lexical index is stored beside the vector collection (``<data dir>/lexical/<collection>``)
-and rebuilt from the collection after each ingest, since bm25s indexes are not updated in
-place. Tokens suit each kind: identifiers are kept whole and also split into their parts
+The lexical index is rebuilt from the collection after each ingest, since bm25s indexes are not
+updated in place, and kept in the database as a versioned snapshot that every process copies
+into its own data dir (``<data dir>/lexical/<collection>``) when its copy is older: replicas on
+other machines search what the last ingest built (``LexicalStore``).
+
+Tokens suit each kind: identifiers are kept whole and also split into their parts
 (``getAppDir`` -> ``getappdir get app dir``), and citation forms stay whole (``Art. 17(3)(b)``
 -> ``art17 art17(3) art17(3)(b)``, ``§ 164.512`` -> ``§164.512``, rule ``1.1.2``).
 
@@ -11,9 +14,12 @@ and stored with the index, so that they follow the documents: a re-ingest that c
 removes the text defining one rebuilds them.
 """
 
+import io
 import json
 import re
 import shutil
+import tarfile
+import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +30,13 @@ from typing import Any
 import bm25s
 import numpy as np
 import Stemmer
+from sqlalchemy import Engine, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
 
 from assets.abbreviations import Abbreviations
+from assets.models import LexicalSnapshot
+from core.clock import utcnow
 
 _STEMMER = Stemmer.Stemmer("english")
 _STOPWORDS = frozenset(
@@ -211,7 +222,7 @@ class LexicalIndex:
             self._bm25.save(str(temporary / "bm25"), show_progress=False)
         columns: dict[str, Any] = {name: getattr(self, name) for name in _FIELDS}
         columns["abbreviations"] = self.abbreviations.to_json()
-        columns["format"] = FORMAT
+        columns["format"] = self.version
         (temporary / "chunks.json").write_text(json.dumps(columns))
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -231,38 +242,140 @@ class LexicalIndex:
 
 
 class LexicalStore:
-    """The lexical indexes of all assets under one folder, cached in memory once loaded."""
+    """The lexical indexes of all assets, shared through the database.
 
-    def __init__(self, root: Path) -> None:
+    The process that rebuilds an index (the worker after an ingest) stores it as a new version
+    of the asset's ``LexicalSnapshot`` row. Every process keeps a copy under its own data dir
+    (``<root>/<collection>``, with the version it holds) and a loaded one in memory; on each
+    ``get`` it reads the row's version (one indexed lookup, not the data) and fetches the
+    snapshot only when its copy is older. So a replica on another machine searches what the
+    last ingest built, and a restarted one loads its copy from disk without fetching.
+    """
+
+    def __init__(self, root: Path, engine: Engine) -> None:
         self.root = root
-        self._cache: dict[str, tuple[float, LexicalIndex]] = {}
-        self._lock = threading.Lock()
+        self.engine = engine
+        self._cache: dict[str, tuple[int, LexicalIndex]] = {}
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     def _dir(self, collection: str) -> Path:
         return self.root / collection
 
-    def replace(self, collection: str, index: LexicalIndex) -> None:
-        self._dir(collection).parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            index.save(self._dir(collection))
-            self._cache.pop(collection, None)
+    def version(self, collection: str) -> int | None:
+        """The version of the asset's latest index, None if none was built yet."""
+        with Session(self.engine) as session:
+            return session.exec(
+                select(LexicalSnapshot.version).where(LexicalSnapshot.collection == collection)
+            ).first()
+
+    def replace(self, collection: str, index: LexicalIndex) -> int:
+        """Store ``index`` as the asset's next version, for every process; return it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.root) as folder:
+            saved = Path(folder) / "index"
+            index.save(saved)
+            version = self._store(collection, len(index), _pack(saved))
+            with self._lock_of(collection):
+                _install(saved, self._dir(collection), version)
+                self._cache[collection] = (version, index)
+        return version
+
+    def _store(self, collection: str, chunks: int, data: bytes) -> int:
+        """Write the snapshot as the next version: the UPDATE takes the row's lock (SQLite's
+        write lock), so concurrent rebuilds get distinct versions and the last one stands."""
+        table = LexicalSnapshot.__table__  # type: ignore[attr-defined]
+        dialect = self.engine.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        where = col(LexicalSnapshot.collection) == collection
+        with Session(self.engine) as session:
+            blank = {"version": 0, "chunks": 0, "data": b"", "built_at": utcnow()}
+            session.execute(
+                insert(table).values(collection=collection, **blank).on_conflict_do_nothing()
+            )
+            session.execute(
+                update(LexicalSnapshot)
+                .where(where)
+                .values(
+                    version=col(LexicalSnapshot.version) + 1,
+                    chunks=chunks,
+                    data=data,
+                    built_at=utcnow(),
+                )
+            )
+            version = session.exec(select(LexicalSnapshot.version).where(where)).one()
+            session.commit()
+        return version
 
     def get(self, collection: str) -> LexicalIndex:
-        """The asset's index; empty if none was built yet. Reloaded when another process
-        (a worker) rebuilt it."""
-        marker = self._dir(collection) / "chunks.json"
-        try:
-            version = marker.stat().st_mtime
-        except FileNotFoundError:
+        """The asset's latest index; empty if none was built yet."""
+        version = self.version(collection)
+        if version is None:
             return LexicalIndex.empty()
-        with self._lock:
+        with self._lock_of(collection):
             cached = self._cache.get(collection)
-            if cached is None or cached[0] != version:
-                cached = (version, LexicalIndex.load(self._dir(collection)))
-                self._cache[collection] = cached
-            return cached[1]
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            directory = self._dir(collection)
+            held = _held_version(directory)
+            if held != version:
+                held = self._fetch(collection, directory)
+            index = LexicalIndex.load(directory)
+            self._cache[collection] = (held, index)
+            return index
 
-    def drop(self, collection: str) -> None:
-        with self._lock:
-            shutil.rmtree(self._dir(collection), ignore_errors=True)
-            self._cache.pop(collection, None)
+    def _lock_of(self, collection: str) -> threading.Lock:
+        """One lock per asset: fetching a large index does not hold up the others' searches."""
+        with self._guard:
+            return self._locks.setdefault(collection, threading.Lock())
+
+    def _fetch(self, collection: str, directory: Path) -> int:
+        """Copy the asset's latest snapshot into ``directory``; return its version."""
+        with Session(self.engine) as session:
+            version, data = session.exec(
+                select(LexicalSnapshot.version, LexicalSnapshot.data).where(
+                    LexicalSnapshot.collection == collection
+                )
+            ).one()
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory.parent) as folder:
+            unpacked = Path(folder) / "index"
+            _unpack(data, unpacked)
+            _install(unpacked, directory, version)
+        return version
+
+
+# The file in a local copy that names the snapshot version it holds.
+_VERSION = "version"
+
+
+def _held_version(directory: Path) -> int | None:
+    try:
+        return int((directory / _VERSION).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _install(folder: Path, directory: Path, version: int) -> None:
+    """Put the index in ``folder`` (in the same file system) at ``directory``, as ``version``."""
+    (folder / _VERSION).write_text(str(version))
+    old = folder.with_name(folder.name + ".old")
+    if directory.exists():
+        directory.rename(old)
+    folder.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _pack(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(directory)))
+    return buffer.getvalue()
+
+
+def _unpack(data: bytes, directory: Path) -> None:
+    directory.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        tar.extractall(directory, filter="data")

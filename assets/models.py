@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, String, Text
+from sqlalchemy import JSON, Column, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -106,3 +106,18 @@ class VerifiedAnswer(SQLModel, table=True):
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LexicalSnapshot(SQLModel, table=True):
+    """The latest BM25 index of an asset's collection, shared by every process: the one that
+    rebuilds it after an ingest stores it here under a new version, and each process that
+    searches fetches it into its own data dir when its copy is older (``assets/lexical.py``)."""
+
+    __tablename__ = "lexical_snapshot"
+
+    collection: str = Field(primary_key=True, max_length=64)
+    version: int
+    chunks: int
+    # The saved index folder as one uncompressed tar.
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    built_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

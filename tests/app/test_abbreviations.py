@@ -29,7 +29,7 @@ import pytest
 from app.main import create_app
 from app.runtime import Runtime
 from assets.embeddings import MiniLMEmbedder
-from assets.lexical import LexicalStore
+from assets.lexical import LexicalIndex, LexicalStore
 from assets.models import Asset
 from billing import service as billing
 from core.config import Settings
@@ -201,8 +201,8 @@ async def test_a_second_embedding_only_for_a_long_form_that_did_not_match(
 
 
 def learnt(runtime: Runtime, asset: Asset) -> dict[str, str]:
-    """The asset's abbreviations as a restarted server reads them from disk."""
-    store = LexicalStore(runtime.settings.data_dir / "lexical")
+    """The asset's abbreviations as another server reads them."""
+    store = LexicalStore(runtime.settings.data_dir / "elsewhere", runtime.engine)
     return dict(store.get(asset.collection).abbreviations.pairs)
 
 
@@ -251,10 +251,12 @@ def test_an_index_saved_before_abbreviations_is_rebuilt_by_the_next_ingest(
 ) -> None:
     asset = create_test_asset(runtime, owner=expert.account, slug="privacy")
     ingest(runtime, asset, expert, PRIVACY)
-    chunks = runtime.settings.data_dir / "lexical" / asset.collection / "chunks.json"
-    old = json.loads(chunks.read_text())
+    # The index an older Vouch stored: without abbreviations or a format.
+    folder = runtime.settings.data_dir / "lexical" / asset.collection
+    old = json.loads((folder / "chunks.json").read_text())
     del old["abbreviations"], old["format"]
-    chunks.write_text(json.dumps(old))
+    (folder / "chunks.json").write_text(json.dumps(old))
+    runtime.lexical.replace(asset.collection, LexicalIndex.load(folder))
     assert learnt(runtime, asset) == {}
 
     ingest(runtime, asset, expert, PRIVACY)  # nothing changed but the index's format

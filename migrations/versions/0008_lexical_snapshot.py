@@ -1,0 +1,35 @@
+"""lexical snapshot: each asset's BM25 index kept in the database under a version, so that every
+replica searches the index the last ingest built, wherever it ran
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-03 23:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from core.db import UTCDateTime
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "lexical_snapshot",
+        sa.Column("collection", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("chunks", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("built_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("collection", name=op.f("pk_lexical_snapshot")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("lexical_snapshot")
