@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.clock import utcnow
@@ -26,7 +26,8 @@ FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 class Source(SQLModel, table=True):
     id: str = Field(default_factory=lambda: new_id("src"), primary_key=True, max_length=40)
     asset_id: str = Field(foreign_key="asset.id", index=True, max_length=40)
-    # "upload": files stored under the data dir; "local": a path on this machine (CLI only).
+    # "upload": files kept in the database (``UploadFile``) and under the data dir of the
+    # process that received them (``location``); "local": a path on this machine (CLI only).
     origin: str = Field(sa_column=Column(String(16), nullable=False))
     location: str = Field(sa_column=Column(Text, nullable=False))
     kind: str = Field(default="auto", max_length=16)
@@ -34,6 +35,18 @@ class Source(SQLModel, table=True):
     commit: str | None = Field(default=None, max_length=64)
     created_by: str = Field(foreign_key="account.id", max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UploadFile(SQLModel, table=True):
+    """An uploaded file (or archive), kept in the database so that a worker on another machine
+    than the replica that received it can ingest it (``ingestion/service.py``)."""
+
+    __tablename__ = "upload_file"
+
+    source_id: str = Field(foreign_key="source.id", primary_key=True, max_length=40)
+    # Its path inside the upload, as the client named it (checked by ``safe_relative_path``).
+    name: str = Field(primary_key=True, max_length=1024)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class IngestionJob(SQLModel, table=True):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
 from assets import review
@@ -41,10 +41,11 @@ from ingestion.files import (
     SourceFile,
     discard_upload_files,
     local_source_files,
+    safe_relative_path,
     too_large,
     upload_source_files,
 )
-from ingestion.models import Document, IngestionJob, JobStatus, Source
+from ingestion.models import Document, IngestionJob, JobStatus, Source, UploadFile
 from ingestion.readers import READERS_VERSION, read_document
 from ingestion.sources.base import Chunk, ParsedDocument
 
@@ -128,12 +129,37 @@ class _Counts:
         return job
 
 
-def source_files(source: Source, limits: IngestSettings, work: Path) -> Iterator[SourceFile]:
-    """A source's files; tar archives are unpacked under ``work``."""
-    root = Path(source.location)
+def source_files(
+    source: Source, root: Path, limits: IngestSettings, work: Path
+) -> Iterator[SourceFile]:
+    """A source's files under ``root``; tar archives are unpacked under ``work``."""
     if source.origin == "upload":
         return upload_source_files(root, limits, work=work)
     return local_source_files(root, limits, work=work)
+
+
+def upload_folder(session: Session, source: Source, work: Path) -> Path:
+    """The folder holding an upload's files on this machine: where the replica that received
+    it stored them, or else a copy from the database under ``work`` (a worker elsewhere)."""
+    stored = Path(source.location)
+    if stored.is_dir():
+        return stored
+    folder = work / "upload"
+    for row in session.exec(select(UploadFile).where(UploadFile.source_id == source.id)):
+        destination = folder / safe_relative_path(row.name)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(row.data)
+    return folder
+
+
+def discard_uploads(session: Session, source: Source, names: Sequence[str]) -> None:
+    """Forget these files of an upload (none of their content was ingested)."""
+    if names:
+        session.execute(
+            delete(UploadFile).where(
+                col(UploadFile.source_id) == source.id, col(UploadFile.name).in_(names)
+            )
+        )
 
 
 class _Parser(threading.Thread):
@@ -213,6 +239,7 @@ class _Run:
         self.counts = _Counts()
         self.asset_id = ""
         self.source: Source | None = None
+        self.root = Path()  # where the source's files are on this machine
         # Per file on disk (a file, or an archive): its entries, and those refused or left out.
         self.entries: Counter[Path] = Counter()
         self.dropped: Counter[Path] = Counter()
@@ -309,7 +336,11 @@ class _Run:
         source, asset, collection = self.load()
         self.asset_id, self.source = asset.id, source
         shutil.rmtree(self.work, ignore_errors=True)  # left behind by a run that crashed
-        files = list(source_files(source, self.limits, self.work))
+        self.root = Path(source.location)
+        if source.origin == "upload":
+            with Session(self.engine) as session:
+                self.root = upload_folder(session, source, self.work)
+        files = list(source_files(source, self.root, self.limits, self.work))
         self.entries.update(f.on_disk for f in files)
         keys = {f.source_key for f in files}
         with Session(self.engine) as session:
@@ -422,7 +453,12 @@ class _Run:
         if self.source is None or self.source.origin != "upload":
             return
         dropped = [path for path, n in self.dropped.items() if n == self.entries[path]]
-        discard_upload_files(Path(self.source.location), dropped)
+        names = [
+            p.relative_to(self.root).as_posix() for p in dropped if p.is_relative_to(self.root)
+        ]
+        with session_scope(self.engine) as session:
+            discard_uploads(session, self.source, names)
+        discard_upload_files(self.root, dropped)
 
 
 def _upsert_document(session: Session, asset_id: str, parsed: _Parsed) -> None:

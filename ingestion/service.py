@@ -28,7 +28,7 @@ from ingestion.errors import (
     JobNotFound,
 )
 from ingestion.files import git_commit, is_archive, safe_relative_path
-from ingestion.models import FINISHED, IngestionJob, JobStatus, Source
+from ingestion.models import FINISHED, IngestionJob, JobStatus, Source, UploadFile
 from ingestion.readers import KINDS
 
 # A running job whose heartbeat is older than this lost its worker.
@@ -153,7 +153,12 @@ def submit_upload(
             destination = target / PurePosixPath(name)
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(data)
-        return _new_job(session, source=source)
+        job = _new_job(session, source=source)
+        session.add_all(
+            UploadFile(source_id=source.id, name=n, data=d)
+            for n, (_, d) in zip(names, files, strict=True)
+        )
+        return job
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise

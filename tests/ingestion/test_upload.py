@@ -1,6 +1,7 @@
 """Uploading sources over HTTP: what ingests, what is reported per file, what is refused."""
 
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -10,7 +11,10 @@ from sqlmodel import Session, select
 
 from app.runtime import Runtime
 from assets.models import Asset
-from ingestion.models import Document, IngestionJob, Source
+from core.db import session_scope
+from ingestion import service as ingestion
+from ingestion.models import Document, IngestionJob, Source, UploadFile
+from ingestion.tasks import run_ingest
 from tests.factories import HANDBOOK, Actor
 
 
@@ -235,6 +239,43 @@ async def test_refused_and_excluded_upload_files_are_deleted_when_the_job_ends(
     # What was ingested stays for a resumed job, and so does an archive some of whose members
     # were; the rest is gone, folders it leaves empty too.
     assert left == {"policies.md": False, "mixed.zip": False, "site": True, "site/index.md": False}
+    # So in the database, where a worker on another machine reads the upload from.
+    source_id = session.exec(select(Source.id)).one()
+    kept = session.exec(select(UploadFile.name).where(UploadFile.source_id == source_id)).all()
+    assert sorted(kept) == ["mixed.zip", "policies.md", "site/index.md"]
+
+
+def test_a_worker_elsewhere_ingests_an_upload_from_the_database(
+    runtime: Runtime, expert: Actor, asset: Asset, tmp_path: Path
+) -> None:
+    """The replica that received the upload stored it on its own disk, which the worker that
+    runs the job does not have: the worker reads the files from the database."""
+    replica_disk = tmp_path / "replica" / "uploads"
+    with session_scope(runtime.engine) as session:
+        job = ingestion.submit_upload(
+            session,
+            asset=asset,
+            account_id=expert.account.id,
+            files=[
+                ("policies.md", (HANDBOOK / "policies.md").read_bytes()),
+                (
+                    "tools.zip",
+                    _zip({"pricing.py": (HANDBOOK / "tools" / "pricing.py").read_bytes()}),
+                ),
+            ],
+            kind="auto",
+            uploads_dir=replica_disk,
+            limits=runtime.settings.ingest,
+        )
+    shutil.rmtree(replica_disk)
+    run_ingest(runtime.ingest_context(), job.id)
+    with Session(runtime.engine) as session:
+        done = session.get(IngestionJob, job.id)
+        assert done is not None
+        assert (done.status, done.error) == ("succeeded", None)
+        paths = session.exec(select(Document.path).where(Document.asset_id == asset.id)).all()
+    assert sorted(paths) == ["policies.md", "pricing.py"]
+    assert not replica_disk.exists()  # nothing written where the worker has no business
 
 
 async def test_upload_of_which_nothing_ingests_leaves_no_folder(

@@ -1,5 +1,6 @@
-"""lexical snapshot: each asset's BM25 index kept in the database under a version, so that every
-replica searches the index the last ingest built, wherever it ran
+"""shared storage: each asset's BM25 index kept in the database under a version, so that every
+replica searches the index the last ingest built, wherever it ran; uploaded files kept in the
+database, so that a worker on another machine than the receiving replica can ingest them
 
 Revision ID: 0008
 Revises: 0007
@@ -29,7 +30,18 @@ def upgrade() -> None:
         sa.Column("built_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("collection", name=op.f("pk_lexical_snapshot")),
     )
+    op.create_table(
+        "upload_file",
+        sa.Column("source_id", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=1024), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["source_id"], ["source.id"], name=op.f("fk_upload_file_source_id_source")
+        ),
+        sa.PrimaryKeyConstraint("source_id", "name", name=op.f("pk_upload_file")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("upload_file")
     op.drop_table("lexical_snapshot")
