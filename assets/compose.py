@@ -9,7 +9,7 @@ it holds (weighted by how rare they are among the passages), by whether it is th
 thing the question wants, and by how close its passage came in retrieval. Then, by kind:
 
 The answer quotes the passages whose best units score best (up to three, none that holds few of
-the question's words), by kind (assets/answering.py):
+the question's words), by kind (assets/answering/):
 
 * code: the best statement with the lines around it (most passages whole), cited by the exact
   lines quoted; implementation before tests and docstrings, unless the question is about tests;

@@ -38,6 +38,7 @@ from app import querying
 from app.models import Account
 from app.runtime import Runtime
 from assets import answering, calibration, compose
+from assets.answering.extractive import _context, _scored
 from core.config import QueueSettings, Settings
 from evals import matching
 from evals.facts import facts_stated
@@ -93,7 +94,7 @@ def _questions(runtime: Runtime, kind: str, owner: Account, session: Session) ->
         )
         considered = passages[: answering.MAX_PASSAGES]
         intent = compose.intent_of(item.question)
-        scored = answering._scored(item.question, considered, intent)
+        scored = _scored(item.question, considered, intent)
         good = []
         for s in scored:
             passage = considered[s.unit.rank]
@@ -182,7 +183,7 @@ def _shortlist(q: Question, units_model: dict[str, float]) -> list[int]:
 def _add_meaning(runtime: Runtime, questions: list[Question]) -> None:
     """Closeness in meaning for every unit (the fit's shortlists change with the weights)."""
     for q in questions:
-        texts = [f"{answering._context(q.passages[s.unit.rank])}\n{s.unit.text}" for s in q.scored]
+        texts = [f"{_context(q.passages[s.unit.rank])}\n{s.unit.text}" for s in q.scored]
         if not texts:
             continue
         query, *vectors = runtime.embedder.embed([q.item.question, *texts])

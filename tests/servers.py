@@ -109,7 +109,7 @@ def embeddings_server(dimension: int = 64) -> Iterator[tuple[str, list[dict[str,
         yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
 
 
-# A small OpenAI-compatible chat model. It knows the prompt format of assets/answering.py (the
+# A small OpenAI-compatible chat model. It knows the prompt format of assets/answering/ (the
 # passages between <<<PASSAGE n nonce>>> markers), but the product does not know about it: it is
 # configured like any endpoint, through Settings(llm=LLMSettings(base_url=..., model=...)).
 #

@@ -2,6 +2,6 @@
 
 text.py        Markdown by heading, plain text by paragraph
 code.py        source code by function, method and class (tree-sitter)
-regulation.py  articles, paragraphs and points with their citation paths
-paper.py       papers by section, with page numbers and bibliographic metadata
+regulation/    articles, paragraphs and points with their citation paths
+paper/         papers by section, with page numbers and bibliographic metadata
 """

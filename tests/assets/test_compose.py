@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from assets.answering import _constants_named, answer
+from assets.answering import answer
+from assets.answering.code_quotes import _constants_named
 from assets.compose import defined_term, intent_of
 from assets.retrieval import Passage
 
