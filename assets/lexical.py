@@ -21,6 +21,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -247,14 +248,18 @@ class LexicalStore:
     The process that rebuilds an index (the worker after an ingest) stores it as a new version
     of the asset's ``LexicalSnapshot`` row. Every process keeps a copy under its own data dir
     (``<root>/<collection>``, with the version it holds) and a loaded one in memory; on each
-    ``get`` it reads the row's version (one indexed lookup, not the data) and fetches the
-    snapshot only when its copy is older. So a replica on another machine searches what the
+    ``get`` it reads the row's version (one indexed lookup, not the data; at most once every
+    ``recheck_seconds``) and fetches the snapshot only when its copy is older. So a replica on another machine searches what the
     last ingest built, and a restarted one loads its copy from disk without fetching.
     """
 
-    def __init__(self, root: Path, engine: Engine) -> None:
+    def __init__(self, root: Path, engine: Engine, *, recheck_seconds: float = 1.0) -> None:
         self.root = root
         self.engine = engine
+        # How long a version read is trusted: a search costs no database round trip within it,
+        # and another process's rebuild is seen at most this late.
+        self.recheck_seconds = recheck_seconds
+        self._checked: dict[str, tuple[float, int | None]] = {}
         self._cache: dict[str, tuple[int, LexicalIndex]] = {}
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -279,6 +284,7 @@ class LexicalStore:
             with self._lock_of(collection):
                 _install(saved, self._dir(collection), version)
                 self._cache[collection] = (version, index)
+                self._checked[collection] = (time.monotonic(), version)
         return version
 
     def _store(self, collection: str, chunks: int, data: bytes) -> int:
@@ -308,8 +314,15 @@ class LexicalStore:
         return version
 
     def get(self, collection: str) -> LexicalIndex:
-        """The asset's latest index; empty if none was built yet."""
-        version = self.version(collection)
+        """The asset's latest index (as of at most ``recheck_seconds`` ago); empty if none was
+        built yet."""
+        now = time.monotonic()
+        checked = self._checked.get(collection)
+        if checked is not None and now - checked[0] < self.recheck_seconds:
+            version = checked[1]
+        else:
+            version = self.version(collection)
+            self._checked[collection] = (now, version)
         if version is None:
             return LexicalIndex.empty()
         with self._lock_of(collection):

@@ -12,8 +12,10 @@ in one process, it prints:
   index from the chunks when it finds its copy stale;
 * files: the saved folder's size, ``save`` and ``load`` (a replica fetching a fresh copy from
   shared storage pays at least the load);
-* blob: the folder as one tar in a PostgreSQL ``bytea`` row, written and read back (the index
-  kept in the database, fetched by each replica when its version changes);
+* shared (what Vouch does, ``LexicalStore`` on a fresh migrated PostgreSQL database): the
+  builder's ``replace`` (save, tar, write the next version of the ``lexical_snapshot`` row), a
+  fresh replica's first ``get`` (read the version, fetch the row, unpack, load) and the search
+  p50/p95 through ``get`` (its version check included) beside ``LexicalIndex.search`` alone;
 * search: p50/p95 of ``LexicalIndex.search`` (k=10) once loaded;
 * pg-fts: the same tokens as a ``tsvector`` per chunk in PostgreSQL with a GIN index (the index
   held in the database itself, nothing to fetch): insert (COPY) and index time, then p50/p95 of
@@ -23,23 +25,27 @@ Ratios are to bm25s search latency in the same process.
 """
 
 import argparse
-import io
 import itertools
 import json
 import statistics
 import sys
-import tarfile
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
+from sqlalchemy import Engine, make_url
+from sqlalchemy import text as sql
 
-from assets.lexical import LexicalIndex, document_text, tokenize
+from assets.lexical import LexicalIndex, LexicalStore, document_text, tokenize
+from core.db import make_engine
+from migrations import upgrade
 
 EVALSETS = Path(__file__).resolve().parents[2] / "shared" / "evalsets"
 
@@ -78,30 +84,40 @@ def _timed(fn: Any, *args: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
-def _tar(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(directory, arcname=".")
-    return buffer.getvalue()
+def _shared(
+    engine: Engine, index: LexicalIndex, queries: list[str], size: int
+) -> tuple[float, float, list[float]]:
+    """The builder's replace, a new replica's first get, and searches through get."""
+    with tempfile.TemporaryDirectory() as tmp:
+        collection = f"bench{size}"
+        builder = LexicalStore(Path(tmp) / "builder", engine)
+        _, replace = _timed(builder.replace, collection, index)
+        replica = LexicalStore(Path(tmp) / "replica", engine)
+        _, first = _timed(replica.get, collection)
+        latencies = []
+        for query in queries:
+            started = time.perf_counter()
+            replica.get(collection).search(query, 10)
+            latencies.append(time.perf_counter() - started)
+    return replace, first, latencies
 
 
-def _blob(conn: psycopg.Connection[Any], data: bytes) -> tuple[float, float]:
-    with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS bench_lexical_blob")
-        cur.execute("CREATE TABLE bench_lexical_blob (id int PRIMARY KEY, data bytea)")
-        started = time.perf_counter()
-        cur.execute("INSERT INTO bench_lexical_blob VALUES (1, %s)", (data,))
-        conn.commit()
-        wrote = time.perf_counter() - started
-        started = time.perf_counter()
-        cur.execute("SELECT data FROM bench_lexical_blob WHERE id = 1")
-        row = cur.fetchone()
-        read = time.perf_counter() - started
-        assert row is not None
-        assert len(row[0]) == len(data)
-        cur.execute("DROP TABLE bench_lexical_blob")
-        conn.commit()
-    return wrote, read
+@contextmanager
+def _database(url: str) -> Iterator[Engine]:
+    """A fresh database with Vouch's tables, dropped afterwards."""
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"bench_lexical_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sql(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _fts(
@@ -149,10 +165,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="50000,500000")
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     texts = _texts()
     queries = _queries(args.queries)
+    with _database(args.postgres) as engine:
+        _run(args, texts, queries, engine)
+
+
+def _run(args: argparse.Namespace, texts: list[str], queries: list[str], engine: Engine) -> None:
     conn = psycopg.connect(args.postgres.replace("postgresql+psycopg://", "postgresql://"))
     print(f"{len(texts)} source texts; {len(queries)} queries")
     for size in (int(s) for s in args.sizes.split(",")):
@@ -163,8 +184,8 @@ def main() -> None:
             _, save = _timed(index.save, folder)
             size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
             loaded, load = _timed(LexicalIndex.load, folder)
-            blob = _tar(folder)
-        blob_write, blob_read = _blob(conn, blob)
+        replace, first, through_get = _shared(engine, index, queries, size)
+        g50, g95 = _percentiles(through_get)
         search = []
         for query in queries:
             _, seconds = _timed(loaded.search, query, 10)
@@ -175,8 +196,15 @@ def main() -> None:
         print(f"\n{size} chunks")
         print(f"  build (bm25s, tokenising)   {build:8.1f} s")
         print(f"  files: {size_mb:7.1f} MB      save {save:6.2f} s   load {load:6.2f} s")
-        print(f"  blob in PostgreSQL          write {blob_write:6.2f} s   read {blob_read:6.2f} s")
         print(f"  search bm25s                p50 {s50 * 1000:7.2f} ms   p95 {s95 * 1000:7.2f} ms")
+        print(
+            f"  shared: replace (to the db) {replace:6.2f} s"
+            f"   new replica's first get {first:6.2f} s"
+        )
+        print(
+            f"  search through get          p50 {g50 * 1000:7.2f} ms   p95 {g95 * 1000:7.2f} ms"
+            f"   ({g50 / s50:.1f}x / {g95 / s95:.1f}x bm25s alone)"
+        )
         print(f"  pg-fts insert+index         {inserted:6.1f} s + {indexed:6.1f} s")
         print(
             f"  search pg-fts ts_rank       p50 {f50 * 1000:7.2f} ms   p95 {f95 * 1000:7.2f} ms"

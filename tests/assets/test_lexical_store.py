@@ -16,11 +16,16 @@ def ids(index: LexicalIndex, query: str) -> list[str]:
     return [hit.id for hit in index.search(query, 5)]
 
 
+def store(root: Path, runtime: Runtime) -> LexicalStore:
+    """A process's store that reads the version on every search (1 s in the product)."""
+    return LexicalStore(root, runtime.engine, recheck_seconds=0)
+
+
 def test_an_index_built_by_one_process_is_searched_by_another(
     runtime: Runtime, tmp_path: Path
 ) -> None:
-    worker = LexicalStore(tmp_path / "worker", runtime.engine)
-    replica = LexicalStore(tmp_path / "replica", runtime.engine)
+    worker = store(tmp_path / "worker", runtime)
+    replica = store(tmp_path / "replica", runtime)
     assert len(replica.get("col")) == 0  # nothing built yet
 
     assert worker.replace("col", LexicalIndex.build(chunks("refund policy", "shipping"))) == 1
@@ -32,20 +37,20 @@ def test_an_index_built_by_one_process_is_searched_by_another(
     assert (tmp_path / "replica" / "col" / "version").read_text() == "2"
 
     # A restarted replica reads its own copy; a replica with a lost data dir fetches it again.
-    assert ids(LexicalStore(tmp_path / "replica", runtime.engine).get("col"), "refund") == ["c1"]
-    assert ids(LexicalStore(tmp_path / "new", runtime.engine).get("col"), "refund") == ["c1"]
+    assert ids(store(tmp_path / "replica", runtime).get("col"), "refund") == ["c1"]
+    assert ids(store(tmp_path / "new", runtime).get("col"), "refund") == ["c1"]
     # Other assets are apart.
     assert len(replica.get("other")) == 0
 
 
 def test_a_stale_local_copy_is_replaced_not_trusted(runtime: Runtime, tmp_path: Path) -> None:
-    worker = LexicalStore(tmp_path / "worker", runtime.engine)
+    worker = store(tmp_path / "worker", runtime)
     worker.replace("col", LexicalIndex.build(chunks("refund policy")))
-    replica = LexicalStore(tmp_path / "replica", runtime.engine)
+    replica = store(tmp_path / "replica", runtime)
     assert ids(replica.get("col"), "refund") == ["c0"]
     worker.replace("col", LexicalIndex.build(chunks("nothing here", "a refund")))
     # A new process over the replica's data dir: its copy is version 1, the database has 2.
-    assert ids(LexicalStore(tmp_path / "replica", runtime.engine).get("col"), "refund") == ["c1"]
+    assert ids(store(tmp_path / "replica", runtime).get("col"), "refund") == ["c1"]
 
 
 def test_concurrent_rebuilds_get_distinct_versions(runtime: Runtime, tmp_path: Path) -> None:
@@ -62,3 +67,16 @@ def test_concurrent_rebuilds_get_distinct_versions(runtime: Runtime, tmp_path: P
         thread.join()
     assert sorted(versions) == [1, 2, 3, 4]
     assert LexicalStore(tmp_path / "reader", runtime.engine).version("col") == 4
+
+
+def test_a_rebuild_elsewhere_is_seen_once_the_version_is_read_again(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    worker = store(tmp_path / "worker", runtime)
+    worker.replace("col", LexicalIndex.build(chunks("refund policy")))
+    replica = LexicalStore(tmp_path / "replica", runtime.engine, recheck_seconds=3600)
+    assert ids(replica.get("col"), "refund") == ["c0"]
+    worker.replace("col", LexicalIndex.build(chunks("nothing here", "a refund")))
+    assert ids(replica.get("col"), "refund") == ["c0"]  # within recheck_seconds: no query
+    replica.recheck_seconds = 0
+    assert ids(replica.get("col"), "refund") == ["c1"]
