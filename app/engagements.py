@@ -3,19 +3,27 @@ commission (and escalation from an answer), funding with credits or Stripe, deli
 draft from the expert's own asset), approval, revision, dispute, an admin's settlement, and the
 scheduled release of deliveries left unanswered.
 
+The steps after the commission are one table, ``STEPS``: each row names its input, the state
+change and money it runs, and the notification it sends; the JSON routes and the page actions
+are made from it, and ``take`` runs any of them. Who may take a step from which state is the
+state machine's ``marketplace.engagements.RULES``.
+
 Each step runs in the request's transaction inside a savepoint: the state change first (a step
-the state machine refuses never reaches the ledger), then the money through billing, so that a
-page that shows the refusal and commits never keeps half a step.
+the state machine refuses never reaches the ledger; funding checks it before the money moves),
+then the money through billing, so that a page that shows the refusal and commits never keeps
+half a step.
 """
 
 import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from app import notifications, payments, querying
@@ -31,7 +39,7 @@ from core.db import session_scope
 from core.errors import Conflict, Forbidden, InvalidInput
 from core.ids import new_id
 from marketplace import engagements as work
-from marketplace.engagements import MilestoneTerms, Terms
+from marketplace.engagements import MAX_AMOUNT, MilestoneTerms, Terms
 from marketplace.errors import (
     ExpertNotFound,
     InvalidEngagement,
@@ -308,191 +316,368 @@ def escalate(
     return eng
 
 
-# The terms
+# The steps after the commission, as one table
 
 
-def _engagement_step(
-    session: Session,
-    runtime: Runtime,
-    account: Account,
-    engagement_id: str,
-    act: Callable[[Engagement, str], None],
-    tell: Callable[[Engagement], tuple[str, str, str]],
-) -> Engagement:
-    eng, party = _load(session, account, engagement_id)
-    with _step(session):
-        act(eng, party)
-        to, kind, message = tell(eng)
-        _tell(session, runtime, eng, to=to, kind=kind, message=message)
-    return eng
+class MilestoneIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200, examples=["Architecture review"])
+    amount: int = Field(ge=1, le=MAX_AMOUNT, description="Minor units (cents)", examples=[50000])
+
+    def terms(self) -> MilestoneTerms:
+        return MilestoneTerms(title=self.title, amount=self.amount)
 
 
-def accept(
-    session: Session, runtime: Runtime, *, account: Account, engagement_id: str
-) -> Engagement:
-    """The expert accepts the request; the client may fund its milestones."""
-    return _engagement_step(
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda eng, party: work.accept(
-            session, eng, party=party, actor_id=account.id, now=utcnow()
-        ),
-        lambda eng: (eng.client_id, "accepted", f"{account.name} accepted {_of(eng)}: fund it"),
+class StepIn(BaseModel):
+    """A step's input: the JSON body of its API route; its page form has fields of the same
+    names."""
+
+    def inputs(self) -> dict[str, Any]:
+        """The keyword arguments of the step's ``run``."""
+        return dict(self)
+
+
+class ReasonIn(StepIn):
+    reason: str = Field(default="", max_length=5000)
+
+
+class ProposalIn(StepIn):
+    milestones: list[MilestoneIn] | None = Field(default=None, min_length=1, max_length=20)
+    deadline: datetime | None = None
+    note: str = Field(default="", max_length=5000)
+
+    def inputs(self) -> dict[str, Any]:
+        milestones = [m.terms() for m in self.milestones] if self.milestones else None
+        return {**dict(self), "milestones": milestones}
+
+
+class FundIn(StepIn):
+    pay: Literal["credits", "card"] = Field(
+        default="credits", description="From your credits now, or by card through Stripe"
     )
 
 
-def decline(
-    session: Session, runtime: Runtime, *, account: Account, engagement_id: str, reason: str = ""
-) -> Engagement:
-    """The expert declines the request, or the client declines the expert's proposal."""
+class DeliveryIn(StepIn):
+    report: str = Field(min_length=1, max_length=200_000, description="The report, in Markdown")
 
-    def other(eng: Engagement) -> tuple[str, str, str]:
-        to = eng.client_id if account.id == eng.expert_id else eng.expert_id
-        return to, "declined", f"{account.name} declined {_of(eng)}"
 
-    return _engagement_step(
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda eng, party: work.decline(
-            session, eng, party=party, actor_id=account.id, now=utcnow(), reason=reason
-        ),
-        other,
+class RevisionIn(StepIn):
+    note: str = Field(min_length=1, max_length=5000, description="What to change")
+
+
+class DisputeIn(StepIn):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class SettlementIn(StepIn):
+    outcome: Literal["release", "refund", "split"]
+    expert_share: int | None = Field(
+        default=None, ge=0, description="With split: the expert's part, in minor units"
     )
+    note: str = Field(default="", max_length=2000)
 
 
-def propose(
+@dataclass(slots=True)
+class Taking:
+    """A step being taken: the engagement, its milestone (locked) and who takes the step."""
+
+    session: Session
+    runtime: Runtime
+    account: Account
+    step: str
+    eng: Engagement
+    party: str
+    milestone: Milestone | None
+    now: datetime
+    checkout_url: str | None = None
+
+    @property
+    def by(self) -> dict[str, Any]:
+        """Who takes the step, and when, as the state machine's steps take it."""
+        return {"party": self.party, "actor_id": self.account.id, "now": self.now}
+
+    @property
+    def ms(self) -> Milestone:
+        assert self.milestone is not None, f"{self.step} is a step of a milestone"
+        return self.milestone
+
+
+# What a step adds to its notification's text (money already formatted); None: nothing to
+# tell yet (a card payment goes on at Stripe).
+Figures = dict[str, str]
+
+
+def _plain(t: Taking) -> Figures:
+    """The rule's transition, nothing more."""
+    work.advance(t.session, t.eng, t.step, **t.by)
+    return {}
+
+
+def _decline(t: Taking, reason: str = "") -> Figures:
+    work.decline(t.session, t.eng, **t.by, reason=reason)
+    return {}
+
+
+def _propose(
+    t: Taking, milestones: list[MilestoneTerms] | None, deadline: datetime | None, note: str = ""
+) -> Figures:
+    work.propose(
+        t.session,
+        t.eng,
+        **t.by,
+        milestones=milestones,
+        deadline=deadline,
+        note=note,
+    )
+    return {}
+
+
+def _fund(t: Taking, pay: str = "credits") -> Figures | None:
+    """From the client's credits into the milestone's escrow now, or by card through Stripe
+    Checkout: funded when Stripe's webhook confirms the payment (``after_stripe_event``)."""
+    eng, ms = t.eng, t.ms
+    work.check(eng, ms, party=t.party, step="fund")
+    if pay == "card":
+        t.checkout_url = payments.checkout_milestone(
+            t.session,
+            t.runtime,
+            account=t.account,
+            milestone_id=ms.id,
+            amount=ms.amount,
+            currency=eng.currency,
+            title=f"{eng.title}: {ms.title}",
+            return_path=f"/engagements/{eng.id}",
+        )
+        return None
+    billing.fund_milestone(
+        t.session,
+        client_id=eng.client_id,
+        milestone_id=ms.id,
+        amount=ms.amount,
+        currency=eng.currency,
+    )
+    work.fund(t.session, eng, ms, **t.by, via="credits")
+    return {}
+
+
+def _deliver(t: Taking, report: str, pdf: bytes | None = None) -> Figures:
+    stored = None
+    if pdf is not None:
+        work.check(t.eng, t.ms, party=t.party, step="deliver")  # before the file is written
+        if not pdf:
+            raise InvalidReport("the report file is empty")
+        stored = store_report_pdf(t.runtime, t.eng, t.ms, pdf)
+    work.deliver(
+        t.session,
+        t.eng,
+        t.ms,
+        **t.by,
+        report=report,
+        report_file=stored,
+    )
+    return {}
+
+
+def _approve(t: Taking) -> Figures:
+    event = work.approve(t.session, t.eng, t.ms, **t.by)
+    return _figures(t.eng, _paid(t.session, t.runtime, t.eng, t.ms, event, None))
+
+
+def _revise(t: Taking, note: str) -> Figures:
+    work.request_revision(t.session, t.eng, t.ms, **t.by, note=note)
+    return {}
+
+
+def _dispute(t: Taking, reason: str) -> Figures:
+    work.dispute(t.session, t.eng, t.ms, **t.by, reason=reason)
+    return {}
+
+
+def _settle(t: Taking, outcome: str, expert_share: int | None = None, note: str = "") -> Figures:
+    share, event = work.settle(
+        t.session,
+        t.eng,
+        t.ms,
+        **t.by,
+        outcome=outcome,
+        expert_share=expert_share,
+        note=note,
+    )
+    settlement = _paid(t.session, t.runtime, t.eng, t.ms, event, share)
+    return {"outcome": outcome, **_figures(t.eng, settlement)}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A step a party takes on an engagement or on one of its milestones, after the
+    commission. The use case (``take``), its JSON route and its page action are all made from
+    this row; who may take it from which state is the rule of the same name in
+    ``marketplace.engagements.RULES``."""
+
+    name: str  # the rule's; its URL says it with "-" for "_"
+    doc: str
+    # Who is told (client, expert, the other party, or both), the notification's kind
+    # (engagement.<notice>) and its text: {actor}, {of} or {Of} (the engagement or milestone),
+    # {amount}, {review_days}, and the figures ``run`` returns.
+    tell: str
+    notice: str
+    message: str
+    done: str  # the page's ?done= after it
+    run: Callable[..., Figures | None] = _plain  # the state change and the money it moves
+    body: type[StepIn] | None = None
+    body_required: bool = False
+    milestone: bool = False
+
+    @property
+    def path(self) -> str:
+        on = "/milestones/{milestone_id}" if self.milestone else ""
+        return f"/engagements/{{engagement_id}}{on}/{self.name.replace('_', '-')}"
+
+
+STEPS: dict[str, Step] = {
+    step.name: step
+    for step in (
+        Step("accept", doc="The expert accepts the request as it stands.",
+             tell="client", notice="accepted", message="{actor} accepted {of}: fund it",
+             done="accepted"),
+        Step("decline", doc="The expert declines a request; the client declines the expert's "
+             "proposal.",
+             tell="other", notice="declined", message="{actor} declined {of}",
+             done="declined", run=_decline, body=ReasonIn),
+        Step("propose", doc="The expert proposes other milestones (so another price) and/or "
+             "another deadline.",
+             tell="client", notice="proposed",
+             message="{actor} proposes changes to {of}: accept or decline them",
+             done="proposed", run=_propose, body=ProposalIn, body_required=True),
+        Step("accept_proposal", doc="The client accepts the expert's proposed terms.",
+             tell="expert", notice="accepted", message="{actor} accepted your proposal for {of}",
+             done="accepted"),
+        Step("cancel", doc="The client withdraws a request that is not agreed yet.",
+             tell="expert", notice="cancelled", message="{actor} cancelled {of}",
+             done="cancelled"),
+        Step("fund", doc="Fund a milestone into escrow: from credits now, or (``pay: card``) "
+             "through Stripe Checkout, funded when Stripe confirms the payment.",
+             tell="expert", notice="funded",
+             message="{Of} was funded: {amount} is in escrow; deliver it",
+             done="funded", run=_fund, body=FundIn, milestone=True),
+        Step("deliver", doc="The expert delivers a funded milestone's report, in Markdown.",
+             tell="client", notice="delivered",
+             message="{actor} delivered {of}: approve it, ask for a revision or dispute it "
+             "within {review_days} days",
+             done="delivered", run=_deliver, body=DeliveryIn, body_required=True,
+             milestone=True),
+        Step("approve", doc="Approve a delivery: its money goes to the expert, minus the "
+             "platform fee.",
+             tell="expert", notice="released",
+             message="{Of} was approved by {actor}: {to_expert} is yours",
+             done="approved", run=_approve, milestone=True),
+        Step("revise", doc="Send a delivery back to the expert for a revision, up to the "
+             "agreed limit.",
+             tell="expert", notice="revision", message="{actor} asks for a revision of {of}",
+             done="revision", run=_revise, body=RevisionIn, body_required=True,
+             milestone=True),
+        Step("dispute", doc="Dispute a milestone: its money stays in escrow until an admin "
+             "settles it.",
+             tell="expert", notice="disputed",
+             message="{actor} disputes {of}; an admin will settle it",
+             done="disputed", run=_dispute, body=DisputeIn, body_required=True,
+             milestone=True),
+        Step("settle", doc="Settle a disputed milestone (admins): release, refund, or split "
+             "with ``expert_share``.",
+             tell="both", notice="settled",
+             message="An admin settled the dispute on {of} ({outcome}): {to_expert} to the "
+             "expert, {to_client} back to the client",
+             done="settled", run=_settle, body=SettlementIn, body_required=True,
+             milestone=True),
+    )
+}  # fmt: skip
+
+
+def take(
     session: Session,
     runtime: Runtime,
     *,
     account: Account,
+    step: str,
     engagement_id: str,
-    milestones: list[MilestoneTerms] | None,
-    deadline: datetime | None,
-    note: str = "",
-) -> Engagement:
-    """The expert proposes other milestones, price or deadline; the client decides."""
-    return _engagement_step(
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda eng, party: work.propose(
-            session,
-            eng,
-            party=party,
-            actor_id=account.id,
-            now=utcnow(),
-            milestones=milestones,
-            deadline=deadline,
-            note=note,
-        ),
-        lambda eng: (
-            eng.client_id,
-            "proposed",
-            f"{account.name} proposes changes to {_of(eng)}: accept or decline them",
-        ),
-    )
-
-
-def accept_proposal(
-    session: Session, runtime: Runtime, *, account: Account, engagement_id: str
-) -> Engagement:
-    return _engagement_step(
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda eng, party: work.accept_proposal(
-            session, eng, party=party, actor_id=account.id, now=utcnow()
-        ),
-        lambda eng: (
-            eng.expert_id,
-            "accepted",
-            f"{account.name} accepted your proposal for {_of(eng)}",
-        ),
-    )
-
-
-def cancel(
-    session: Session, runtime: Runtime, *, account: Account, engagement_id: str
-) -> Engagement:
-    return _engagement_step(
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda eng, party: work.cancel(
-            session, eng, party=party, actor_id=account.id, now=utcnow()
-        ),
-        lambda eng: (eng.expert_id, "cancelled", f"{account.name} cancelled {_of(eng)}"),
-    )
-
-
-# Milestones
-
-
-def _milestone(
-    session: Session, account: Account, engagement_id: str, milestone_id: str
-) -> tuple[Engagement, Milestone, str]:
+    milestone_id: str | None = None,
+    **inputs: Any,
+) -> str | None:
+    """Take ``step`` (a name in ``STEPS``) with its ``inputs``: the state change, the money it
+    moves and its notification, all or nothing. Returns the Stripe Checkout URL when the step
+    goes on there (a milestone paid by card), else None."""
+    row = STEPS[step]
     eng, party = _load(session, account, engagement_id)
-    # The client's wallet lock before the milestone's row lock, in the order Stripe's webhook
-    # takes them, so that the two never wait on each other.
-    billing.lock_wallet(session, eng.client_id)
-    return eng, work.get_milestone(session, eng, milestone_id, lock=True), party
-
-
-def fund(
-    session: Session, runtime: Runtime, *, account: Account, engagement_id: str, milestone_id: str
-) -> Engagement:
-    """The client moves the milestone's price from their credits into its escrow."""
-    eng, ms, party = _milestone(session, account, engagement_id, milestone_id)
+    ms = None
+    if row.milestone:
+        # The client's wallet lock before the milestone's row lock, in the order Stripe's
+        # webhook takes them, so that the two never wait on each other.
+        billing.lock_wallet(session, eng.client_id)
+        ms = work.get_milestone(session, eng, milestone_id or "", lock=True)
+    t = Taking(session, runtime, account, step, eng, party, ms, utcnow())
     with _step(session):
-        work.check(eng, ms, party=party, step="fund")
-        billing.fund_milestone(
-            session,
-            client_id=eng.client_id,
-            milestone_id=ms.id,
-            amount=ms.amount,
-            currency=eng.currency,
+        figures = row.run(t, **inputs)
+        if figures is not None:
+            _announce(t, row, figures)
+    return t.checkout_url
+
+
+def _announce(t: Taking, row: Step, figures: Figures) -> None:
+    eng, ms = t.eng, t.milestone
+    message = row.message.format(
+        actor=t.account.name,
+        of=_of(eng, ms),
+        Of=_of(eng, ms, start=True),
+        amount=billing.money(ms.amount, eng.currency) if ms else "",
+        review_days=eng.review_days,
+        **figures,
+    )
+    other = eng.client_id if t.account.id == eng.expert_id else eng.expert_id
+    to = {
+        "client": (eng.client_id,),
+        "expert": (eng.expert_id,),
+        "other": (other,),
+        "both": (eng.client_id, eng.expert_id),
+    }[row.tell]
+    for account_id in to:
+        _tell(
+            t.session, t.runtime, eng, to=account_id, kind=row.notice, message=message, milestone=ms
         )
-        work.fund(session, eng, ms, party=party, actor_id=account.id, now=utcnow(), via="credits")
-        _funded(session, runtime, eng, ms)
-    return eng
 
 
-def _funded(session: Session, runtime: Runtime, eng: Engagement, ms: Milestone) -> None:
-    _tell(
+def _paid(
+    session: Session,
+    runtime: Runtime,
+    eng: Engagement,
+    ms: Milestone,
+    event: EngagementEvent,
+    share: int | None,
+) -> billing.Settlement:
+    """Settle the milestone's escrow (``share`` to the expert, None: all of it) and put what
+    moved on the step's event."""
+    settlement = billing.settle_milestone(
         session,
-        runtime,
-        eng,
-        to=eng.expert_id,
-        kind="funded",
-        message=f"{_of(eng, ms, start=True)} was funded: "
-        f"{billing.money(ms.amount, eng.currency)} is in escrow; deliver it",
-        milestone=ms,
-    )
-
-
-def checkout(
-    session: Session, runtime: Runtime, *, account: Account, engagement_id: str, milestone_id: str
-) -> str:
-    """Stripe Checkout for a milestone; it is funded when Stripe's webhook confirms payment."""
-    eng, ms, party = _milestone(session, account, engagement_id, milestone_id)
-    work.check(eng, ms, party=party, step="fund")
-    return payments.checkout_milestone(
-        session,
-        runtime,
-        account=account,
         milestone_id=ms.id,
-        amount=ms.amount,
+        client_id=eng.client_id,
+        expert_id=eng.expert_id,
         currency=eng.currency,
-        title=f"{eng.title}: {ms.title}",
-        return_path=f"/engagements/{eng.id}",
+        expert_share=share,
+        fee_bps=runtime.settings.billing.platform_fee_bps,
     )
+    work.add_figures(
+        session,
+        event,
+        fee=settlement.fee,
+        to_expert=settlement.to_expert,
+        to_client=settlement.to_client,
+    )
+    return settlement
+
+
+def _figures(eng: Engagement, settlement: billing.Settlement) -> Figures:
+    return {
+        "to_expert": billing.money(settlement.to_expert, eng.currency),
+        "to_client": billing.money(settlement.to_client, eng.currency),
+    }
 
 
 def after_stripe_event(session: Session, runtime: Runtime, event: dict[str, Any]) -> None:
@@ -536,8 +721,7 @@ def after_stripe_event(session: Session, runtime: Runtime, event: dict[str, Any]
 
 def _payment_refunded(session: Session, runtime: Runtime, eng: Engagement, ms: Milestone) -> None:
     event = work.payment_refunded(session, eng, ms, now=utcnow())
-    settlement = _settle_money(session, runtime, eng, ms, 0)
-    work.add_figures(session, event, **_figures(settlement))
+    settlement = _paid(session, runtime, eng, ms, event, 0)
     text = (
         f"The card payment for {_of(eng, ms)} was refunded through Stripe, so the milestone "
         "has ended"
@@ -578,48 +762,6 @@ def check_deliver(
     work.check(eng, work.get_milestone(session, eng, milestone_id), party=party, step="deliver")
 
 
-def deliver(
-    session: Session,
-    runtime: Runtime,
-    *,
-    account: Account,
-    engagement_id: str,
-    milestone_id: str,
-    report: str,
-    pdf: bytes | None = None,
-) -> Engagement:
-    """The expert delivers a milestone's report: Markdown text, a PDF, or both."""
-    eng, ms, party = _milestone(session, account, engagement_id, milestone_id)
-    with _step(session):
-        stored = None
-        if pdf is not None:
-            work.check(eng, ms, party=party, step="deliver")  # before the file is written
-            if not pdf:
-                raise InvalidReport("the report file is empty")
-            stored = store_report_pdf(runtime, eng, ms, pdf)
-        work.deliver(
-            session,
-            eng,
-            ms,
-            party=party,
-            actor_id=account.id,
-            now=utcnow(),
-            report=report,
-            report_file=stored,
-        )
-        _tell(
-            session,
-            runtime,
-            eng,
-            to=eng.client_id,
-            kind="delivered",
-            message=f"{account.name} delivered {_of(eng, ms)}: approve it, ask for a revision "
-            f"or dispute it within {eng.review_days} days",
-            milestone=ms,
-        )
-    return eng
-
-
 def report_file(
     session: Session, runtime: Runtime, *, account: Account, engagement_id: str, milestone_id: str
 ) -> Path:
@@ -635,144 +777,6 @@ def report_file(
     return path
 
 
-def _settle_money(
-    session: Session, runtime: Runtime, eng: Engagement, ms: Milestone, share: int | None
-) -> billing.Settlement:
-    return billing.settle_milestone(
-        session,
-        milestone_id=ms.id,
-        client_id=eng.client_id,
-        expert_id=eng.expert_id,
-        currency=eng.currency,
-        expert_share=share,
-        fee_bps=runtime.settings.billing.platform_fee_bps,
-    )
-
-
-def _figures(settlement: billing.Settlement) -> dict[str, int]:
-    return {
-        "fee": settlement.fee,
-        "to_expert": settlement.to_expert,
-        "to_client": settlement.to_client,
-    }
-
-
-def approve(
-    session: Session, runtime: Runtime, *, account: Account, engagement_id: str, milestone_id: str
-) -> Engagement:
-    """The client approves a delivery: its escrow goes to the expert, minus the platform fee."""
-    eng, ms, party = _milestone(session, account, engagement_id, milestone_id)
-    with _step(session):
-        event = work.approve(session, eng, ms, party=party, actor_id=account.id, now=utcnow())
-        settlement = _settle_money(session, runtime, eng, ms, None)
-        work.add_figures(session, event, **_figures(settlement))
-        _tell(
-            session,
-            runtime,
-            eng,
-            to=eng.expert_id,
-            kind="released",
-            message=f"{_of(eng, ms, start=True)} was approved by {account.name}: "
-            f"{billing.money(settlement.to_expert, eng.currency)} is yours",
-            milestone=ms,
-        )
-    return eng
-
-
-def revise(
-    session: Session,
-    runtime: Runtime,
-    *,
-    account: Account,
-    engagement_id: str,
-    milestone_id: str,
-    note: str,
-) -> Engagement:
-    """The client sends a delivery back for a revision (up to the agreed limit)."""
-    eng, ms, party = _milestone(session, account, engagement_id, milestone_id)
-    with _step(session):
-        work.request_revision(
-            session, eng, ms, party=party, actor_id=account.id, now=utcnow(), note=note
-        )
-        _tell(
-            session,
-            runtime,
-            eng,
-            to=eng.expert_id,
-            kind="revision",
-            message=f"{account.name} asks for a revision of {_of(eng, ms)}",
-            milestone=ms,
-        )
-    return eng
-
-
-def dispute(
-    session: Session,
-    runtime: Runtime,
-    *,
-    account: Account,
-    engagement_id: str,
-    milestone_id: str,
-    reason: str,
-) -> Engagement:
-    """The client disputes a milestone; its money stays in escrow until an admin settles it."""
-    eng, ms, party = _milestone(session, account, engagement_id, milestone_id)
-    with _step(session):
-        work.dispute(
-            session, eng, ms, party=party, actor_id=account.id, now=utcnow(), reason=reason
-        )
-        _tell(
-            session,
-            runtime,
-            eng,
-            to=eng.expert_id,
-            kind="disputed",
-            message=f"{account.name} disputes {_of(eng, ms)}; an admin will settle it",
-            milestone=ms,
-        )
-    return eng
-
-
-def settle(
-    session: Session,
-    runtime: Runtime,
-    *,
-    account: Account,
-    engagement_id: str,
-    milestone_id: str,
-    outcome: str,
-    expert_share: int | None = None,
-    note: str = "",
-) -> Engagement:
-    """An admin settles a disputed milestone: release, refund, or split."""
-    if account.role != Role.admin:
-        # The parties see the engagement, so they are told why rather than given a 404.
-        eng, _party = _load(session, account, engagement_id)
-        raise NotEngagementParty("only an admin can settle a dispute")
-    eng, ms, party = _milestone(session, account, engagement_id, milestone_id)
-    with _step(session):
-        share, event = work.settle(
-            session,
-            eng,
-            ms,
-            party=party,
-            actor_id=account.id,
-            now=utcnow(),
-            outcome=outcome,
-            expert_share=expert_share,
-            note=note,
-        )
-        settlement = _settle_money(session, runtime, eng, ms, share)
-        work.add_figures(session, event, **_figures(settlement))
-        text = (
-            f"An admin settled the dispute on {_of(eng, ms)} "
-            f"({outcome}): {billing.money(settlement.to_expert, eng.currency)} to the expert, "
-            f"{billing.money(settlement.to_client, eng.currency)} back to the client"
-        )
-        _tell_both(session, runtime, eng, kind="settled", message=text, milestone=ms)
-    return eng
-
-
 def release_due(session: Session, runtime: Runtime, *, now: datetime) -> int:
     """Release every delivered milestone whose review window ended before ``now`` with no
     answer from the client, and tell both parties; returns how many. ``now`` is a parameter so
@@ -785,8 +789,7 @@ def release_due(session: Session, runtime: Runtime, *, now: datetime) -> int:
             if ms.status != MilestoneStatus.delivered:
                 continue  # the client acted, or another worker released it, meanwhile
             event = work.auto_release(session, eng, ms, now=now)
-            settlement = _settle_money(session, runtime, eng, ms, None)
-            work.add_figures(session, event, **_figures(settlement))
+            settlement = _paid(session, runtime, eng, ms, event, None)
             text = (
                 f"{_of(eng, ms, start=True)} was released when its review window ended "
                 f"without an answer: {billing.money(settlement.to_expert, eng.currency)} to the "

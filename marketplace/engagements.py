@@ -46,41 +46,51 @@ OUTCOMES = {
     "split": MilestoneStatus.split_,
 }
 
-# Who may take each step, and from which states. One table serves the checks and the list
-# of actions a page offers, so the two never disagree.
-ENGAGEMENT_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "accept": ("expert", (EngagementStatus.requested,)),
-    "decline": ("expert", (EngagementStatus.requested,)),
-    "propose": ("expert", (EngagementStatus.requested, EngagementStatus.proposed)),
-    "accept_proposal": ("client", (EngagementStatus.proposed,)),
-    "decline_proposal": ("client", (EngagementStatus.proposed,)),
-    "cancel": ("client", (EngagementStatus.requested, EngagementStatus.proposed)),
-}
-MILESTONE_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "fund": ("client", (MilestoneStatus.pending,)),
-    "deliver": ("expert", (MilestoneStatus.funded, MilestoneStatus.revision)),
-    "approve": ("client", (MilestoneStatus.delivered,)),
-    "revise": ("client", (MilestoneStatus.delivered,)),
-    "dispute": (
-        "client",
-        (MilestoneStatus.funded, MilestoneStatus.delivered, MilestoneStatus.revision),
-    ),
-    "settle": ("admin", (MilestoneStatus.disputed,)),
-}
-VERBS = {
-    "accept": "accept this request",
-    "decline": "decline this request",
-    "propose": "propose changes",
-    "accept_proposal": "accept the proposal",
-    "decline_proposal": "decline the proposal",
-    "cancel": "cancel this request",
-    "fund": "fund",
-    "deliver": "deliver",
-    "approve": "approve",
-    "revise": "ask for a revision of",
-    "dispute": "dispute",
-    "settle": "settle",
-}
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One step of the state machine: who takes it, from which states, the state it leads to
+    (None: the step decides, as a settlement does), the event it records, and the words its
+    refusals use. One table serves the checks and the steps a party is offered, so the two
+    never disagree."""
+
+    name: str
+    party: str
+    sources: tuple[str, ...]
+    target: str | None
+    event: str
+    verb: str
+    milestone: bool = False
+    refusal: str = ""  # said to another party; by default "only <party> can <verb>"
+
+
+E, M = EngagementStatus, MilestoneStatus
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        Rule("accept", "expert", (E.requested,), E.accepted, "accepted", "accept this request"),
+        Rule("decline", "expert", (E.requested,), E.declined, "declined", "decline this request"),
+        Rule("propose", "expert", (E.requested, E.proposed), E.proposed, "proposed",
+             "propose changes"),
+        Rule("accept_proposal", "client", (E.proposed,), E.accepted, "proposal_accepted",
+             "accept the proposal"),
+        Rule("decline_proposal", "client", (E.proposed,), E.declined, "proposal_declined",
+             "decline the proposal"),
+        Rule("cancel", "client", (E.requested, E.proposed), E.cancelled, "cancelled",
+             "cancel this request"),
+        Rule("fund", "client", (M.pending,), M.funded, "funded", "fund", milestone=True),
+        Rule("deliver", "expert", (M.funded, M.revision), M.delivered, "delivered", "deliver",
+             milestone=True),
+        Rule("approve", "client", (M.delivered,), M.released, "approved", "approve",
+             milestone=True),
+        Rule("revise", "client", (M.delivered,), M.revision, "revision_requested",
+             "ask for a revision of", milestone=True),
+        Rule("dispute", "client", (M.funded, M.delivered, M.revision), M.disputed, "disputed",
+             "dispute", milestone=True),
+        Rule("settle", "admin", (M.disputed,), None, "settled", "settle", milestone=True,
+             refusal="only an admin can settle a dispute"),
+    )
+}  # fmt: skip
 PARTIES = {
     "client": "the client who commissioned it",
     "expert": "the expert it was commissioned from",
@@ -303,48 +313,79 @@ class Actions:
 
 def actions(eng: Engagement, milestones: list[Milestone], *, party: str) -> Actions:
     """The steps ``party`` may take now, on the engagement and on each milestone."""
-    found = Actions()
-    for step, (who, states) in ENGAGEMENT_STEPS.items():
-        if who == party and eng.status in states:
-            found.engagement.append(step)
+    found = Actions(engagement=[r.name for r in _offered(eng, party, None)])
     for m in milestones:
-        allowed = []
-        if eng.status == EngagementStatus.accepted:
-            for step, (who, states) in MILESTONE_STEPS.items():
-                if who != party or m.status not in states:
-                    continue
-                if step == "revise" and m.revisions >= eng.revision_limit:
-                    continue
-                allowed.append(step)
-        found.milestones[m.id] = allowed
+        found.milestones[m.id] = [r.name for r in _offered(eng, party, m)]
     return found
 
 
-def _check(eng: Engagement, party: str, step: str, milestone: Milestone | None = None) -> None:
-    steps = MILESTONE_STEPS if milestone is not None else ENGAGEMENT_STEPS
-    who, states = steps[step]
-    verb = VERBS[step]
-    if party != who:
-        what = " a milestone" if milestone is not None else ""
-        raise NotEngagementParty(f"only {PARTIES[who]} can {verb}{what}")
+def _offered(eng: Engagement, party: str, milestone: Milestone | None) -> list[Rule]:
+    rules = [r for r in RULES.values() if r.party == party and r.milestone == bool(milestone)]
     if milestone is None:
-        if eng.status not in states:
+        return [r for r in rules if eng.status in r.sources]
+    if eng.status != EngagementStatus.accepted:
+        return []
+    return [
+        r
+        for r in rules
+        if milestone.status in r.sources
+        and not (r.name == "revise" and milestone.revisions >= eng.revision_limit)
+    ]
+
+
+def _check(eng: Engagement, party: str, step: str, milestone: Milestone | None = None) -> None:
+    rule = RULES[step]
+    if party != rule.party:
+        what = " a milestone" if milestone is not None else ""
+        raise NotEngagementParty(
+            rule.refusal or f"only {PARTIES[rule.party]} can {rule.verb}{what}"
+        )
+    if milestone is None:
+        if eng.status not in rule.sources:
             raise TransitionRefused(
-                f"cannot {verb}: this engagement {ENGAGEMENT_STATES[EngagementStatus(eng.status)]}"
+                f"cannot {rule.verb}: this engagement "
+                f"{ENGAGEMENT_STATES[EngagementStatus(eng.status)]}"
             )
         return
     name = f"milestone {milestone.position} ({milestone.title})"
     if eng.status != EngagementStatus.accepted:
         raise TransitionRefused(
-            f"cannot {verb} {name}: this engagement "
+            f"cannot {rule.verb} {name}: this engagement "
             f"{ENGAGEMENT_STATES[EngagementStatus(eng.status)]}"
         )
-    if milestone.status not in states:
+    if milestone.status not in rule.sources:
         state = MILESTONE_STATES[MilestoneStatus(milestone.status)]
         hint = ""
         if step == "deliver" and milestone.status == MilestoneStatus.pending:
             hint = ": the client funds it into escrow before you deliver"
-        raise TransitionRefused(f"cannot {verb} {name}: it {state}{hint}")
+        raise TransitionRefused(f"cannot {rule.verb} {name}: it {state}{hint}")
+
+
+def advance(
+    session: Session,
+    eng: Engagement,
+    step: str,
+    *,
+    party: str,
+    actor_id: str,
+    now: datetime,
+    milestone: Milestone | None = None,
+    data: dict[str, Any] | None = None,
+) -> EngagementEvent:
+    """Take ``step`` as its rule says: check it, move the engagement (or ``milestone``) to the
+    rule's state and record the rule's event with ``data``."""
+    rule = RULES[step]
+    _check(eng, party, step, milestone)
+    assert rule.target is not None, f"{step} decides its own state"
+    if milestone is None:
+        eng.status = rule.target
+        _save(session, eng)
+    else:
+        milestone.status = rule.target
+        _save(session, milestone)
+    return _event(
+        session, eng, rule.event, actor_id=actor_id, now=now, milestone=milestone, data=data
+    )
 
 
 def _event(
@@ -451,10 +492,7 @@ def _add_milestones(
 
 def accept(session: Session, eng: Engagement, *, party: str, actor_id: str, now: datetime) -> None:
     """The expert accepts the request as it stands."""
-    _check(eng, party, "accept")
-    eng.status = EngagementStatus.accepted
-    _save(session, eng)
-    _event(session, eng, "accepted", actor_id=actor_id, now=now)
+    advance(session, eng, "accept", party=party, actor_id=actor_id, now=now)
 
 
 def decline(
@@ -468,11 +506,8 @@ def decline(
 ) -> None:
     """The expert declines a request, or the client declines the expert's proposal."""
     step = "decline_proposal" if party == "client" else "decline"
-    _check(eng, party, step)
-    eng.status = EngagementStatus.declined
-    _save(session, eng)
-    kind = "proposal_declined" if step == "decline_proposal" else "declined"
-    _event(session, eng, kind, actor_id=actor_id, now=now, data={"reason": reason.strip()})
+    data = {"reason": reason.strip()}
+    advance(session, eng, step, party=party, actor_id=actor_id, now=now, data=data)
 
 
 def propose(
@@ -501,34 +536,19 @@ def propose(
         session.execute(delete(Milestone).where(col(Milestone.engagement_id) == eng.id))
         session.flush()
         current = _add_milestones(session, eng, checked)
-    eng.status = EngagementStatus.proposed
-    _save(session, eng)
-    after = _terms_data(eng, current)
-    _event(
-        session,
-        eng,
-        "proposed",
-        actor_id=actor_id,
-        now=now,
-        data={"before": before, "after": after, "note": note.strip()},
-    )
+    data = {"before": before, "after": _terms_data(eng, current), "note": note.strip()}
+    advance(session, eng, "propose", party=party, actor_id=actor_id, now=now, data=data)
 
 
 def accept_proposal(
     session: Session, eng: Engagement, *, party: str, actor_id: str, now: datetime
 ) -> None:
-    _check(eng, party, "accept_proposal")
-    eng.status = EngagementStatus.accepted
-    _save(session, eng)
-    _event(session, eng, "proposal_accepted", actor_id=actor_id, now=now)
+    advance(session, eng, "accept_proposal", party=party, actor_id=actor_id, now=now)
 
 
 def cancel(session: Session, eng: Engagement, *, party: str, actor_id: str, now: datetime) -> None:
     """The client withdraws a request before it is agreed (nothing is funded yet)."""
-    _check(eng, party, "cancel")
-    eng.status = EngagementStatus.cancelled
-    _save(session, eng)
-    _event(session, eng, "cancelled", actor_id=actor_id, now=now)
+    advance(session, eng, "cancel", party=party, actor_id=actor_id, now=now)
 
 
 # Milestones
@@ -545,17 +565,16 @@ def fund(
     via: str,
 ) -> None:
     """The milestone's money is in escrow (``via`` credits or stripe): work may start."""
-    _check(eng, party, "fund", milestone)
-    milestone.status = MilestoneStatus.funded
-    _save(session, milestone)
-    _event(
+    data = {"amount": milestone.amount, "via": via}
+    advance(
         session,
         eng,
-        "funded",
+        "fund",
+        party=party,
         actor_id=actor_id,
         now=now,
         milestone=milestone,
-        data={"amount": milestone.amount, "via": via},
+        data=data,
     )
 
 
@@ -589,23 +608,23 @@ def deliver(
         )
     milestone.report = report
     milestone.report_file = report_file
-    milestone.status = MilestoneStatus.delivered
     milestone.delivered_at = now
     milestone.release_after = now + timedelta(days=eng.review_days)
-    _save(session, milestone)
-    _event(
+    data = {
+        "characters": len(report),
+        "pdf": report_file is not None,
+        "revision": milestone.revisions,
+        "release_after": milestone.release_after.isoformat(),
+    }
+    advance(
         session,
         eng,
-        "delivered",
+        "deliver",
+        party=party,
         actor_id=actor_id,
         now=now,
         milestone=milestone,
-        data={
-            "characters": len(report),
-            "pdf": report_file is not None,
-            "revision": milestone.revisions,
-            "release_after": milestone.release_after.isoformat(),
-        },
+        data=data,
     )
 
 
@@ -654,17 +673,17 @@ def request_revision(
             "approve it, or dispute it for an admin to settle"
         )
     milestone.revisions += 1
-    milestone.status = MilestoneStatus.revision
     milestone.release_after = None
-    _save(session, milestone)
-    _event(
+    data = {"note": note, "revision": milestone.revisions, "limit": eng.revision_limit}
+    advance(
         session,
         eng,
-        "revision_requested",
+        "revise",
+        party=party,
         actor_id=actor_id,
         now=now,
         milestone=milestone,
-        data={"note": note, "revision": milestone.revisions, "limit": eng.revision_limit},
+        data=data,
     )
 
 
@@ -680,18 +699,17 @@ def dispute(
 ) -> None:
     """The client disputes the milestone; its money stays in escrow until an admin settles."""
     _check(eng, party, "dispute", milestone)
-    reason = _required_text(reason, "give the reason for the dispute")
-    milestone.status = MilestoneStatus.disputed
+    data = {"reason": _required_text(reason, "give the reason for the dispute")}
     milestone.release_after = None
-    _save(session, milestone)
-    _event(
+    advance(
         session,
         eng,
-        "disputed",
+        "dispute",
+        party=party,
         actor_id=actor_id,
         now=now,
         milestone=milestone,
-        data={"reason": reason},
+        data=data,
     )
 
 
@@ -710,9 +728,9 @@ def settle(
     """An admin settles a dispute: ``release`` to the expert, ``refund`` to the client, or
     ``split`` (``expert_share`` to the expert, in minor units). Returns the expert's share for
     the ledger (None: all of it) and the event."""
+    _check(eng, party, "settle", milestone)
     if outcome not in OUTCOMES:
         raise InvalidEngagement(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-    _check(eng, party, "settle", milestone)
     share: int | None
     if outcome == "split":
         if expert_share is None or not 0 < expert_share < milestone.amount:

@@ -1,8 +1,10 @@
 """Engagements over HTTP: commission (or escalate an answer), agree the terms, fund, deliver,
-approve, revise, dispute, and an admin's settlement of disputes."""
+approve, revise, dispute, and an admin's settlement of disputes. The step routes are made from
+``engagements.STEPS``."""
 
+import inspect
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse
@@ -12,8 +14,9 @@ from app import engagements
 from app.api.schemas import ERRORS, ErrorBody
 from app.bodies import FILES, Form, multipart_body, read_files
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from app.engagements import MilestoneIn, Step, StepIn
 from core.errors import InvalidInput
-from marketplace.engagements import MAX_AMOUNT, MilestoneTerms, Terms
+from marketplace.engagements import Terms
 
 router = APIRouter(tags=["engagements"], responses={401: ERRORS[401], 404: ERRORS[404]})
 Responses = dict[int | str, dict[str, Any]]
@@ -24,14 +27,6 @@ NOT_CONFIGURED: dict[str, Any] = {
     "model": ErrorBody,
     "description": "Stripe is not configured on this server, or the step is refused",
 }
-
-
-class MilestoneIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200, examples=["Architecture review"])
-    amount: int = Field(ge=1, le=MAX_AMOUNT, description="Minor units (cents)", examples=[50000])
-
-    def terms(self) -> MilestoneTerms:
-        return MilestoneTerms(title=self.title, amount=self.amount)
 
 
 class EngagementIn(BaseModel):
@@ -69,42 +64,6 @@ class EscalationIn(BaseModel):
     milestones: list[MilestoneIn] | None = Field(default=None, min_length=1, max_length=20)
     revision_limit: int = Field(default=2, ge=0, le=10)
     review_days: int = Field(default=14, ge=1, le=90)
-
-
-class ProposalIn(BaseModel):
-    milestones: list[MilestoneIn] | None = Field(default=None, min_length=1, max_length=20)
-    deadline: datetime | None = None
-    note: str = Field(default="", max_length=5000)
-
-
-class ReasonIn(BaseModel):
-    reason: str = Field(default="", max_length=5000)
-
-
-class FundIn(BaseModel):
-    pay: Literal["credits", "card"] = Field(
-        default="credits", description="From your credits now, or by card through Stripe"
-    )
-
-
-class DeliveryIn(BaseModel):
-    report: str = Field(min_length=1, max_length=200_000, description="The report, in Markdown")
-
-
-class RevisionIn(BaseModel):
-    note: str = Field(min_length=1, max_length=5000, description="What to change")
-
-
-class DisputeIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=5000)
-
-
-class SettlementIn(BaseModel):
-    outcome: Literal["release", "refund", "split"]
-    expert_share: int | None = Field(
-        default=None, ge=0, description="With split: the expert's part, in minor units"
-    )
-    note: str = Field(default="", max_length=2000)
 
 
 class DraftIn(BaseModel):
@@ -305,111 +264,63 @@ def get_engagement(
     return _public(session, account, engagement_id)
 
 
-@router.post("/engagements/{engagement_id}/accept", responses=STEP)
-def accept(
-    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, engagement_id: str
-) -> EngagementPublic:
-    """The expert accepts the request as it stands."""
-    engagements.accept(session, runtime, account=account, engagement_id=engagement_id)
-    return _public(session, account, engagement_id)
+def _step_route(step: Step) -> None:
+    """The route of one step in ``engagements.STEPS``: its body, its answer, its docs."""
 
+    def take(
+        *,
+        session: SessionDep,
+        runtime: RuntimeDep,
+        account: CurrentAccount,
+        engagement_id: str,
+        milestone_id: str | None = None,
+        body: StepIn | None = None,
+    ) -> EngagementPublic | CheckoutStarted:
+        inputs = body.inputs() if body is not None else {}
+        url = engagements.take(
+            session,
+            runtime,
+            account=account,
+            step=step.name,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+            **inputs,
+        )
+        if url is not None:
+            return CheckoutStarted(checkout_url=url)
+        return _public(session, account, engagement_id)
 
-@router.post("/engagements/{engagement_id}/decline", responses=STEP)
-def decline(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    body: ReasonIn | None = None,
-) -> EngagementPublic:
-    """The expert declines a request; the client declines the expert's proposal."""
-    reason = body.reason if body else ""
-    engagements.decline(
-        session, runtime, account=account, engagement_id=engagement_id, reason=reason
+    # FastAPI reads a route's parameters from its signature: this step's body (required or
+    # not), and the milestone id only on a milestone's path.
+    params = []
+    for param in inspect.signature(take).parameters.values():
+        if param.name == "body":
+            if step.body is None:
+                continue
+            if step.body_required:
+                param = param.replace(annotation=step.body, default=inspect.Parameter.empty)
+            else:
+                param = param.replace(annotation=step.body | None)
+        elif param.name == "milestone_id":
+            if not step.milestone:
+                continue
+            param = param.replace(annotation=str, default=inspect.Parameter.empty)
+        params.append(param)
+    take.__signature__ = inspect.signature(take).replace(parameters=params)  # type: ignore[attr-defined]
+    card = step.name == "fund"
+    router.add_api_route(
+        step.path,
+        take,
+        methods=["POST"],
+        name=step.name,
+        description=step.doc,
+        response_model=EngagementPublic | CheckoutStarted if card else EngagementPublic,
+        responses={**STEP, **PAY, 409: NOT_CONFIGURED, 502: {"model": ErrorBody}} if card else STEP,
     )
-    return _public(session, account, engagement_id)
 
 
-@router.post("/engagements/{engagement_id}/propose", responses=STEP)
-def propose(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    body: ProposalIn,
-) -> EngagementPublic:
-    """The expert proposes other milestones (so another price) and/or another deadline."""
-    engagements.propose(
-        session,
-        runtime,
-        account=account,
-        engagement_id=engagement_id,
-        milestones=[m.terms() for m in body.milestones] if body.milestones else None,
-        deadline=body.deadline,
-        note=body.note,
-    )
-    return _public(session, account, engagement_id)
-
-
-@router.post("/engagements/{engagement_id}/accept-proposal", responses=STEP)
-def accept_proposal(
-    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, engagement_id: str
-) -> EngagementPublic:
-    """The client accepts the expert's proposed terms."""
-    engagements.accept_proposal(session, runtime, account=account, engagement_id=engagement_id)
-    return _public(session, account, engagement_id)
-
-
-@router.post("/engagements/{engagement_id}/cancel", responses=STEP)
-def cancel(
-    session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, engagement_id: str
-) -> EngagementPublic:
-    """The client withdraws a request that is not agreed yet."""
-    engagements.cancel(session, runtime, account=account, engagement_id=engagement_id)
-    return _public(session, account, engagement_id)
-
-
-@router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/fund",
-    responses={**STEP, **PAY, 409: NOT_CONFIGURED, 502: {"model": ErrorBody}},
-)
-def fund(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    milestone_id: str,
-    body: FundIn | None = None,
-) -> EngagementPublic | CheckoutStarted:
-    """Fund a milestone into escrow: from credits now, or (``pay: card``) through Stripe
-    Checkout, funded when Stripe confirms the payment."""
-    ids = {"engagement_id": engagement_id, "milestone_id": milestone_id}
-    if body is not None and body.pay == "card":
-        url = engagements.checkout(session, runtime, account=account, **ids)
-        return CheckoutStarted(checkout_url=url)
-    engagements.fund(session, runtime, account=account, **ids)
-    return _public(session, account, engagement_id)
-
-
-@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/deliver", responses=STEP)
-def deliver(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    milestone_id: str,
-    body: DeliveryIn,
-) -> EngagementPublic:
-    """The expert delivers a funded milestone's report, in Markdown."""
-    engagements.deliver(
-        session,
-        runtime,
-        account=account,
-        engagement_id=engagement_id,
-        milestone_id=milestone_id,
-        report=body.report,
-    )
-    return _public(session, account, engagement_id)
+for _step in engagements.STEPS.values():
+    _step_route(_step)
 
 
 def _may_deliver(
@@ -448,10 +359,11 @@ def deliver_pdf(
     files = form.files.get("file", [])
     if not files:
         raise InvalidInput("file: attach the report as a PDF")
-    engagements.deliver(
+    engagements.take(
         session,
         runtime,
         account=account,
+        step="deliver",
         engagement_id=engagement_id,
         milestone_id=milestone_id,
         report=form.text("report", max_length=200_000),
@@ -477,86 +389,6 @@ def report_pdf(
         session, runtime, account=account, engagement_id=engagement_id, milestone_id=milestone_id
     )
     return FileResponse(path, media_type="application/pdf", filename=f"report-{milestone_id}.pdf")
-
-
-@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/approve", responses=STEP)
-def approve(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    milestone_id: str,
-) -> EngagementPublic:
-    """Approve a delivery: its money goes to the expert, minus the platform fee."""
-    engagements.approve(
-        session, runtime, account=account, engagement_id=engagement_id, milestone_id=milestone_id
-    )
-    return _public(session, account, engagement_id)
-
-
-@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/revise", responses=STEP)
-def revise(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    milestone_id: str,
-    body: RevisionIn,
-) -> EngagementPublic:
-    """Send a delivery back to the expert for a revision, up to the agreed limit."""
-    engagements.revise(
-        session,
-        runtime,
-        account=account,
-        engagement_id=engagement_id,
-        milestone_id=milestone_id,
-        note=body.note,
-    )
-    return _public(session, account, engagement_id)
-
-
-@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/dispute", responses=STEP)
-def dispute(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    milestone_id: str,
-    body: DisputeIn,
-) -> EngagementPublic:
-    """Dispute a milestone: its money stays in escrow until an admin settles it."""
-    engagements.dispute(
-        session,
-        runtime,
-        account=account,
-        engagement_id=engagement_id,
-        milestone_id=milestone_id,
-        reason=body.reason,
-    )
-    return _public(session, account, engagement_id)
-
-
-@router.post("/engagements/{engagement_id}/milestones/{milestone_id}/settle", responses=STEP)
-def settle(
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: CurrentAccount,
-    engagement_id: str,
-    milestone_id: str,
-    body: SettlementIn,
-) -> EngagementPublic:
-    """Settle a disputed milestone (admins): release, refund, or split with ``expert_share``."""
-    engagements.settle(
-        session,
-        runtime,
-        account=account,
-        engagement_id=engagement_id,
-        milestone_id=milestone_id,
-        outcome=body.outcome,
-        expert_share=body.expert_share,
-        note=body.note,
-    )
-    return _public(session, account, engagement_id)
 
 
 @router.post("/engagements/{engagement_id}/draft", responses=STEP)

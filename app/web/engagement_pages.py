@@ -1,6 +1,6 @@
 """Engagement pages: the client's and expert's lists, the commission form (also reached from
 an answer, to escalate it), an engagement with its milestones, events and the steps each party
-may take now, and the admin's disputes."""
+may take now (one action per row of ``engagements.STEPS``), and the admin's disputes."""
 
 import re
 from collections.abc import Callable
@@ -8,10 +8,11 @@ from datetime import UTC, datetime, time
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 from sqlmodel import Session
+from starlette.datastructures import FormData
 
 from app import engagements
 from app.bodies import FILES
@@ -381,20 +382,87 @@ def engagement_page(
     )
 
 
-def _acted(
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _proposal(form: FormData) -> dict[str, Any]:
+    titles, amounts = (
+        [v for v in form.getlist(name) if isinstance(v, str)]
+        for name in ("milestone_title", "milestone_amount")
+    )
+    milestones = _milestones(titles, amounts)
+    return {
+        "milestones": milestones or None,
+        "deadline": _deadline(_text(form, "deadline")),
+        "note": _text(form, "note"),
+    }
+
+
+def _settlement(form: FormData) -> dict[str, Any]:
+    share = _text(form, "expert_share")
+    return {
+        "outcome": _text(form, "outcome"),
+        "expert_share": _amount(share, "expert's share") if share.strip() else None,
+        "note": _text(form, "note"),
+    }
+
+
+# A step's inputs from its form: the fields named as in its JSON body, but where the page
+# takes amounts in currency units, dates, or milestones as rows.
+FORMS: dict[str, Callable[[FormData], dict[str, Any]]] = {
+    "propose": _proposal,
+    "settle": _settlement,
+}
+
+
+def _inputs(step: engagements.Step, form: FormData) -> dict[str, Any]:
+    if step.name in FORMS:
+        return FORMS[step.name](form)
+    return {name: _text(form, name) for name in (step.body.model_fields if step.body else ())}
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+def _taken(
     request: Request,
     session: Session,
     runtime: Runtime,
     account: Account,
     engagement_id: str,
-    act: Callable[[], object],
-    done: str,
+    step: engagements.Step,
+    inputs: Callable[[], dict[str, Any]],
+    *,
+    milestone_id: str | None = None,
     drafts: dict[str, str] | None = None,
+    back: str = "",
 ) -> Response:
-    """Take a step, then back to the engagement; a refused step shows it with the reason."""
+    """Take a step, then back to the engagement (or Stripe, or the disputes page with
+    ``back=disputes``); a refused step shows the page again with the reason."""
     try:
-        act()
+        url = engagements.take(
+            session,
+            runtime,
+            account=account,
+            step=step.name,
+            engagement_id=engagement_id,
+            milestone_id=milestone_id,
+            **inputs(),
+        )
     except VouchError as exc:
+        if back == "disputes":
+            rows = engagements.disputes(session, account=account)
+            return render(
+                request,
+                "disputes.html",
+                exc.status_code,
+                account=account,
+                disputes=rows,
+                error=exc.message,
+            )
         return _page(
             request,
             session,
@@ -405,170 +473,45 @@ def _acted(
             drafts=drafts,
             error=exc.message,
         )
-    return RedirectResponse(f"/engagements/{engagement_id}?done={done}", status_code=303)
+    if url is None and back == "disputes":
+        url = "/admin/disputes?done=1"
+    return RedirectResponse(url or f"/engagements/{engagement_id}?done={step.done}", 303)
 
 
-@router.post("/engagements/{engagement_id}/accept", dependencies=[PostGuard])
-def accept(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.accept(session, runtime, account=account, engagement_id=engagement_id),
-        "accepted",
-    )
+def _page_action(step: engagements.Step) -> Callable[..., Response]:
+    """The page action of one step in ``engagements.STEPS``; a milestone's id comes from the
+    path."""
 
-
-@router.post("/engagements/{engagement_id}/accept-proposal", dependencies=[PostGuard])
-def accept_proposal(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.accept_proposal(
-            session, runtime, account=account, engagement_id=engagement_id
-        ),
-        "accepted",
-    )
-
-
-@router.post("/engagements/{engagement_id}/decline", dependencies=[PostGuard])
-def decline(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-    reason: Annotated[str, Form()] = "",
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.decline(
-            session, runtime, account=account, engagement_id=engagement_id, reason=reason
-        ),
-        "declined",
-    )
-
-
-@router.post("/engagements/{engagement_id}/cancel", dependencies=[PostGuard])
-def cancel(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.cancel(session, runtime, account=account, engagement_id=engagement_id),
-        "cancelled",
-    )
-
-
-@router.post("/engagements/{engagement_id}/propose", dependencies=[PostGuard])
-def propose(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-    deadline: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
-    milestone_title: Annotated[list[str] | None, Form()] = None,
-    milestone_amount: Annotated[list[str] | None, Form()] = None,
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-
-    def act() -> object:
-        milestones = _milestones(milestone_title, milestone_amount)
-        return engagements.propose(
+    def act(
+        request: Request,
+        session: SessionDep,
+        runtime: RuntimeDep,
+        account: PageAccount,
+        engagement_id: str,
+        form: Annotated[FormData, Depends(_form)],
+    ) -> Response:
+        if account is None:
+            return login_then(f"/engagements/{engagement_id}")
+        return _taken(
+            request,
             session,
             runtime,
-            account=account,
-            engagement_id=engagement_id,
-            milestones=milestones or None,
-            deadline=_deadline(deadline),
-            note=note,
+            account,
+            engagement_id,
+            step,
+            lambda: _inputs(step, form),
+            milestone_id=request.path_params.get("milestone_id"),
+            back=_text(form, "back"),
         )
 
-    return _acted(request, session, runtime, account, engagement_id, act, "proposed")
+    return act
 
 
-# Milestones
-
-
-@router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/fund", dependencies=[PostGuard]
-)
-def fund(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-    milestone_id: str,
-    pay: Annotated[str, Form()] = "credits",
-) -> Response:
-    """Fund from credits, or (``pay=card``) go to Stripe Checkout."""
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    ids = {"engagement_id": engagement_id, "milestone_id": milestone_id}
-    if pay == "card":
-        try:
-            url = engagements.checkout(session, runtime, account=account, **ids)
-        except VouchError as exc:
-            return _page(
-                request,
-                session,
-                runtime,
-                account,
-                engagement_id,
-                exc.status_code,
-                error=exc.message,
-            )
-        return RedirectResponse(url, status_code=303)
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.fund(session, runtime, account=account, **ids),
-        "funded",
-    )
+for _step in engagements.STEPS.values():
+    if _step.name != "deliver":  # a file upload: its own route below
+        router.add_api_route(
+            _step.path, _page_action(_step), methods=["POST"], dependencies=[PostGuard]
+        )
 
 
 def _may_deliver(session: Session, account: Account, path: dict[str, Any]) -> None:
@@ -619,22 +562,15 @@ def deliver(
             drafts={milestone_id: report},
             error=exc.message,
         )
-    return _acted(
+    return _taken(
         request,
         session,
         runtime,
         account,
         engagement_id,
-        lambda: engagements.deliver(
-            session,
-            runtime,
-            account=account,
-            engagement_id=engagement_id,
-            milestone_id=milestone_id,
-            report=report,
-            pdf=files[0][1] if files else None,
-        ),
-        "delivered",
+        engagements.STEPS["deliver"],
+        lambda: {"report": report, "pdf": files[0][1] if files else None},
+        milestone_id=milestone_id,
         drafts={milestone_id: report},
     )
 
@@ -734,146 +670,3 @@ def report_pdf(
     except VouchError as exc:
         return error_page(request, account, exc)
     return FileResponse(path, media_type="application/pdf", filename=f"report-{milestone_id}.pdf")
-
-
-@router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/approve", dependencies=[PostGuard]
-)
-def approve(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-    milestone_id: str,
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.approve(
-            session,
-            runtime,
-            account=account,
-            engagement_id=engagement_id,
-            milestone_id=milestone_id,
-        ),
-        "approved",
-    )
-
-
-@router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/revise", dependencies=[PostGuard]
-)
-def revise(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-    milestone_id: str,
-    note: Annotated[str, Form()] = "",
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.revise(
-            session,
-            runtime,
-            account=account,
-            engagement_id=engagement_id,
-            milestone_id=milestone_id,
-            note=note,
-        ),
-        "revision",
-    )
-
-
-@router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/dispute", dependencies=[PostGuard]
-)
-def dispute(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-    milestone_id: str,
-    reason: Annotated[str, Form()] = "",
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    return _acted(
-        request,
-        session,
-        runtime,
-        account,
-        engagement_id,
-        lambda: engagements.dispute(
-            session,
-            runtime,
-            account=account,
-            engagement_id=engagement_id,
-            milestone_id=milestone_id,
-            reason=reason,
-        ),
-        "disputed",
-    )
-
-
-@router.post(
-    "/engagements/{engagement_id}/milestones/{milestone_id}/settle", dependencies=[PostGuard]
-)
-def settle(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    engagement_id: str,
-    milestone_id: str,
-    outcome: Annotated[str, Form()] = "",
-    expert_share: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
-    back: Annotated[str, Form()] = "",
-) -> Response:
-    """An admin settles a dispute; ``back=disputes`` returns to the disputes page."""
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-
-    def act() -> object:
-        share = _amount(expert_share, "expert's share") if expert_share.strip() else None
-        return engagements.settle(
-            session,
-            runtime,
-            account=account,
-            engagement_id=engagement_id,
-            milestone_id=milestone_id,
-            outcome=outcome,
-            expert_share=share,
-            note=note,
-        )
-
-    if back == "disputes":
-        try:
-            act()
-        except VouchError as exc:
-            rows = engagements.disputes(session, account=account)
-            return render(
-                request,
-                "disputes.html",
-                exc.status_code,
-                account=account,
-                disputes=rows,
-                error=exc.message,
-            )
-        return RedirectResponse("/admin/disputes?done=1", status_code=303)
-    return _acted(request, session, runtime, account, engagement_id, act, "settled")
