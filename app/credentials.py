@@ -18,6 +18,7 @@ from app.models import Account, Role, SigningKey
 from app.profiles import require_expert
 from app.runtime import Runtime
 from assets.models import Asset
+from core import files
 from core.clock import utcnow
 from core.db import after_commit
 from ingestion.errors import FileRejected
@@ -513,6 +514,7 @@ def withdraw(session: Session, runtime: Runtime, *, account: Account, credential
     session.delete(credential)
     session.flush()
     folder = runtime.settings.uploads_path / DOCUMENTS / credential.id
+    files.forget(session, _document_key(runtime, f"{DOCUMENTS}/{credential.id}/"))
     after_commit(session, lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
@@ -545,9 +547,10 @@ def attach_document(
     digest = hashlib.sha256(data).hexdigest()
     # A new name per content: the old file stays until the new row is committed.
     stored = f"{DOCUMENTS}/{credential.id}/{digest[:16]}{suffix}"
-    target = runtime.settings.uploads_path / stored
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+    # In the database too, for the replicas that did not receive it.
+    key = _document_key(runtime, stored)
+    target = files.keep(session, runtime.settings.data_dir, key, data)
+    files.forget(session, _document_key(runtime, f"{DOCUMENTS}/{credential.id}/"), keep_path=key)
     after_commit(session, lambda: _remove_others(target))
     credential.evidence = {
         **credential.evidence,
@@ -569,6 +572,12 @@ def attach_document(
     return credential
 
 
+def _document_key(runtime: Runtime, stored: str) -> str:
+    """A document's path relative to the data dir (``stored`` is relative to the uploads)."""
+    settings = runtime.settings
+    return (settings.uploads_path.relative_to(settings.data_dir) / stored).as_posix()
+
+
 def _remove_others(kept: Path) -> None:
     for path in kept.parent.iterdir():
         if path != kept:
@@ -588,8 +597,13 @@ def document(
     """The uploaded document, for its expert or an admin."""
     credential = get(session, account=account, credential_id=credential_id)
     stored = rules.document_of(credential)
-    path = runtime.settings.uploads_path / str(stored["stored"]) if stored else None
-    if stored is None or path is None or not path.is_file():
+    data_dir = runtime.settings.data_dir
+    path = (
+        files.local(session, data_dir, _document_key(runtime, str(stored["stored"])))
+        if stored
+        else None
+    )
+    if stored is None or path is None:
         raise CredentialNotFound(f"credential {credential_id} has no uploaded document")
     return StoredDocument(path, str(stored["media_type"]), str(stored["name"]))
 

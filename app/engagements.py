@@ -34,6 +34,7 @@ from assets.errors import AssetNotFound, ConsultationNotFound
 from assets.models import Asset, Consultation
 from assets.service import get_managed_asset, get_visible_asset
 from billing import service as billing
+from core import files
 from core.clock import utcnow
 from core.db import session_scope
 from core.errors import Conflict, Forbidden, InvalidInput
@@ -465,7 +466,7 @@ def _deliver(t: Taking, report: str, pdf: bytes | None = None) -> Figures:
         work.check(t.eng, t.ms, party=t.party, step="deliver")  # before the file is written
         if not pdf:
             raise InvalidReport("the report file is empty")
-        stored = store_report_pdf(t.runtime, t.eng, t.ms, pdf)
+        stored = store_report_pdf(t.session, t.runtime, t.eng, t.ms, pdf)
     work.deliver(
         t.session,
         t.eng,
@@ -734,23 +735,21 @@ def _payment_refunded(session: Session, runtime: Runtime, eng: Engagement, ms: M
     _tell_both(session, runtime, eng, kind="refunded", message=text, milestone=ms)
 
 
-def _report_dir(runtime: Runtime, eng: Engagement) -> Path:
-    return runtime.settings.data_dir / "engagements" / eng.id
-
-
-def store_report_pdf(runtime: Runtime, eng: Engagement, ms: Milestone, data: bytes) -> str:
-    """Keep a report PDF under the data dir; returns its path relative to the data dir."""
+def store_report_pdf(
+    session: Session, runtime: Runtime, eng: Engagement, ms: Milestone, data: bytes
+) -> str:
+    """Keep a report PDF under the data dir and in the database (other replicas serve it);
+    returns its path relative to the data dir."""
     if not data.startswith(b"%PDF-"):
         raise InvalidReport("the report file is not a PDF (it does not start with %PDF-)")
     if len(data) > MAX_REPORT_BYTES:
         raise InvalidReport(
             f"the report PDF is larger than the {MAX_REPORT_BYTES} byte limit", status_code=413
         )
-    folder = _report_dir(runtime, eng)
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"{ms.id}-r{ms.revisions}-{new_id('pdf').removeprefix('pdf_')}.pdf"
-    (folder / name).write_bytes(data)
-    return str(Path("engagements") / eng.id / name)
+    path = f"engagements/{eng.id}/{name}"
+    files.keep(session, runtime.settings.data_dir, path, data)
+    return path
 
 
 def check_deliver(
@@ -770,9 +769,8 @@ def report_file(
     ms = work.get_milestone(session, eng, milestone_id)
     if not ms.report_file:
         raise MilestoneNotFound(f"milestone {ms.position} has no PDF report")
-    root = runtime.settings.data_dir.resolve()
-    path = (root / ms.report_file).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    path = files.local(session, runtime.settings.data_dir, ms.report_file)
+    if path is None:
         raise MilestoneNotFound(f"the PDF report of milestone {ms.position} is missing")
     return path
 

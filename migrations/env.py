@@ -9,6 +9,7 @@ from sqlmodel.sql.sqltypes import AutoString
 import app.models  # noqa: F401
 import assets.models  # noqa: F401
 import billing.models  # noqa: F401
+import core.files  # noqa: F401
 import evals.models  # noqa: F401
 import ingestion.models  # noqa: F401
 import marketplace.models  # noqa: F401

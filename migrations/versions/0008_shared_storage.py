@@ -1,6 +1,7 @@
 """shared storage: each asset's BM25 index kept in the database under a version, so that every
 replica searches the index the last ingest built, wherever it ran; uploaded files kept in the
-database, so that a worker on another machine than the receiving replica can ingest them
+database, so that a worker on another machine than the receiving replica can ingest them; and
+the files a replica writes for others to read (report PDFs, credential documents)
 
 Revision ID: 0008
 Revises: 0007
@@ -40,8 +41,16 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("source_id", "name", name=op.f("pk_upload_file")),
     )
+    op.create_table(
+        "stored_file",
+        sa.Column("path", sa.String(length=300), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("path", name=op.f("pk_stored_file")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("stored_file")
     op.drop_table("upload_file")
     op.drop_table("lexical_snapshot")

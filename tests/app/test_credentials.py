@@ -421,6 +421,10 @@ async def test_admin_review_of_a_licence(
         assert document.headers["content-type"] == "application/pdf"
         assert document.headers["content-disposition"].startswith("attachment")
     assert (await client.get(url, headers=expert_second.headers)).status_code == 404
+    # A replica on another machine, without the file on its disk, serves it from the database.
+    shutil.rmtree(runtime.settings.uploads_path)
+    elsewhere = await client.get(url, headers=admin.headers)
+    assert (elsewhere.status_code, elsewhere.content) == (200, PDF)
     machine = await client.post(f"/v1/credentials/{cid}/verify", headers=expert.headers)
     assert machine.status_code == 409
 

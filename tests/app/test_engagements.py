@@ -2,6 +2,7 @@
 step, refused steps, auto-release on a controlled clock, escalation from an answer, drafting
 from the expert's asset, PDF reports, Stripe funding, and tenants kept apart."""
 
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -494,6 +495,10 @@ async def test_a_pdf_report_is_stored_and_served_to_the_parties(
     assert (await client.get(f"{path}/report.pdf", headers=client_second.headers)).status_code == (
         404
     )
+    # A replica on another machine, without the file on its disk, serves it from the database.
+    shutil.rmtree(runtime.settings.data_dir / "engagements")
+    elsewhere = await client.get(f"{path}/report.pdf", headers=client_user.headers)
+    assert (elsewhere.status_code, elsewhere.content) == (200, PDF)
 
 
 @pytest.fixture
