@@ -1,15 +1,11 @@
 """Billing use cases that need assets or accounts: plans, escrow decisions, balances,
-statements, payouts and the scheduled settlement."""
+statements and payouts. What needs billing alone is in ``billing`` (``billing.service``,
+``billing.statements``)."""
 
-import csv
-import io
 import logging
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
 from app import reviewing
 from app.accounts import viewer_of
@@ -18,53 +14,16 @@ from app.runtime import Runtime
 from assets.errors import ConsultationNotFound
 from assets.models import Asset, Consultation
 from assets.service import can_manage, get_managed_asset, get_visible_asset
-from billing import ledger, payouts
+from billing import ledger, payouts, statements
 from billing import service as billing
 from billing.errors import GatewayError, GatewayUnavailable, InvalidAmount, NoMonthlyPlan
-from billing.models import Charge, LedgerEntry, LedgerTransaction, Payout, Plan, Subscription
+from billing.models import Charge, Payout, Plan, Subscription
+from billing.statements import StatementLine
 from core.clock import utcnow
 from core.db import session_scope
 from core.errors import Forbidden
 
 log = logging.getLogger(__name__)
-
-
-def plan_public(plan: Plan | None) -> dict[str, Any] | None:
-    if plan is None:
-        return None
-    return {
-        "id": plan.id,
-        "currency": plan.currency,
-        "per_query": plan.per_query,
-        "monthly": plan.monthly,
-        "included": plan.included,
-        "overage": plan.overage,
-        "trial": plan.trial,
-        "acceptance_hours": plan.acceptance_hours,
-        "created_at": plan.created_at.isoformat(),
-    }
-
-
-def describe_plan(slug: str, plan: Plan | None) -> str:
-    """An asset's prices in one line, as the CLI and the demo print them."""
-    if plan is None:
-        return f"{slug}: free to ask (no plan set)"
-    parts = []
-    if plan.per_query is not None:
-        parts.append(f"{billing.money(plan.per_query, plan.currency)} a question")
-    if plan.monthly is not None:
-        extra = (
-            f", then {billing.money(plan.overage, plan.currency)} each"
-            if plan.overage is not None
-            else ", then stop"
-        )
-        parts.append(
-            f"{billing.money(plan.monthly, plan.currency)} a month for {plan.included}{extra}"
-        )
-    if plan.trial:
-        parts.append(f"{plan.trial} free question(s)")
-    parts.append(f"money released {plan.acceptance_hours} h after an answer unless disputed")
-    return f"{slug}: " + "; ".join(parts)
 
 
 def set_plan(
@@ -183,7 +142,9 @@ def client_summary(session: Session, *, account: Account) -> dict[str, Any]:
     return {
         "credits": _by_currency(balances, ledger.credits(account.id)),
         "subscriptions": [subscription_public(session, s) for s in subs],
-        "charges": [charge_row(session, c) for c in charges_of(session, account_id=account.id)],
+        "charges": [
+            charge_row(session, c) for c in billing.charges_of(session, account_id=account.id)
+        ],
     }
 
 
@@ -204,21 +165,6 @@ def subscription_public(session: Session, sub: Subscription) -> dict[str, Any]:
         "overage": plan.overage,
         "currency": plan.currency,
     }
-
-
-def charges_of(
-    session: Session,
-    *,
-    account_id: str | None = None,
-    expert_id: str | None = None,
-    limit: int = 50,
-) -> list[Charge]:
-    statement = select(Charge).order_by(col(Charge.created_at).desc(), col(Charge.id)).limit(limit)
-    if account_id is not None:
-        statement = statement.where(Charge.account_id == account_id)
-    if expert_id is not None:
-        statement = statement.where(Charge.expert_id == expert_id)
-    return list(session.exec(statement).all())
 
 
 def charge_row(session: Session, charge: Charge) -> dict[str, Any]:
@@ -272,48 +218,13 @@ def expert_summary(session: Session, *, account: Account) -> dict[str, Any]:
             }
             for p in recent
         ],
-        "charges": [charge_row(session, c) for c in charges_of(session, expert_id=account.id)],
-    }
-
-
-def platform_summary(session: Session) -> dict[str, Any]:
-    """Revenue, and where all the money received is now (the admin's view)."""
-    totals: dict[str, dict[str, int]] = {}
-    for (name, currency), amount in ledger.balances(session).items():
-        group = name.split(":")[0] if ":" in name else name
-        if name in ledger.SOURCES or name in (ledger.REVENUE, ledger.REFUNDS):
-            group = name
-        bucket = totals.setdefault(currency, {})
-        bucket[group] = bucket.get(group, 0) + amount
-    return {
-        "revenue": {c: t.get(ledger.REVENUE, 0) for c, t in totals.items()},
-        "accounts": totals,
-        "unbalanced_transactions": ledger.unbalanced_transactions(session),
+        "charges": [
+            charge_row(session, c) for c in billing.charges_of(session, expert_id=account.id)
+        ],
     }
 
 
 # Statements
-
-
-@dataclass(frozen=True, slots=True)
-class StatementLine:
-    at: datetime
-    kind: str
-    memo: str
-    account: str
-    currency: str
-    amount: int
-    balance: int
-
-
-def _month_bounds(month: str) -> tuple[datetime, datetime]:
-    try:
-        first = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise InvalidAmount(f"month {month!r} is not YYYY-MM, e.g. 2026-11") from exc
-    if (first.year, first.month) == (9999, 12):
-        return first, datetime.max.replace(tzinfo=UTC)  # no month after it
-    return first, billing.add_month(first)
 
 
 def _statement_accounts(session: Session, account: Account) -> list[str]:
@@ -328,93 +239,14 @@ def _statement_accounts(session: Session, account: Account) -> list[str]:
     return [ledger.credits(account.id), *(f"subscription:{s}:" for s in subs)]
 
 
-def _owned(names: list[str]) -> Any:
-    column = col(LedgerEntry.account)
-    return or_(*(column.startswith(n) if n.endswith(":") else column == n for n in names))
-
-
 def statement(session: Session, *, account: Account, month: str) -> list[StatementLine]:
     """Every ledger entry on the account's own ledger accounts in ``month`` (YYYY-MM), with the
     running balance of that ledger account and currency."""
-    start, end = _month_bounds(month)
     names = _statement_accounts(session, account)
-    opening: dict[tuple[str, str], int] = {}
-    for name, currency, amount in session.exec(
-        select(LedgerEntry.account, LedgerEntry.currency, LedgerEntry.amount).where(
-            _owned(names), col(LedgerEntry.created_at) < start
-        )
-    ).all():
-        opening[(name, currency)] = opening.get((name, currency), 0) + amount
-    rows = session.exec(
-        select(LedgerEntry, LedgerTransaction)
-        .join(LedgerTransaction, col(LedgerTransaction.id) == LedgerEntry.transaction_id)
-        .where(
-            _owned(names),
-            col(LedgerEntry.created_at) >= start,
-            col(LedgerEntry.created_at) < end,
-        )
-        .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
-    ).all()
-    lines = []
-    for entry, txn in rows:
-        key = (entry.account, entry.currency)
-        opening[key] = opening.get(key, 0) + entry.amount
-        lines.append(
-            StatementLine(
-                at=entry.created_at,
-                kind=txn.kind,
-                memo=txn.memo,
-                account=_short(entry.account),
-                currency=entry.currency,
-                amount=entry.amount,
-                balance=opening[key],
-            )
-        )
-    return lines
+    return statements.statement(session, accounts=names, month=month)
 
 
-def _short(account: str) -> str:
-    """``client:acc_x:credits`` -> ``credits``; ``subscription:sub_x:...`` -> ``subscription``."""
-    parts = account.split(":")
-    return parts[0] if parts[0] == "subscription" else parts[-1]
-
-
-def statement_csv(lines: list[StatementLine]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["date", "kind", "memo", "account", "currency", "amount", "balance"])
-    for line in lines:
-        writer.writerow(
-            [
-                line.at.isoformat(),
-                line.kind,
-                line.memo,
-                line.account,
-                line.currency,
-                f"{line.amount / 100:.2f}",
-                f"{line.balance / 100:.2f}",
-            ]
-        )
-    return out.getvalue()
-
-
-def this_month() -> str:
-    today: date = utcnow().date()
-    return f"{today.year:04d}-{today.month:02d}"
-
-
-# Scheduled work and payouts
-
-
-def settle(engine: Engine, *, fee_bps: int) -> tuple[int, int]:
-    """Release holds whose acceptance window passed and settle ended subscription periods."""
-    now = utcnow()
-    with session_scope(engine) as session:
-        released = billing.release_due(session, fee_bps=fee_bps, now=now)
-        periods = billing.settle_periods(session, fee_bps=fee_bps, now=now)
-    if released or periods:
-        log.info("released %d hold(s), settled %d subscription period(s)", released, periods)
-    return released, periods
+# Payouts
 
 
 def run_payouts(runtime: Runtime, *, expert_id: str | None = None) -> list[Payout]:

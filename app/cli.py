@@ -5,35 +5,30 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
 
 from app import accounting, accounts, catalog, demo, engagements, locators, querying
+from app.cli_common import err, fail, out, print_json, runtime, session
 from app.cli_eval import eval_command, quality_app
 from app.models import Account, Role
-from app.runtime import Runtime
 from assets.models import Asset
 from assets.schemas import AssetCreate
 from assets.service import Viewer, create_asset, get_visible_asset
 from billing import ledger
 from billing.models import PayoutStatus
-from billing.service import PlanTerms, money
-from core.config import Settings
-from core.db import session_scope
+from billing.service import PlanTerms, describe_plan, money, settle_due
 from core.errors import InvalidInput, VouchError
 from core.ids import new_id
 from ingestion import pipeline
 from ingestion import service as ingestion
 from ingestion.models import FINISHED, IngestionJob, JobStatus
-from migrations import upgrade
 
 app = typer.Typer(
     help="Vouch: experts' corpora as paid, cited AI knowledge assets.",
@@ -56,34 +51,6 @@ credits_app = typer.Typer(help="Clients' credits (without Stripe).", no_args_is_
 app.add_typer(credits_app, name="credits")
 payouts_app = typer.Typer(help="Experts' payouts.", no_args_is_help=True)
 app.add_typer(payouts_app, name="payouts")
-
-out = Console()
-err = Console(stderr=True)
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    """The runtime on the configured data dir, migrated, built once per command."""
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime(Settings())
-        upgrade(_runtime.engine)
-    return _runtime
-
-
-@contextmanager
-def session() -> Iterator[Session]:
-    with session_scope(runtime().engine) as s:
-        yield s
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
 @app.command()
@@ -277,9 +244,9 @@ def ingest(
     if wait:
         job = run_with_progress(job.id, show=not as_json)
     with session() as s:
-        report = querying.job_public(s, job)
+        report = ingestion.job_public(s, job)
     if as_json:
-        _print_json(report)
+        print_json(report)
     else:
         _print_job(report)
     if job.status == JobStatus.failed:
@@ -323,9 +290,9 @@ def job_show(
 ) -> None:
     """Show a job's status, counts and per-file reasons."""
     with session() as s:
-        report = querying.job_public(s, ingestion.get_job(s, job_id))
+        report = ingestion.job_public(s, ingestion.get_job(s, job_id))
     if as_json:
-        _print_json(report)
+        print_json(report)
     else:
         _print_job(report)
 
@@ -387,14 +354,14 @@ def search(
         if queries_file is not None:
             for line_no, item in _read_queries(queries_file):
                 try:
-                    _print_json({"_id": item["_id"], "results": run(str(item["text"]))})
+                    print_json({"_id": item["_id"], "results": run(str(item["text"]))})
                 except InvalidInput as exc:
                     raise fail(f"{queries_file}:{line_no}: {exc.message}") from exc
             return
         assert query is not None
         rows = run(query)
     if as_json:
-        _print_json({"results": rows})
+        print_json({"results": rows})
         return
     table = Table("rank", "score", "where", "text", show_lines=True)
     for row in rows:
@@ -439,7 +406,7 @@ def ask(
         result = querying.ask(s, runtime(), account=account, slug=found.slug, question=question)
         report = result.public()
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     out.print(report["answer"], highlight=False)
     out.print(
@@ -520,7 +487,7 @@ def plan_set(
     with session() as s:
         found, owner = _owner_of(s, asset)
         _, plan = accounting.set_plan(s, account=owner, slug=found.slug, terms=terms)
-        out.print(accounting.describe_plan(found.slug, plan), highlight=False, soft_wrap=True)
+        out.print(describe_plan(found.slug, plan), highlight=False, soft_wrap=True)
 
 
 @plan_app.command("show")
@@ -529,7 +496,7 @@ def plan_show(asset: Annotated[str, typer.Argument(help="The asset's slug")]) ->
     with session() as s:
         found, owner = _owner_of(s, asset)
         _, plan = accounting.get_plan(s, account=owner, slug=found.slug)
-        out.print(accounting.describe_plan(found.slug, plan), highlight=False, soft_wrap=True)
+        out.print(describe_plan(found.slug, plan), highlight=False, soft_wrap=True)
 
 
 @app.command("publish")
@@ -632,7 +599,7 @@ def settle() -> None:
     """Release the holds and delivered engagement milestones whose window has passed and
     settle ended subscription periods now (the server does it every minute)."""
     rt = runtime()
-    released, periods = accounting.settle(rt.engine, fee_bps=rt.settings.billing.platform_fee_bps)
+    released, periods = settle_due(rt.engine, fee_bps=rt.settings.billing.platform_fee_bps)
     milestones = engagements.settle_due(rt)
     out.print(
         f"released {released} hold(s) and {milestones} engagement milestone(s); "

@@ -14,11 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from app import locators, querying
+from app import locators, quality, querying
+from app.cli_common import err, fail, out, print_json, runtime, session
 from app.models import Account
 from assets import answering
 from assets.retrieval import MAX_K, Passage
 from assets.service import Viewer, get_visible_asset
+from core.errors import VouchError
 from evals.errors import GoldenSetError, InvalidEval
 from evals.golden import load_golden
 from evals.runner import EvalReport, run_eval
@@ -36,9 +38,6 @@ def eval_command(
     ] = False,
 ) -> None:
     """Score an asset on a golden set (retrieval, citations, abstention) and store the run."""
-    # Imported here: app.cli registers this command, so it cannot be imported at load time.
-    from app.cli import _print_json, err, out, runtime, session
-
     try:
         golden_set = load_golden(golden)
     except GoldenSetError as exc:
@@ -67,11 +66,10 @@ def eval_command(
                 k=k,
             )
         except InvalidEval as exc:
-            err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from exc
+            raise fail(exc.message) from exc
         data = report.public()
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     _print_report(out, report)
 
@@ -138,17 +136,12 @@ def quality_run(
 ) -> None:
     """Re-ask each asset's accepted and corrected questions and run its approved golden sets,
     storing platform runs that count in the public quality score (as the daily task does)."""
-    from app import quality
-    from app.cli import _print_json, err, out, runtime
-    from core.errors import VouchError
-
     try:
         reports = quality.run_platform_evals(runtime(), slug=asset)
     except VouchError as exc:
-        err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        raise fail(exc.message) from exc
     if as_json:
-        _print_json(reports)
+        print_json(reports)
         return
     if not reports:
         out.print("nothing to run: no accepted or corrected questions, no approved golden sets")

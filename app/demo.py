@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, select
 
-from app import accounting, accounts, catalog, querying
+from app import accounts, catalog, querying
 from app.models import Account, ApiKey
 from app.runtime import Runtime
 from assets.models import Asset
@@ -19,6 +19,7 @@ from assets.service import Viewer, create_asset
 from billing import service as billing
 from core.config import Settings
 from core.db import session_scope
+from ingestion import service as ingestion
 from ingestion.errors import InvalidSource
 from ingestion.models import IngestionJob
 
@@ -101,7 +102,7 @@ def load(runtime: Runtime, *, corpus: Path, run_job: Callable[[str], IngestionJo
         )
     finished = run_job(job.id)
     with session_scope(runtime.engine) as session:
-        report = querying.job_public(session, finished)
+        report = ingestion.job_public(session, finished)
         # Priced and ingested: list it in the catalog, as its expert would (demo accounts
         # have not verified an e-mail address, so the check is the catalog's own).
         listed = session.exec(select(Asset).where(Asset.slug == SLUG)).one()
@@ -113,7 +114,7 @@ def load(runtime: Runtime, *, corpus: Path, run_job: Callable[[str], IngestionJo
         slug=SLUG,
         client_key=client_key,
         job=report,
-        plan=accounting.describe_plan(SLUG, plan),
+        plan=billing.describe_plan(SLUG, plan),
         credits=billing.money(credits, currency),
     )
 

@@ -2,14 +2,14 @@
 
 from collections.abc import Iterator
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from app import accounts
-from app.errors import InvalidCredentials, RoleRequired
+from app.errors import InvalidCredentials, RoleRequired, SignInFirst
 from app.models import Account, Role
 from app.runtime import Runtime
 from core.db import after_commit, session_scope
@@ -68,6 +68,26 @@ def page_account(request: Request, session: SessionDep) -> Account | None:
 
 
 PageAccount = Annotated[Account | None, Depends(page_account)]
+
+
+def signed_in(then: str | None = None, *, fragment: str | None = None, message: str = "") -> Any:
+    """A dependency: the signed-in account of a page. Without one, the visitor signs in first
+    and comes back to ``then`` (a path that may name the route's ``{params}``; by default this
+    very page), or, for a page fragment, gets ``fragment`` with ``message`` (401)."""
+
+    def signed_in_account(request: Request, account: PageAccount) -> Account:
+        if account is None:
+            url = request.url
+            here = url.path + (f"?{url.query}" if url.query else "")
+            back = here if then is None else then.format(**request.path_params)
+            raise SignInFirst(back, fragment=fragment, message=message)
+        return account
+
+    return Depends(signed_in_account)
+
+
+# The signed-in account of a page that comes back to itself after signing in.
+SignedIn = Annotated[Account, signed_in()]
 
 
 def maybe_account(

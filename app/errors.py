@@ -2,14 +2,17 @@
 
 API routes answer ``{"error": <class name>, "detail": message}`` with the error's status; page
 routes answer a plain HTML error page; the OpenAI-compatible routes answer in OpenAI's shape
-(``openai_error``). Anything else that escapes is a bug and a 500.
+(``openai_error``). A page that needs a signed-in account and has none raises SignInFirst,
+which sends the visitor to the sign-in page (and back). Anything else that escapes is a bug
+and a 500.
 """
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.routing import Match
@@ -71,6 +74,18 @@ class RateLimited(VouchError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SignInFirst(Exception):
+    """A page needs a signed-in account and none is: go to the sign-in page and come back to
+    ``then`` afterwards; a page fragment (``fragment``) answers 401 with ``message`` instead.
+    Raised by ``app.deps.signed_in``."""
+
+    def __init__(self, then: str, *, fragment: str | None = None, message: str = "") -> None:
+        super().__init__(then)
+        self.then = then
+        self.fragment = fragment
+        self.message = message
 
 
 _STATUS_NAMES = {
@@ -159,6 +174,15 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after)}
         return render_error(request, exc.status_code, type(exc).__name__, exc.message, headers)
+
+    @app.exception_handler(SignInFirst)
+    async def signed_out(request: Request, exc: SignInFirst) -> Response:
+        if exc.fragment is not None:
+            templates = request.app.state.templates
+            return templates.TemplateResponse(  # type: ignore[no-any-return]
+                request, exc.fragment, {"error": exc.message}, status_code=401
+            )
+        return RedirectResponse(f"/login?next={quote(exc.then)}", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -26,7 +26,7 @@ from app.api import openai_compat
 from app.api import profiles as profiles_api
 from app.api import review as review_api
 from app.api import stripe as stripe_api
-from app.api.schemas import ErrorBody
+from app.api.schemas import ErrorBody, ProtectedResourceMetadata
 from app.runtime import Runtime
 from app.web import (
     account_pages,
@@ -41,6 +41,7 @@ from app.web import (
     review_pages,
 )
 from app.web import profile_pages as profile_web
+from app.wiring import wire
 from core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ class _App(FastAPI):
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
-    """The app on ``settings``; consumer threads for the task queue start with the server."""
-    runtime = runtime or Runtime(settings)
+    """The app on ``settings``; consumer threads for the task queue start with the server.
+
+    A ``runtime`` handed in gets the app's tasks and Stripe handlers too, if it has none yet."""
+    runtime = wire(runtime or Runtime(settings))
     mcp = mcp_server.HttpEndpoint(runtime)
 
     @asynccontextmanager
@@ -125,8 +128,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.router.routes.append(Route(mcp_server.PATH, mcp.app, methods=["POST"]))
 
     @app.get(mcp_server.METADATA_PATH, include_in_schema=False)
-    def mcp_metadata(request: Request) -> dict[str, object]:
-        return mcp_server.resource_metadata(str(request.base_url))
+    def mcp_metadata(request: Request) -> ProtectedResourceMetadata:
+        return ProtectedResourceMetadata.model_validate(
+            mcp_server.resource_metadata(str(request.base_url))
+        )
 
     app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
     return app

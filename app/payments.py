@@ -258,9 +258,9 @@ def receive_webhook(
     event = _gateway(runtime).parse_event(payload, signature)
     new = webhooks.receive(session, event=event)
     if new:
-        # Imported here: engagements starts its checkouts through this module.
-        from app import engagements
-
-        engagements.after_stripe_event(session, runtime, event)
+        # Registered by the entry point (app.wiring): engagements, which starts its milestone
+        # checkouts through this module, funds a milestone paid by card.
+        for handle in runtime.stripe_handlers:
+            handle(session, runtime, event)
     log.info("stripe event %s %s%s", event["type"], event["id"], "" if new else " (replay)")
     return new

@@ -60,7 +60,7 @@ from sqlalchemy import Select, and_, func
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from app import querying, reviewing
+from app import querying
 from app.accounts import viewer_of
 from app.models import Account, Role
 from app.runtime import Runtime
@@ -68,6 +68,7 @@ from assets import answering
 from assets.errors import AssetNotFound
 from assets.models import Asset, Consultation, ReviewItem, ReviewStatus, VerifiedAnswer
 from assets.retrieval import Passage
+from assets.review import asset_quality
 from assets.service import get_visible_asset
 from billing.models import Charge, ChargeStatus
 from core.clock import utcnow
@@ -321,7 +322,7 @@ def score_public(score: Score) -> dict[str, Any]:
 
 def asset_score(session: Session, asset: Asset) -> dict[str, Any]:
     """The score of ``asset`` with its parts visible (no access check: see ``quality_score``)."""
-    review = reviewing.asset_quality(session, asset)
+    review = asset_quality(session, asset)
     review.pop("asset", None)
     return {
         "asset": asset.slug,

@@ -31,9 +31,8 @@ from core.clock import utcnow
 from core.db import after_commit, session_scope
 from core.errors import VouchError
 from ingestion import service as ingestion
-from ingestion.errors import FileRejected, JobNotFound
-from ingestion.files import safe_relative_path
-from ingestion.models import IngestionJob, Source
+from ingestion.errors import JobNotFound
+from ingestion.models import IngestionJob
 
 log = logging.getLogger(__name__)
 # Passages an answer is drawn from.
@@ -77,18 +76,6 @@ class AskResult:
         return consultation_public(self.consultation, self.charge)
 
 
-def charge_public(charge: Charge) -> dict[str, Any]:
-    return {
-        "id": charge.id,
-        "amount": charge.amount,
-        "currency": charge.currency,
-        "source": charge.source,
-        "status": charge.status,
-        # As the API's models write it (UTC as "Z"), so a streamed answer equals a fetched one.
-        "release_after": charge.release_after.isoformat().replace("+00:00", "Z"),
-    }
-
-
 def consultation_public(c: Consultation, charge: Charge | None) -> dict[str, Any]:
     """The ask JSON shape shared by the API, the pages and the CLI."""
     return {
@@ -99,7 +86,7 @@ def consultation_public(c: Consultation, charge: Charge | None) -> dict[str, Any
         "review_reason": None if c.status == "final" else c.review_reason,
         "consultation_id": c.id,
         "tokens": {"prompt": c.prompt_tokens, "completion": c.completion_tokens},
-        "charge": charge_public(charge) if charge else None,
+        "charge": billing.charge_public(charge) if charge else None,
     }
 
 
@@ -529,25 +516,13 @@ def submit_upload(
         session,
         asset=asset,
         account_id=account.id,
-        files=_last_of_each_name(files),
+        files=ingestion.last_of_each_name(files),
         kind=kind,
         uploads_dir=runtime.settings.uploads_path,
         limits=runtime.settings.ingest,
     )
     after_commit(session, lambda: runtime.queue.enqueue_ingest(job.id))
     return job
-
-
-def _last_of_each_name(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """The files, each name (as it will be stored) once, with its last file, in upload order."""
-    last: dict[str, int] = {}
-    for position, (name, _) in enumerate(files):
-        try:
-            key = safe_relative_path(name)
-        except FileRejected:
-            key = name  # refused, with the reason, when the upload is stored
-        last[key] = position
-    return [files[position] for position in sorted(last.values())]
 
 
 def submit_local(
@@ -580,36 +555,3 @@ def cancel_job(session: Session, *, account: Account, job_id: str) -> tuple[Inge
     """Cancel a job of an asset the account manages."""
     job, asset = get_job(session, account=account, job_id=job_id)
     return ingestion.cancel_job(session, job), asset
-
-
-def job_public(session: Session, job: IngestionJob) -> dict[str, Any]:
-    """The ingest JSON shape shared by the API, the pages and the CLI.
-
-    ``documents`` counts the files written (new or changed) and ``skipped`` the unchanged ones;
-    ``excluded`` lists files left out on purpose and ``failed`` those that could not be read.
-    """
-    source = session.get(Source, job.source_id)
-    seconds = None
-    if job.started_at and job.finished_at:
-        seconds = round((job.finished_at - job.started_at).total_seconds(), 3)
-    percent = round(100 * job.documents_done / job.documents_total) if job.documents_total else 0
-    return {
-        "job_id": job.id,
-        "status": job.status,
-        "documents": job.documents_added + job.documents_updated,
-        "chunks": job.chunks_written,
-        "skipped": job.documents_skipped,
-        "failed": job.failures,
-        "seconds": seconds,
-        "added": job.documents_added,
-        "updated": job.documents_updated,
-        "removed": job.documents_removed,
-        "read_as_text": job.documents_as_text,
-        "excluded": job.excluded,
-        "documents_total": job.documents_total,
-        "documents_done": job.documents_done,
-        "percent": 100 if job.status == "succeeded" else percent,
-        "timings": job.timings,
-        "commit": source.commit if source else None,
-        "error": job.error,
-    }

@@ -1,11 +1,10 @@
 """The review loop's use cases, where answers, money and notifications meet: flags (low
 confidence, sampled, the client's), the expert's queue and actions, verified answers, and
-the quality figures of an asset."""
+the quality figures of an asset (counted by ``assets.review.asset_quality``)."""
 
-import statistics
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from app import notifications
 from app.accounts import viewer_of
@@ -13,7 +12,7 @@ from app.models import Account, Role
 from app.runtime import Runtime
 from assets import retrieval, review
 from assets.abbreviations import Abbreviations
-from assets.errors import ConsultationNotFound, InvalidCorrection
+from assets.errors import ConsultationNotFound
 from assets.models import Asset, Consultation, ReviewItem, ReviewStatus, VerifiedAnswer
 from assets.service import get_managed_asset
 from billing import service as billing
@@ -268,31 +267,6 @@ def search_passages(
     )
 
 
-def passages_by_id(runtime: Runtime, asset: Asset, chunk_ids: list[str]) -> list[retrieval.Passage]:
-    """The asset's own chunks with these ids, in the order given; InvalidCorrection (422) names
-    an id that is not a passage of this asset."""
-    wanted = list(dict.fromkeys(i for i in chunk_ids if i))
-    if not wanted:
-        return []
-    found = {hit.id: hit for hit in runtime.index.collection(asset.collection).documents(wanted)}
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        raise InvalidCorrection(
-            f"{missing[0]!r} is not a passage of {asset.title}; cite passages found by searching "
-            "this asset"
-        )
-    return [
-        retrieval.Passage(
-            id=hit.id,
-            text=hit.text,
-            kind=str(hit.metadata.get("kind", "text")),
-            locator=retrieval.locator_from_metadata(hit.metadata),
-            score=0.0,
-        )
-        for hit in (found[i] for i in wanted)
-    ]
-
-
 def _resolve_citations(
     runtime: Runtime, asset: Asset, citations: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -300,8 +274,10 @@ def _resolve_citations(
     locator from the asset's own index rather than from the request."""
     picked = {
         p.id: p
-        for p in passages_by_id(
-            runtime, asset, [str(c["chunk_id"]) for c in citations if c.get("chunk_id")]
+        for p in review.passages_by_id(
+            asset,
+            [str(c["chunk_id"]) for c in citations if c.get("chunk_id")],
+            index=runtime.index,
         )
     }
     resolved = []
@@ -443,66 +419,6 @@ def set_review_settings(
 
 
 def quality(session: Session, *, account: Account, slug: str) -> dict[str, Any]:
-    """How the asset's answers fare (see ``asset_quality``), for its owner and admins."""
+    """How the asset's answers fare (``assets.review.asset_quality``), for its owner and admins."""
     asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
-    return asset_quality(session, asset)
-
-
-def asset_quality(session: Session, asset: Asset) -> dict[str, Any]:
-    """How the asset's answers fare: counts and rates of flags and review outcomes, the median
-    time to review, and the share of answers served from verified answers. Read-only and
-    unchecked: the caller decides who may see it (the owner, or anyone for a published asset's
-    public quality score)."""
-    answers = session.exec(
-        select(func.count())
-        .select_from(Consultation)
-        .where(Consultation.asset_id == asset.id, Consultation.account_id != asset.owner_id)
-    ).one()
-    from_verified = session.exec(
-        select(func.count())
-        .select_from(Consultation)
-        .where(
-            Consultation.asset_id == asset.id,
-            Consultation.account_id != asset.owner_id,
-            Consultation.model == "verified",
-        )
-    ).one()
-    items = session.exec(select(ReviewItem).where(ReviewItem.asset_id == asset.id)).all()
-    count = {
-        "auto_flagged": sum(i.reason in ("low_confidence", "sampled") for i in items),
-        "client_flagged": sum(i.reason == "client_flag" for i in items),
-        "approved": sum(i.status == ReviewStatus.approved for i in items),
-        "corrected": sum(i.status == ReviewStatus.corrected for i in items),
-        "rejected": sum(i.status == ReviewStatus.rejected for i in items),
-        "open": sum(i.status == ReviewStatus.open for i in items),
-    }
-    reviewed = count["approved"] + count["corrected"] + count["rejected"]
-    hours = [
-        (i.acted_at - i.created_at).total_seconds() / 3600 for i in items if i.acted_at is not None
-    ]
-
-    def rate(n: int, of: int) -> float | None:
-        return round(n / of, 4) if of else None
-
-    return {
-        "asset": asset.slug,
-        "answers": int(answers),
-        **count,
-        "rates": {
-            "auto_flagged": rate(count["auto_flagged"], int(answers)),
-            "client_flagged": rate(count["client_flagged"], int(answers)),
-            "approved": rate(count["approved"], reviewed),
-            "corrected": rate(count["corrected"], reviewed),
-            "rejected": rate(count["rejected"], reviewed),
-            "served_from_verified": rate(int(from_verified), int(answers)),
-        },
-        "served_from_verified": int(from_verified),
-        "median_hours_to_review": round(statistics.median(hours), 2) if hours else None,
-        "verified_answers": len(
-            session.exec(
-                select(VerifiedAnswer.id).where(
-                    VerifiedAnswer.asset_id == asset.id, col(VerifiedAnswer.retired_at).is_(None)
-                )
-            ).all()
-        ),
-    }
+    return review.asset_quality(session, asset)

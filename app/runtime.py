@@ -1,12 +1,17 @@
 """The clients an entry point needs, built once from Settings: database, vectors, embedder, queue.
 
-The API (``create_app``), the CLI and the worker each build one ``Runtime``. The embedder and
-the vector index are built on first use, so that commands that do not need them start fast.
+The API (``create_app``), the CLI and the worker each build one ``Runtime``, and attach to it
+what runs beside the requests (``app.wiring.wire``): the queued tasks and the handlers of
+Stripe's events. Runtime itself imports none of the modules that use it. The embedder and the
+vector index are built on first use, so that commands that do not need them start fast.
 """
 
 import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from app.accounts import PasswordChecks
 from app.ratelimit import AskLimiter, SampleLimiter, SignInThrottle, build_buckets
@@ -19,6 +24,9 @@ from billing.gateway import Gateway, build_gateway
 from core.config import Settings
 from core.db import make_engine
 from ingestion.tasks import IngestContext, Queue, build_queue
+
+# Applies a new, verified Stripe event after billing's own handlers, in the same transaction.
+StripeHandler = Callable[[Session, "Runtime", dict[str, Any]], None]
 
 
 class Runtime:
@@ -60,13 +68,26 @@ class Runtime:
         self.password_checks = PasswordChecks(
             settings.auth.password_workers, settings.auth.password_waiting
         )
-        # Imported here: the task calls back into app.accounting, which needs this module.
-        from app import tasks
+        # Set by the entry point that built this runtime (``attach``).
+        self._deliver_webhook: Callable[[str], None] | None = None
+        self.stripe_handlers: tuple[StripeHandler, ...] = ()
 
-        self._deliver_webhook = tasks.register(self.queue.huey, self)
+    @property
+    def attached(self) -> bool:
+        """Whether an entry point attached the app's tasks and handlers (``attach``)."""
+        return self._deliver_webhook is not None
+
+    def attach(
+        self, *, deliver_webhook: Callable[[str], None], stripe_handlers: Iterable[StripeHandler]
+    ) -> None:
+        """Take what queues a webhook delivery and what follows billing on a Stripe event."""
+        self._deliver_webhook = deliver_webhook
+        self.stripe_handlers = tuple(stripe_handlers)
 
     def deliver_webhook(self, delivery_id: str) -> None:
         """Queue a webhook delivery (run inline when the queue is immediate)."""
+        if self._deliver_webhook is None:
+            raise RuntimeError("no tasks attached to this runtime: build it with app.wiring")
         self._deliver_webhook(delivery_id)
 
     @property

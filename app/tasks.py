@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from huey import Huey, crontab
 
-from app import accounting, engagements, gaps, notifications, quality
+from app import engagements, gaps, notifications, quality
 from app.runtime import Runtime
+from billing import service as billing
 
 
 def register(huey: Huey, runtime: Runtime) -> Callable[[str], None]:
@@ -20,7 +21,7 @@ def register(huey: Huey, runtime: Runtime) -> Callable[[str], None]:
 
     @huey.periodic_task(crontab(minute="*"), name="settle-escrow")  # type: ignore[untyped-decorator]
     def settle_escrow() -> None:
-        accounting.settle(runtime.engine, fee_bps=fee_bps)
+        billing.settle_due(runtime.engine, fee_bps=fee_bps)
 
     @huey.periodic_task(crontab(minute="*"), name="release-engagements")  # type: ignore[untyped-decorator]
     def release_engagements() -> None:

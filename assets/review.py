@@ -15,18 +15,23 @@ scores questions that share a long noun phrase as alike whatever else they ask (
 "Who appoints the data protection officer?" 0.82) and the bare abbreviation much less so (0.69,
 0.72); the two forms of one question score 0.42. And a question that names a defined term is
 never matched to one naming only other terms (DPO is not DPA, whatever the cosine).
+
+Also here: the passages a correction cites, read again from the asset's index by id, and the
+asset's review figures (``asset_quality``) that its quality score shows.
 """
 
 import random
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
+from assets import retrieval
 from assets.abbreviations import Abbreviations
 from assets.answering import Answer, Citation
 from assets.embeddings import Embedder
@@ -459,3 +464,90 @@ def retire_verified(
         session.flush()
     index.collection(verified_collection(asset)).delete([verified.id, _short_id(verified.id)])
     return verified
+
+
+def passages_by_id(
+    asset: Asset, chunk_ids: list[str], *, index: VectorIndex
+) -> list[retrieval.Passage]:
+    """The asset's own chunks with these ids, in the order given; InvalidCorrection (422) names
+    an id that is not a passage of this asset."""
+    wanted = list(dict.fromkeys(i for i in chunk_ids if i))
+    if not wanted:
+        return []
+    found = {hit.id: hit for hit in index.collection(asset.collection).documents(wanted)}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise InvalidCorrection(
+            f"{missing[0]!r} is not a passage of {asset.title}; cite passages found by searching "
+            "this asset"
+        )
+    return [
+        retrieval.Passage(
+            id=hit.id,
+            text=hit.text,
+            kind=str(hit.metadata.get("kind", "text")),
+            locator=retrieval.locator_from_metadata(hit.metadata),
+            score=0.0,
+        )
+        for hit in (found[i] for i in wanted)
+    ]
+
+
+def asset_quality(session: Session, asset: Asset) -> dict[str, Any]:
+    """How the asset's answers fare: counts and rates of flags and review outcomes, the median
+    time to review, and the share of answers served from verified answers. Read-only and
+    unchecked: the caller decides who may see it (the owner, or anyone for a published asset's
+    public quality score)."""
+    answers = session.exec(
+        select(func.count())
+        .select_from(Consultation)
+        .where(Consultation.asset_id == asset.id, Consultation.account_id != asset.owner_id)
+    ).one()
+    from_verified = session.exec(
+        select(func.count())
+        .select_from(Consultation)
+        .where(
+            Consultation.asset_id == asset.id,
+            Consultation.account_id != asset.owner_id,
+            Consultation.model == "verified",
+        )
+    ).one()
+    items = session.exec(select(ReviewItem).where(ReviewItem.asset_id == asset.id)).all()
+    count = {
+        "auto_flagged": sum(i.reason in ("low_confidence", "sampled") for i in items),
+        "client_flagged": sum(i.reason == "client_flag" for i in items),
+        "approved": sum(i.status == ReviewStatus.approved for i in items),
+        "corrected": sum(i.status == ReviewStatus.corrected for i in items),
+        "rejected": sum(i.status == ReviewStatus.rejected for i in items),
+        "open": sum(i.status == ReviewStatus.open for i in items),
+    }
+    reviewed = count["approved"] + count["corrected"] + count["rejected"]
+    hours = [
+        (i.acted_at - i.created_at).total_seconds() / 3600 for i in items if i.acted_at is not None
+    ]
+
+    def rate(n: int, of: int) -> float | None:
+        return round(n / of, 4) if of else None
+
+    return {
+        "asset": asset.slug,
+        "answers": int(answers),
+        **count,
+        "rates": {
+            "auto_flagged": rate(count["auto_flagged"], int(answers)),
+            "client_flagged": rate(count["client_flagged"], int(answers)),
+            "approved": rate(count["approved"], reviewed),
+            "corrected": rate(count["corrected"], reviewed),
+            "rejected": rate(count["rejected"], reviewed),
+            "served_from_verified": rate(int(from_verified), int(answers)),
+        },
+        "served_from_verified": int(from_verified),
+        "median_hours_to_review": round(statistics.median(hours), 2) if hours else None,
+        "verified_answers": len(
+            session.exec(
+                select(VerifiedAnswer.id).where(
+                    VerifiedAnswer.asset_id == asset.id, col(VerifiedAnswer.retired_at).is_(None)
+                )
+            ).all()
+        ),
+    }

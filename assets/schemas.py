@@ -131,3 +131,24 @@ class AskResponse(BaseModel):
     )
     consultation_id: str
     tokens: TokenCounts
+
+
+class VerifiedAnswerPublic(BaseModel):
+    id: str
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    locator: dict[str, Any] = Field(
+        description="How answers cite it",
+        examples=[{"verified_answer": "vfa_1", "expert": "Ada", "date": "2026-11-26"}],
+    )
+    retired: bool
+    created_at: str
+    updated_at: str
+
+
+class ReviewSettingsPublic(BaseModel):
+    asset: str
+    sample_rate: float = Field(description="Share of answers sent to review at random")
+    review_hours: int = Field(description="The expert's target time to review")
+    review_threshold: float = Field(description="Answers below this confidence go to review")

@@ -6,10 +6,12 @@ spend the same credits: the check and the movement happen under the lock.
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Engine, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -37,6 +39,10 @@ from billing.models import (
     UsageEvent,
     Wallet,
 )
+from core.clock import utcnow
+from core.db import session_scope
+
+log = logging.getLogger(__name__)
 
 # Zero-decimal currencies are rare among what Checkout sells here; amounts are shown /100.
 MAX_AMOUNT = 10**11
@@ -134,6 +140,43 @@ def current_plan(session: Session, asset_id: str) -> Plan | None:
         .where(Plan.asset_id == asset_id)
         .order_by(col(Plan.created_at).desc(), col(Plan.id).desc())
     ).first()
+
+
+def plan_public(plan: Plan | None) -> dict[str, Any] | None:
+    """A plan version as the API shows it; None for a free asset."""
+    if plan is None:
+        return None
+    return {
+        "id": plan.id,
+        "currency": plan.currency,
+        "per_query": plan.per_query,
+        "monthly": plan.monthly,
+        "included": plan.included,
+        "overage": plan.overage,
+        "trial": plan.trial,
+        "acceptance_hours": plan.acceptance_hours,
+        "created_at": plan.created_at.isoformat(),
+    }
+
+
+def describe_plan(slug: str, plan: Plan | None) -> str:
+    """An asset's prices in one line, as the CLI and the demo print them."""
+    if plan is None:
+        return f"{slug}: free to ask (no plan set)"
+    parts = []
+    if plan.per_query is not None:
+        parts.append(f"{money(plan.per_query, plan.currency)} a question")
+    if plan.monthly is not None:
+        extra = (
+            f", then {money(plan.overage, plan.currency)} each"
+            if plan.overage is not None
+            else ", then stop"
+        )
+        parts.append(f"{money(plan.monthly, plan.currency)} a month for {plan.included}{extra}")
+    if plan.trial:
+        parts.append(f"{plan.trial} free question(s)")
+    parts.append(f"money released {plan.acceptance_hours} h after an answer unless disputed")
+    return f"{slug}: " + "; ".join(parts)
 
 
 # Wallets and entitlement
@@ -357,6 +400,35 @@ def charge_for_consultation(session: Session, consultation_id: str) -> Charge | 
     return session.exec(select(Charge).where(Charge.consultation_id == consultation_id)).first()
 
 
+def charges_of(
+    session: Session,
+    *,
+    account_id: str | None = None,
+    expert_id: str | None = None,
+    limit: int = 50,
+) -> list[Charge]:
+    """The latest charges, newest first: a client's, an expert's, or (with neither) anyone's."""
+    statement = select(Charge).order_by(col(Charge.created_at).desc(), col(Charge.id)).limit(limit)
+    if account_id is not None:
+        statement = statement.where(Charge.account_id == account_id)
+    if expert_id is not None:
+        statement = statement.where(Charge.expert_id == expert_id)
+    return list(session.exec(statement).all())
+
+
+def charge_public(charge: Charge) -> dict[str, Any]:
+    """A charge as an answer carries it."""
+    return {
+        "id": charge.id,
+        "amount": charge.amount,
+        "currency": charge.currency,
+        "source": charge.source,
+        "status": charge.status,
+        # As the API's models write it (UTC as "Z"), so a streamed answer equals a fetched one.
+        "release_after": charge.release_after.isoformat().replace("+00:00", "Z"),
+    }
+
+
 # Still in escrow: held, disputed by the client, or in the expert's review.
 UNSETTLED = ("held", "disputed", "in_review")
 
@@ -489,6 +561,18 @@ def release_due(session: Session, *, fee_bps: int, now: datetime) -> int:
             continue
         released += 1
     return released
+
+
+def settle_due(engine: Engine, *, fee_bps: int) -> tuple[int, int]:
+    """Release holds whose acceptance window passed and settle ended subscription periods, in
+    a transaction of its own (the scheduled task); returns how many of each."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        released = release_due(session, fee_bps=fee_bps, now=now)
+        periods = settle_periods(session, fee_bps=fee_bps, now=now)
+    if released or periods:
+        log.info("released %d hold(s), settled %d subscription period(s)", released, periods)
+    return released, periods
 
 
 # Subscriptions and credits

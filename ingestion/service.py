@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, or_, select
@@ -103,6 +104,18 @@ def _check_archive(name: str, data: bytes, limits: IngestSettings) -> None:
             safe_relative_path(entry)
         except FileRejected as exc:
             raise InvalidUpload(f"{name}: entry {entry!r}: {exc.reason}") from exc
+
+
+def last_of_each_name(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The files, each name (as it will be stored) once, with its last file, in upload order."""
+    last: dict[str, int] = {}
+    for position, (name, _) in enumerate(files):
+        try:
+            key = safe_relative_path(name)
+        except FileRejected:
+            key = name  # refused, with the reason, when the upload is stored
+        last[key] = position
+    return [files[position] for position in sorted(last.values())]
 
 
 def submit_upload(
@@ -224,3 +237,36 @@ def requeue_stale(session: Session) -> list[str]:
         job.status = JobStatus.queued
         session.add(job)
     return [job.id for job in stale]
+
+
+def job_public(session: Session, job: IngestionJob) -> dict[str, Any]:
+    """The ingest JSON shape shared by the API, the pages and the CLI.
+
+    ``documents`` counts the files written (new or changed) and ``skipped`` the unchanged ones;
+    ``excluded`` lists files left out on purpose and ``failed`` those that could not be read.
+    """
+    source = session.get(Source, job.source_id)
+    seconds = None
+    if job.started_at and job.finished_at:
+        seconds = round((job.finished_at - job.started_at).total_seconds(), 3)
+    percent = round(100 * job.documents_done / job.documents_total) if job.documents_total else 0
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "documents": job.documents_added + job.documents_updated,
+        "chunks": job.chunks_written,
+        "skipped": job.documents_skipped,
+        "failed": job.failures,
+        "seconds": seconds,
+        "added": job.documents_added,
+        "updated": job.documents_updated,
+        "removed": job.documents_removed,
+        "read_as_text": job.documents_as_text,
+        "excluded": job.excluded,
+        "documents_total": job.documents_total,
+        "documents_done": job.documents_done,
+        "percent": 100 if job.status == "succeeded" else percent,
+        "timings": job.timings,
+        "commit": source.commit if source else None,
+        "error": job.error,
+    }

@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel
 from app.deps import SESSION_COOKIE
 from app.main import create_app
 from app.runtime import Runtime
+from app.wiring import wire
 from app.web.forms import CSRF_HEADER, csrf_token
 from assets.embeddings import MiniLMEmbedder
 from billing.gateway import Gateway
@@ -98,7 +99,7 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[Runtime]:
-    runtime = Runtime(settings, embedder=embedder)
+    runtime = wire(Runtime(settings, embedder=embedder))
     yield runtime
     runtime.close()
 

@@ -190,7 +190,7 @@ def list_keys(session: SessionDep, account: CurrentAccount) -> list[ApiKeyPublic
     return [ApiKeyPublic.of(k) for k in accounts.list_api_keys(session, account=account)]
 
 
-@router.post("/api-keys", status_code=status.HTTP_201_CREATED)
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, responses={422: ERRORS[422]})
 def create_key(session: SessionDep, account: CurrentAccount, body: ApiKeyCreate) -> ApiKeyCreated:
     key, secret = accounts.create_api_key(session, account=account, label=body.label)
     return ApiKeyCreated(**ApiKeyPublic.of(key).model_dump(), key=secret)
@@ -219,7 +219,7 @@ def list_accounts(
 @router.post(
     "/admin/accounts",
     status_code=status.HTTP_201_CREATED,
-    responses={403: ERRORS[403], 409: _TAKEN},
+    responses={403: ERRORS[403], 409: _TAKEN, 422: ERRORS[422]},
 )
 def create_account(session: SessionDep, _admin: AdminAccount, body: AccountCreate) -> AccountPublic:
     account = accounts.create_account(

@@ -35,6 +35,7 @@ from assets.schemas import (
 from billing import service as billing
 from ingestion.models import IngestionJob
 from ingestion.readers import KINDS
+from ingestion.service import job_public
 
 router = APIRouter(tags=["assets"], responses={401: ERRORS[401]})
 
@@ -44,10 +45,10 @@ def _public(asset: Asset) -> AssetPublic:
 
 
 def _job(session: Session, job: IngestionJob, asset: Asset) -> JobPublic:
-    return JobPublic(asset=asset.slug, **querying.job_public(session, job))
+    return JobPublic(asset=asset.slug, **job_public(session, job))
 
 
-@router.get("/assets")
+@router.get("/assets", responses={422: ERRORS[422]})
 def list_assets(
     session: SessionDep, account: CurrentAccount, mine: bool = False
 ) -> list[AssetPublic]:
@@ -65,6 +66,7 @@ def list_assets(
             "description": "Slug taken, or `published: true` (a new asset has no price or "
             "ingested sources yet)",
         },
+        422: ERRORS[422],
     },
 )
 def create_asset(
@@ -211,7 +213,7 @@ def upload_source(
         files=form.files.get("files", []),
         kind=form.text("kind", max_length=20, default="auto"),
     )
-    return JobPublic(asset=slug, **querying.job_public(session, job))
+    return JobPublic(asset=slug, **job_public(session, job))
 
 
 @router.get("/assets/{slug}/jobs", responses={403: ERRORS[403], 404: ERRORS[404]})
@@ -233,7 +235,9 @@ def cancel_job(session: SessionDep, account: CurrentAccount, job_id: str) -> Job
     return _job(session, job, asset)
 
 
-@router.post("/assets/{slug}/search", responses={403: ERRORS[403], 404: ERRORS[404]})
+@router.post(
+    "/assets/{slug}/search", responses={403: ERRORS[403], 404: ERRORS[404], 422: ERRORS[422]}
+)
 def search(
     session: SessionDep,
     runtime: RuntimeDep,

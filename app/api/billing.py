@@ -11,9 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app import accounting, accounts, history
 from app.api.schemas import ERRORS, ChargePublic, ErrorBody
 from app.deps import AdminAccount, CurrentAccount, RuntimeDep, SessionDep
-from app.querying import charge_public
+from billing import statements
 from billing.models import Charge
-from billing.service import MAX_AMOUNT, PlanTerms
+from billing.schemas import (
+    AnswerPage,
+    ClientSummary,
+    CreditsGranted,
+    ExpertSummary,
+    PayoutRun,
+    PlatformSummary,
+    Statement,
+    StatementLinePublic,
+    SubscriptionPublic,
+)
+from billing.service import MAX_AMOUNT, PlanTerms, charge_public, plan_public
 from core.errors import Forbidden
 from core.patterns import documented
 
@@ -77,7 +88,7 @@ class CreditGrant(BaseModel):
 
 
 def _plan(slug: str, plan: Any) -> PlanPublic | None:
-    data = accounting.plan_public(plan)
+    data = plan_public(plan)
     return PlanPublic(asset=slug, **data) if data else None
 
 
@@ -116,10 +127,10 @@ def set_plan(session: SessionDep, account: CurrentAccount, slug: str, body: Plan
         },
     },
 )
-def subscribe(session: SessionDep, account: CurrentAccount, slug: str) -> dict[str, Any]:
+def subscribe(session: SessionDep, account: CurrentAccount, slug: str) -> SubscriptionPublic:
     """Buy a month of the asset's subscription from your credits (Stripe: see /checkout)."""
     sub = accounting.subscribe_with_credits(session, account=account, slug=slug)
-    return accounting.subscription_public(session, sub)
+    return SubscriptionPublic.model_validate(accounting.subscription_public(session, sub))
 
 
 @router.post("/consultations/{consultation_id}/accept", responses={404: ERRORS[404], 409: CONFLICT})
@@ -168,9 +179,9 @@ def release(
 
 
 @router.get("/billing/balance")
-def balance(session: SessionDep, account: CurrentAccount) -> dict[str, Any]:
+def balance(session: SessionDep, account: CurrentAccount) -> ClientSummary:
     """A client's credits, subscriptions and latest charges."""
-    return accounting.client_summary(session, account=account)
+    return ClientSummary.model_validate(accounting.client_summary(session, account=account))
 
 
 class AnswersQuery(BaseModel):
@@ -189,25 +200,28 @@ class AnswersQuery(BaseModel):
 @router.get("/billing/answers", responses={422: ERRORS[422]})
 def answers(
     session: SessionDep, account: CurrentAccount, query: Annotated[AnswersQuery, Query()]
-) -> dict[str, Any]:
+) -> AnswerPage:
     """Your questions, newest first, a page at a time: each with its answer's status (final,
     pending_review, accepted, corrected, refunded or abstained), amount and date; ``next_page``
     and ``previous_page`` are the pages to ask for next (null at either end)."""
-    return history.answers(
-        session, account=account, filters=history.HistoryFilter(**query.model_dump())
+    return AnswerPage.model_validate(
+        history.answers(
+            session, account=account, filters=history.HistoryFilter(**query.model_dump())
+        )
     )
 
 
 @router.get("/billing/earnings", responses={403: ERRORS[403]})
-def earnings(session: SessionDep, account: CurrentAccount) -> dict[str, Any]:
+def earnings(session: SessionDep, account: CurrentAccount) -> ExpertSummary:
     """An expert's earnings: held in escrow, available, on the way, paid out; and payouts."""
     if account.role == "client":
         raise Forbidden("earnings are for expert accounts")
-    return accounting.expert_summary(session, account=account)
+    return ExpertSummary.model_validate(accounting.expert_summary(session, account=account))
 
 
 @router.get(
     "/billing/statement",
+    response_model=Statement,
     responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV"}, **ERRORS},
 )
 def statement(
@@ -215,31 +229,31 @@ def statement(
     account: CurrentAccount,
     month: Annotated[str | None, Query(pattern=MONTH, examples=["2026-11"])] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
-) -> Any:
+) -> Statement | PlainTextResponse:
     """Your ledger lines for a month (default: this one), as JSON or CSV."""
-    month = month or accounting.this_month()
+    month = month or statements.this_month()
     lines = accounting.statement(session, account=account, month=month)
     if format == "csv":
         return PlainTextResponse(
-            accounting.statement_csv(lines),
+            statements.statement_csv(lines),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="vouch-statement-{month}.csv"'},
         )
-    return {
-        "month": month,
-        "lines": [
-            {
-                "date": line.at.isoformat(),
-                "kind": line.kind,
-                "memo": line.memo,
-                "account": line.account,
-                "currency": line.currency,
-                "amount": line.amount,
-                "balance": line.balance,
-            }
+    return Statement(
+        month=month,
+        lines=[
+            StatementLinePublic(
+                date=line.at.isoformat(),
+                kind=line.kind,
+                memo=line.memo,
+                account=line.account,
+                currency=line.currency,
+                amount=line.amount,
+                balance=line.balance,
+            )
             for line in lines
         ],
-    }
+    )
 
 
 @router.post("/admin/credits", responses={403: ERRORS[403], 404: ERRORS[404], 422: ERRORS[422]})
@@ -250,7 +264,7 @@ def grant_credits(
     idempotency_key: Annotated[
         str, Header(min_length=1, max_length=200, description="Grants once per key")
     ],
-) -> dict[str, Any]:
+) -> CreditsGranted:
     """Grant a client credits without Stripe; the Idempotency-Key makes a retry grant once."""
     client = accounts.get_account_by_email(session, body.email)
     balance = accounting.grant_credits(
@@ -261,27 +275,27 @@ def grant_credits(
         key=f"grant:{idempotency_key}",
         memo=body.memo,
     )
-    return {"email": client.email, "currency": body.currency.lower(), "credits": balance}
+    return CreditsGranted(email=client.email, currency=body.currency.lower(), credits=balance)
 
 
 @router.get("/admin/revenue", responses={403: ERRORS[403]})
-def revenue(session: SessionDep, _admin: AdminAccount) -> dict[str, Any]:
+def revenue(session: SessionDep, _admin: AdminAccount) -> PlatformSummary:
     """Platform revenue, and the balance of every group of ledger accounts."""
-    return accounting.platform_summary(session)
+    return PlatformSummary.model_validate(statements.platform_summary(session))
 
 
 @router.post("/admin/payouts", responses={403: ERRORS[403]})
-def run_payouts(_admin: AdminAccount, runtime: RuntimeDep) -> list[dict[str, Any]]:
+def run_payouts(_admin: AdminAccount, runtime: RuntimeDep) -> list[PayoutRun]:
     """Pay experts their available earnings above the minimum (pending without Stripe)."""
     return [
-        {
-            "id": p.id,
-            "expert_id": p.expert_id,
-            "amount": p.amount,
-            "currency": p.currency,
-            "status": p.status,
-            "transfer_id": p.transfer_id,
-            "failure": p.failure,
-        }
+        PayoutRun(
+            id=p.id,
+            expert_id=p.expert_id,
+            amount=p.amount,
+            currency=p.currency,
+            status=p.status,
+            transfer_id=p.transfer_id,
+            failure=p.failure,
+        )
         for p in accounting.run_payouts(runtime)
     ]

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import catalog, quality
-from app.api.schemas import ERRORS, ErrorBody
+from app.api.assets import PlanView, PricePublic
+from app.api.schemas import ERRORS, ErrorBody, QualityScore
 from app.deps import ClientAddress, CurrentAccount, MaybeAccount, RuntimeDep, SessionDep
 from billing.service import MAX_AMOUNT
 from marketplace.catalog import MAX_QUERY, Filters
+from marketplace.schemas import CatalogAsset, CatalogCredential, CatalogExpert
 
 router = APIRouter(tags=["catalog"], responses={401: ERRORS[401]})
 
@@ -58,6 +60,54 @@ class CatalogQuery(BaseModel):
 CatalogQueryDep = Annotated[CatalogQuery, Query()]
 
 
+class SampleCitation(BaseModel):
+    n: int
+    text: str
+    locator: dict[str, Any] = Field(examples=[{"path": "policies.md", "lines": [5, 8]}])
+
+
+class SampleAnswer(BaseModel):
+    """A sample question answered live (not charged, not recorded)."""
+
+    question: str
+    answer: str
+    status: str = Field(examples=["final", "pending_review", "abstained"])
+    confidence: float
+    citations: list[SampleCitation]
+
+
+class SampleRefused(BaseModel):
+    """A sample question that could not be answered now, and why."""
+
+    question: str
+    error: str
+
+
+class AssetPageExpert(BaseModel):
+    account_id: str
+    name: str
+    headline: str
+    response_hours: int | None
+    url: str = Field(description="The expert's public page")
+    verified_credentials: list[CatalogCredential]
+
+
+class AssetPage(BaseModel):
+    """A published asset as a client sees it before asking. A free asset's ``plan`` (and
+    ``price.plan``) has no ``overage`` and ``acceptance_hours``."""
+
+    slug: str
+    title: str
+    description: str
+    tags: list[str]
+    plan: PlanView
+    quality: QualityScore
+    expert: AssetPageExpert
+    commission_url: str
+    price: PricePublic
+    samples: list[SampleAnswer | SampleRefused]
+
+
 # No key needed: the document says the key is optional ({}: none).
 PUBLIC: dict[str, Any] = {"security": [{}, {"HTTPBearer": []}]}
 
@@ -65,20 +115,20 @@ PUBLIC: dict[str, Any] = {"security": [{}, {"HTTPBearer": []}]}
 @router.get("/catalog/assets", responses={422: ERRORS[422]}, openapi_extra=PUBLIC)
 def catalog_assets(
     session: SessionDep, runtime: RuntimeDep, _account: MaybeAccount, query: CatalogQueryDep
-) -> list[dict[str, Any]]:
+) -> list[CatalogAsset]:
     """Published assets that match every filter given, sorted (quality, price or newest)."""
     found = catalog.find_assets(session, runtime, query.filters())
-    return [catalog.asset_public(a) for a in found]
+    return [CatalogAsset.model_validate(catalog.asset_public(a)) for a in found]
 
 
 @router.get("/catalog/experts", responses={422: ERRORS[422]}, openapi_extra=PUBLIC)
 def catalog_experts(
     session: SessionDep, runtime: RuntimeDep, _account: MaybeAccount, query: CatalogQueryDep
-) -> list[dict[str, Any]]:
+) -> list[CatalogExpert]:
     """Experts that match every filter given; price filters use their typical engagement
     prices, quality their best published asset's score."""
     found = catalog.find_experts(session, runtime, query.filters())
-    return [catalog.expert_public(e) for e in found]
+    return [CatalogExpert.model_validate(catalog.expert_public(e)) for e in found]
 
 
 @router.get(
@@ -88,6 +138,8 @@ def catalog_experts(
         429: {"model": ErrorBody, "description": "Too many asset pages; see Retry-After"},
     },
     openapi_extra=PUBLIC,
+    # A free asset's plan has no overage or acceptance_hours: left out, as they were.
+    response_model_exclude_unset=True,
 )
 def catalog_asset(
     session: SessionDep,
@@ -95,15 +147,17 @@ def catalog_asset(
     account: MaybeAccount,
     address: ClientAddress,
     slug: str,
-) -> dict[str, Any]:
+) -> AssetPage:
     """A published asset as a client sees it: plans, what your next question costs and what
     pays for it (``price``; without a key, the price and a call to sign up), quality score,
     the expert's verified credentials, and sample questions answered live (not charged, not
     recorded; limited per client address: 429 past the limit)."""
-    return catalog.asset_page(session, runtime, account=account, slug=slug, address=address)
+    return AssetPage.model_validate(
+        catalog.asset_page(session, runtime, account=account, slug=slug, address=address)
+    )
 
 
 @router.get("/assets/{slug}/quality-score", responses={404: ERRORS[404]})
-def quality_score(session: SessionDep, account: CurrentAccount, slug: str) -> dict[str, Any]:
+def quality_score(session: SessionDep, account: CurrentAccount, slug: str) -> QualityScore:
     """The public quality score of a published asset, with its measured parts and dates."""
-    return quality.quality_score(session, account=account, slug=slug)
+    return QualityScore.model_validate(quality.quality_score(session, account=account, slug=slug))

@@ -1,11 +1,12 @@
 """Credentials over HTTP: an expert adds, lists, re-checks and withdraws theirs and uploads the
 documents of certifications and licences; admins review those documents."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from app import credentials
 from app.api.schemas import ERRORS, ErrorBody
@@ -16,12 +17,17 @@ from marketplace import credentials as rules
 from marketplace.credentials import CredentialCreate
 from marketplace.errors import InvalidDocument
 from marketplace.models import Credential
+from marketplace.schemas import CredentialReview, CredentialView, SigningKeyPublic
 
 router = APIRouter(tags=["credentials"], responses={401: ERRORS[401]})
 CONFLICT = {"model": ErrorBody, "description": "Not checked this way"}
 CONFLICT_KEY = {"model": ErrorBody, "description": "The key is registered already"}
 LOOKUP = {"model": ErrorBody, "description": "A registry could not be reached"}
-LOOKUP_OFF = {"model": ErrorBody, "description": "This server looks no DOIs up"}
+LOOKUP_OFF = {
+    "model": ErrorBody,
+    "description": "This server looks no DOIs up, or the evidence cannot be checked (a source "
+    "not ingested from a git work tree, a document not ingested as a paper)",
+}
 
 
 class Decision(BaseModel):
@@ -30,8 +36,12 @@ class Decision(BaseModel):
     )
 
 
-def _view(credential: Credential) -> dict[str, Any]:
-    return rules.owner_view(credential, now=utcnow())
+def _view(credential: Credential) -> CredentialView:
+    return CredentialView.model_validate(rules.owner_view(credential, now=utcnow()))
+
+
+def _review(session: Session, credential: Credential) -> CredentialReview:
+    return CredentialReview.model_validate(credentials.admin_view(session, credential))
 
 
 @router.post(
@@ -41,27 +51,27 @@ def _view(credential: Credential) -> dict[str, Any]:
 )
 def add(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, body: CredentialCreate
-) -> dict[str, Any]:
+) -> CredentialView:
     """Add a credential. Commit and paper authorship are checked at once and the figures
     returned; a certification or licence waits for its document (``POST .../document``)."""
     return _view(credentials.add(session, runtime, account=account, data=body))
 
 
 @router.get("/credentials", responses={403: ERRORS[403]})
-def list_own(session: SessionDep, account: CurrentAccount) -> list[dict[str, Any]]:
+def list_own(session: SessionDep, account: CurrentAccount) -> list[CredentialView]:
     """Your credentials, whatever their status, oldest first."""
     return [_view(c) for c in credentials.list_own(session, account=account)]
 
 
 @router.get("/credentials/{credential_id}", responses={404: ERRORS[404]})
-def get(session: SessionDep, account: CurrentAccount, credential_id: str) -> dict[str, Any]:
+def get(session: SessionDep, account: CurrentAccount, credential_id: str) -> CredentialView:
     return _view(credentials.get(session, account=account, credential_id=credential_id))
 
 
 @router.post("/credentials/{credential_id}/verify", responses={404: ERRORS[404], 409: CONFLICT})
 def verify(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, credential_id: str
-) -> dict[str, Any]:
+) -> CredentialView:
     """Run the check again, e.g. after ingesting a newer commit or fixing your profile's name."""
     credential = credentials.verify(session, runtime, account=account, credential_id=credential_id)
     return _view(credential)
@@ -103,7 +113,7 @@ def upload_document(
     account: CurrentAccount,
     credential_id: str,
     form: Annotated[Form, Depends(_document_upload)],
-) -> dict[str, Any]:
+) -> CredentialView:
     """Upload the document of a certification or licence; it waits for an admin's review."""
     files = form.files.get("file", [])
     if not files:
@@ -139,10 +149,11 @@ def document_response(stored: credentials.StoredDocument) -> FileResponse:
 
 
 @router.get("/signing-keys", responses={403: ERRORS[403]})
-def list_signing_keys(session: SessionDep, account: CurrentAccount) -> list[dict[str, Any]]:
+def list_signing_keys(session: SessionDep, account: CurrentAccount) -> list[SigningKeyPublic]:
     """The public keys you sign commits with; commits they sign count as yours."""
     return [
-        credentials.signing_key_view(k) for k in credentials.signing_keys(session, account=account)
+        SigningKeyPublic.model_validate(credentials.signing_key_view(k))
+        for k in credentials.signing_keys(session, account=account)
     ]
 
 
@@ -153,11 +164,13 @@ def list_signing_keys(session: SessionDep, account: CurrentAccount) -> list[dict
 )
 def add_signing_key(
     session: SessionDep, account: CurrentAccount, body: rules.SigningKeyCreate
-) -> dict[str, Any]:
+) -> SigningKeyPublic:
     """Register an SSH or OpenPGP public key. Commit authorship checks then count the commits
     it signed (git verifies the signatures), whatever e-mail they carry."""
-    return credentials.signing_key_view(
-        credentials.add_signing_key(session, account=account, data=body)
+    return SigningKeyPublic.model_validate(
+        credentials.signing_key_view(
+            credentials.add_signing_key(session, account=account, data=body)
+        )
     )
 
 
@@ -175,14 +188,14 @@ def remove_signing_key(session: SessionDep, account: CurrentAccount, key_id: str
 
 
 @router.get("/admin/credentials", responses={403: ERRORS[403]})
-def admin_list(session: SessionDep, _admin: AdminAccount) -> list[dict[str, Any]]:
+def admin_list(session: SessionDep, _admin: AdminAccount) -> list[CredentialReview]:
     """Certifications and licences whose documents wait for review, oldest first."""
-    return [credentials.admin_view(session, c) for c in credentials.pending(session)]
+    return [_review(session, c) for c in credentials.pending(session)]
 
 
 @router.post(
     "/admin/credentials/{credential_id}/verify",
-    responses={403: ERRORS[403], 404: ERRORS[404], 409: CONFLICT},
+    responses={403: ERRORS[403], 404: ERRORS[404], 409: CONFLICT, 422: ERRORS[422]},
 )
 def admin_verify(
     session: SessionDep,
@@ -190,13 +203,13 @@ def admin_verify(
     admin: AdminAccount,
     credential_id: str,
     body: Decision,
-) -> dict[str, Any]:
+) -> CredentialReview:
     """Verify an uploaded certificate or licence. Refused (403) while the expert's e-mail
     address is not verified: no credential is verified before it is."""
     credential = credentials.decide(
         session, runtime, admin=admin, credential_id=credential_id, verified=True, note=body.note
     )
-    return credentials.admin_view(session, credential)
+    return _review(session, credential)
 
 
 @router.post(
@@ -209,9 +222,9 @@ def admin_reject(
     admin: AdminAccount,
     credential_id: str,
     body: Decision,
-) -> dict[str, Any]:
+) -> CredentialReview:
     """Reject with a note saying why (required): the expert sees it and can upload anew."""
     credential = credentials.decide(
         session, runtime, admin=admin, credential_id=credential_id, verified=False, note=body.note
     )
-    return credentials.admin_view(session, credential)
+    return _review(session, credential)

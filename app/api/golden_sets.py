@@ -20,6 +20,7 @@ from app import golden_sets
 from app.api.schemas import ERRORS, ErrorBody
 from app.deps import AdminAccount, CurrentAccount, SessionDep
 from core.patterns import NON_SPACE, NOT_BLANK, SPACE, documented
+from evals.schemas import EvalRunPublic, GoldenSetPublic
 
 router = APIRouter(tags=["golden sets"], responses={401: ERRORS[401]})
 
@@ -224,32 +225,32 @@ class GoldenSetDecision(BaseModel):
 )
 def submit_golden_set(
     session: SessionDep, account: CurrentAccount, slug: str, body: GoldenSetSubmit
-) -> dict[str, Any]:
+) -> GoldenSetPublic:
     """Submit a golden set of your asset for approval. Until an admin approves it, it is your
     private diagnostic; once approved, the platform runs it and its runs count in the public
     quality score."""
     golden = golden_sets.submit(
         session, account=account, slug=slug, name=body.name, items=body.lines()
     )
-    return golden_sets.golden_public(session, golden)
+    return GoldenSetPublic.model_validate(golden_sets.golden_public(session, golden))
 
 
 @router.get("/assets/{slug}/golden-sets", responses={403: ERRORS[403], 404: ERRORS[404]})
 def list_golden_sets(
     session: SessionDep, account: CurrentAccount, slug: str
-) -> list[dict[str, Any]]:
+) -> list[GoldenSetPublic]:
     """Your asset's submitted golden sets and their status, newest first."""
     found = golden_sets.for_asset(session, account=account, slug=slug)
-    return [golden_sets.golden_public(session, g) for g in found]
+    return [GoldenSetPublic.model_validate(golden_sets.golden_public(session, g)) for g in found]
 
 
 @router.get("/assets/{slug}/eval-runs", responses={403: ERRORS[403], 404: ERRORS[404]})
 def private_eval_runs(
     session: SessionDep, account: CurrentAccount, slug: str
-) -> list[dict[str, Any]]:
+) -> list[EvalRunPublic]:
     """Your own ``vouch eval`` runs of your asset (private: not in the public score)."""
     runs = golden_sets.private_runs(session, account=account, slug=slug)
-    return [golden_sets.run_public(r) for r in runs]
+    return [EvalRunPublic.model_validate(golden_sets.run_public(r)) for r in runs]
 
 
 @router.get("/admin/golden-sets", responses={403: ERRORS[403], 422: ERRORS[422]})
@@ -259,10 +260,11 @@ def admin_golden_sets(
     state: Annotated[Literal["submitted", "approved", "rejected"], Query(alias="status")] = (
         "submitted"
     ),
-) -> list[dict[str, Any]]:
+) -> list[GoldenSetPublic]:
     """Golden sets of one status (submitted: waiting for a decision), oldest first."""
     return [
-        golden_sets.golden_public(session, g) for g in golden_sets.waiting(session, status=state)
+        GoldenSetPublic.model_validate(golden_sets.golden_public(session, g))
+        for g in golden_sets.waiting(session, status=state)
     ]
 
 
@@ -272,12 +274,12 @@ def admin_golden_sets(
 )
 def approve_golden_set(
     session: SessionDep, admin: AdminAccount, golden_set_id: str, body: GoldenSetDecision
-) -> dict[str, Any]:
+) -> GoldenSetPublic:
     """Approve a submitted set: the platform runs it from now on and its runs count."""
     golden = golden_sets.decide(
         session, admin=admin, golden_set_id=golden_set_id, approved=True, note=body.note
     )
-    return golden_sets.golden_public(session, golden)
+    return GoldenSetPublic.model_validate(golden_sets.golden_public(session, golden))
 
 
 @router.post(
@@ -286,9 +288,9 @@ def approve_golden_set(
 )
 def reject_golden_set(
     session: SessionDep, admin: AdminAccount, golden_set_id: str, body: GoldenSetDecision
-) -> dict[str, Any]:
+) -> GoldenSetPublic:
     """Reject a submitted set: it stays the expert's private diagnostic."""
     golden = golden_sets.decide(
         session, admin=admin, golden_set_id=golden_set_id, approved=False, note=body.note
     )
-    return golden_sets.golden_public(session, golden)
+    return GoldenSetPublic.model_validate(golden_sets.golden_public(session, golden))

@@ -90,7 +90,7 @@ class WebhookPublic(BaseModel):
     deliveries: list[DeliveryPublic] = Field(description="The latest, newest first")
 
 
-@router.get("/notifications")
+@router.get("/notifications", responses={422: ERRORS[422]})
 def list_notifications(
     session: SessionDep,
     account: CurrentAccount,

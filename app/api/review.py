@@ -4,10 +4,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from app import reviewing
-from app.api.schemas import ERRORS, ErrorBody
+from app.api.schemas import (
+    ERRORS,
+    ErrorBody,
+    FlagCreated,
+    ReviewItemCorrected,
+    ReviewItemPublic,
+    ReviewQuality,
+)
 from app.deps import CurrentAccount, RuntimeDep, SessionDep
+from assets.models import ReviewItem, VerifiedAnswer
+from assets.schemas import ReviewSettingsPublic, VerifiedAnswerPublic
 from core.patterns import NOT_BLANK, documented
 
 router = APIRouter(tags=["review"], responses={401: ERRORS[401]})
@@ -68,10 +78,18 @@ class ReviewSettings(BaseModel):
     review_threshold: float | None = Field(default=None, ge=0, le=1)
 
 
+def _item(session: Session, item: ReviewItem) -> ReviewItemPublic:
+    return ReviewItemPublic.model_validate(reviewing.item_view(session, item))
+
+
+def _verified(session: Session, verified: VerifiedAnswer) -> VerifiedAnswerPublic:
+    return VerifiedAnswerPublic.model_validate(reviewing.verified_view(session, verified))
+
+
 @router.post(
     "/consultations/{consultation_id}/flag",
     status_code=201,
-    responses={404: ERRORS[404], 409: ACTED},
+    responses={404: ERRORS[404], 409: ACTED, 422: ERRORS[422]},
 )
 def flag(
     session: SessionDep,
@@ -79,32 +97,31 @@ def flag(
     account: CurrentAccount,
     consultation_id: str,
     body: FlagIn,
-) -> dict[str, Any]:
+) -> FlagCreated:
     """Flag an answer you got, within its acceptance window: the expert reviews it and its
     money stays in escrow until then."""
     item = reviewing.flag(
         session, runtime, account=account, consultation_id=consultation_id, note=body.note
     )
-    return {"review_item": item.id, "status": item.status, "due_at": item.due_at.isoformat()}
+    return FlagCreated(review_item=item.id, status=item.status, due_at=item.due_at.isoformat())
 
 
-@router.get("/review/queue", responses={403: ERRORS[403]})
+@router.get("/review/queue", responses={403: ERRORS[403], 422: ERRORS[422]})
 def queue(
     session: SessionDep,
     account: CurrentAccount,
     status: Annotated[str, Query(pattern="^(open|approved|corrected|rejected)$")] = "open",
-) -> list[dict[str, Any]]:
+) -> list[ReviewItemPublic]:
     """Your assets' answers waiting for review, oldest first, then the most valuable."""
     return [
-        reviewing.item_view(session, item)
-        for item in reviewing.queue(session, account=account, status=status)
+        _item(session, item) for item in reviewing.queue(session, account=account, status=status)
     ]
 
 
 @router.get("/review/{item_id}", responses={404: ERRORS[404]})
-def get_item(session: SessionDep, account: CurrentAccount, item_id: str) -> dict[str, Any]:
+def get_item(session: SessionDep, account: CurrentAccount, item_id: str) -> ReviewItemPublic:
     item = reviewing.get_item(session, account=account, item_id=item_id)
-    return reviewing.item_view(session, item)
+    return _item(session, item)
 
 
 @router.get("/review/{item_id}/search", responses={404: ERRORS[404], 422: ERRORS[422]})
@@ -132,19 +149,19 @@ def search(
 @router.post("/review/{item_id}/approve", responses={404: ERRORS[404], 409: ACTED})
 def approve(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, item_id: str
-) -> dict[str, Any]:
+) -> ReviewItemPublic:
     """The answer stands: its money is released to you."""
     item = reviewing.approve(session, runtime, account=account, item_id=item_id)
-    return reviewing.item_view(session, item)
+    return _item(session, item)
 
 
 @router.post("/review/{item_id}/reject", responses={404: ERRORS[404], 409: ACTED})
 def reject(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, item_id: str
-) -> dict[str, Any]:
+) -> ReviewItemPublic:
     """The answer was wrong and you offer no fix: the client is refunded."""
     item = reviewing.reject(session, runtime, account=account, item_id=item_id)
-    return reviewing.item_view(session, item)
+    return _item(session, item)
 
 
 @router.post(
@@ -156,7 +173,7 @@ def correct(
     account: CurrentAccount,
     item_id: str,
     body: CorrectionIn,
-) -> dict[str, Any]:
+) -> ReviewItemCorrected:
     """Your answer replaces the given one, the client is told, the money is released, and later
     questions that mean the same are answered from it."""
     item, verified = reviewing.correct(
@@ -167,15 +184,19 @@ def correct(
         answer=body.answer,
         citations=[c.model_dump(exclude_none=True) for c in body.citations],
     )
-    return {**reviewing.item_view(session, item), "verified_answer": verified.id}
+    return ReviewItemCorrected.model_validate(
+        {**reviewing.item_view(session, item), "verified_answer": verified.id}
+    )
 
 
-@router.get("/assets/{slug}/verified", responses={403: ERRORS[403], 404: ERRORS[404]})
+@router.get(
+    "/assets/{slug}/verified", responses={403: ERRORS[403], 404: ERRORS[404], 422: ERRORS[422]}
+)
 def list_verified(
     session: SessionDep, account: CurrentAccount, slug: str, retired: bool = False
-) -> list[dict[str, Any]]:
+) -> list[VerifiedAnswerPublic]:
     return [
-        reviewing.verified_view(session, v)
+        _verified(session, v)
         for v in reviewing.list_verified(session, account=account, slug=slug, retired=retired)
     ]
 
@@ -187,7 +208,7 @@ def edit_verified(
     account: CurrentAccount,
     verified_id: str,
     body: VerifiedEdit,
-) -> dict[str, Any]:
+) -> VerifiedAnswerPublic:
     verified = reviewing.edit_verified(
         session,
         runtime,
@@ -196,33 +217,36 @@ def edit_verified(
         answer=body.answer,
         question=body.question,
     )
-    return reviewing.verified_view(session, verified)
+    return _verified(session, verified)
 
 
 @router.delete("/verified/{verified_id}", responses={404: ERRORS[404]})
 def retire_verified(
     session: SessionDep, runtime: RuntimeDep, account: CurrentAccount, verified_id: str
-) -> dict[str, Any]:
+) -> VerifiedAnswerPublic:
     """Retire a verified answer: it is never served again."""
     verified = reviewing.retire_verified(session, runtime, account=account, verified_id=verified_id)
-    return reviewing.verified_view(session, verified)
+    return _verified(session, verified)
 
 
-@router.put("/assets/{slug}/review-settings", responses={403: ERRORS[403], 404: ERRORS[404]})
+@router.put(
+    "/assets/{slug}/review-settings",
+    responses={403: ERRORS[403], 404: ERRORS[404], 422: ERRORS[422]},
+)
 def review_settings(
     session: SessionDep, account: CurrentAccount, slug: str, body: ReviewSettings
-) -> dict[str, Any]:
+) -> ReviewSettingsPublic:
     """Sample rate of random reviews, your target response time, the confidence threshold."""
     asset = reviewing.set_review_settings(session, account=account, slug=slug, **body.model_dump())
-    return {
-        "asset": asset.slug,
-        "sample_rate": asset.sample_rate,
-        "review_hours": asset.review_hours,
-        "review_threshold": asset.review_threshold,
-    }
+    return ReviewSettingsPublic(
+        asset=asset.slug,
+        sample_rate=asset.sample_rate,
+        review_hours=asset.review_hours,
+        review_threshold=asset.review_threshold,
+    )
 
 
 @router.get("/assets/{slug}/quality", responses={403: ERRORS[403], 404: ERRORS[404]})
-def quality(session: SessionDep, account: CurrentAccount, slug: str) -> dict[str, Any]:
+def quality(session: SessionDep, account: CurrentAccount, slug: str) -> ReviewQuality:
     """Answers given, flagged, approved, corrected and rejected; time to review; verified share."""
-    return reviewing.quality(session, account=account, slug=slug)
+    return ReviewQuality.model_validate(reviewing.quality(session, account=account, slug=slug))

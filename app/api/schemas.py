@@ -161,3 +161,134 @@ ASK_EVENT = {
         for name, schema in ASK_EVENTS.items()
     ],
 }
+
+
+class ReviewRates(BaseModel):
+    """Shares from 0 to 1, rounded to 4 places; null where there is nothing to divide by."""
+
+    auto_flagged: float | None = Field(description="Of answers")
+    client_flagged: float | None = Field(description="Of answers")
+    approved: float | None = Field(description="Of reviewed answers")
+    corrected: float | None = Field(description="Of reviewed answers")
+    rejected: float | None = Field(description="Of reviewed answers")
+    served_from_verified: float | None = Field(description="Of answers")
+
+
+class ReviewFigures(BaseModel):
+    """How an asset's answers fare in review (clients' answers: not its expert's own)."""
+
+    answers: int
+    auto_flagged: int = Field(description="Sent to review by low confidence or sampling")
+    client_flagged: int
+    approved: int
+    corrected: int
+    rejected: int
+    open: int
+    rates: ReviewRates
+    served_from_verified: int
+    median_hours_to_review: float | None
+    verified_answers: int = Field(description="Verified answers in service (not retired)")
+
+
+class _AssetSlug(BaseModel):
+    asset: str
+
+
+# The slug first, then the figures (pydantic orders inherited fields from the last base).
+class ReviewQuality(ReviewFigures, _AssetSlug):
+    """An asset's review figures, for its expert and admins."""
+
+
+class ScoreInterval(BaseModel):
+    low: float
+    high: float
+    level: float = Field(examples=[0.95])
+    method: str = Field(examples=["wilson"])
+
+
+class QualityConsultations(BaseModel):
+    right: int
+    n: int
+    outcomes: dict[str, int] = Field(description="Measured answers by outcome")
+    flagged: int
+
+
+class QualityRun(BaseModel):
+    """The latest run of a golden set, as a part of the score."""
+
+    golden: str
+    golden_set_id: str | None
+    size: int
+    right: int
+    n: int
+    measured_at: str
+
+
+class QualityParts(BaseModel):
+    consultations: QualityConsultations
+    platform: QualityRun | None = Field(description="The platform's run; null: none yet")
+    approved: list[QualityRun] = Field(description="Runs of admin-approved golden sets")
+
+
+class QualityScore(BaseModel):
+    """An asset's public quality score and what it is made of (app/quality.py)."""
+
+    asset: str
+    score: float | None = Field(description="right / n; null below the minimum sample")
+    n: int = Field(description="Measured answers")
+    right: int
+    min_sample: int
+    interval: ScoreInterval | None
+    summary: str
+    formula: str
+    parts: QualityParts
+    review: ReviewFigures
+    measured_at: str
+
+
+class FlagCreated(BaseModel):
+    review_item: str = Field(description="The review item the flag opened")
+    status: str = Field(examples=["open"])
+    due_at: str = Field(description="When the expert's review is due")
+
+
+class ReviewItemPublic(BaseModel):
+    """A flagged answer as its expert sees it: question, answer, citations, why, the client's
+    note, age, due time and value."""
+
+    id: str
+    asset: str
+    asset_title: str
+    consultation_id: str
+    question: str
+    answer: str
+    original_answer: str = Field(description="The answer as first given, once corrected")
+    citations: list[dict[str, Any]]
+    confidence: float
+    reason: str = Field(examples=["low_confidence", "client_flag", "sampled"])
+    detail: str
+    client_note: str
+    status: str = Field(examples=["open", "approved", "corrected", "rejected"])
+    value: int = Field(description="What the answer cost, minor units")
+    currency: str
+    charge_status: str | None
+    created_at: str
+    age_hours: float
+    due_at: str
+    overdue: bool
+    acted_by: str | None
+    acted_at: str | None
+
+
+class ReviewItemCorrected(ReviewItemPublic):
+    verified_answer: str = Field(description="The verified answer the correction became")
+
+
+class ProtectedResourceMetadata(BaseModel):
+    """OAuth 2.0 protected-resource metadata (RFC 9728) of the MCP endpoint."""
+
+    resource: str
+    authorization_servers: list[str]
+    bearer_methods_supported: list[str]
+    resource_name: str
+    resource_documentation: str

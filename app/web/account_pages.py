@@ -8,17 +8,29 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import accounts, identity
-from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep, client_address
+from app.deps import (
+    SESSION_COOKIE,
+    PageAccount,
+    RuntimeDep,
+    SessionDep,
+    SignedIn,
+    client_address,
+    get_runtime,
+    signed_in,
+)
 from app.errors import LinkInvalid, OrcidFailed
 from app.models import Account, Role
 from app.runtime import Runtime
+from app.web.actions import page_action
 from app.web.forms import PostGuard
-from app.web.pages import login_then, refused, render, to_login
+from app.web.pages import refused, render
 from core.errors import InvalidInput, VouchError
 
 router = APIRouter(include_in_schema=False)
 
 ORCID_CALLBACK = "/account/orcid/callback"
+# The account's forms come back to its page after signing in.
+AccountForm = Annotated[Account, signed_in("/account")]
 
 
 def install(app: FastAPI) -> None:
@@ -57,7 +69,17 @@ def signup_form(request: Request, account: PageAccount) -> Response:
     return render(request, "signup.html", account=None, form={"role": "client"})
 
 
+def _not_signed_up(
+    exc: VouchError, request: Request, email: str, name: str, role: str = "client", **_: Any
+) -> Response:
+    form = {"email": email, "name": name, "role": role}
+    return render(
+        request, "signup.html", exc.status_code, account=None, form=form, error=exc.message
+    )
+
+
 @router.post("/signup", dependencies=[PostGuard])
+@page_action(_not_signed_up)
 def signup(
     request: Request,
     session: SessionDep,
@@ -67,21 +89,15 @@ def signup(
     password: Annotated[str, Form(max_length=1024)],
     role: Annotated[str, Form(max_length=16)] = "client",
 ) -> Response:
-    form = {"email": email, "name": name, "role": role}
-    try:
-        account = identity.signup(
-            session,
-            runtime,
-            email=email,
-            name=name,
-            password=password,
-            role=role,
-            address=client_address(request),
-        )
-    except VouchError as exc:
-        return render(
-            request, "signup.html", exc.status_code, account=None, form=form, error=exc.message
-        )
+    account = identity.signup(
+        session,
+        runtime,
+        email=email,
+        name=name,
+        password=password,
+        role=role,
+        address=client_address(request),
+    )
     response = RedirectResponse("/account?sent=1", status_code=303)
     _sign_in(response, session, runtime, account)
     return response
@@ -90,19 +106,21 @@ def signup(
 # Verification links
 
 
+def _not_verified(exc: VouchError, request: Request, account: Account | None, **_: Any) -> Response:
+    return render(request, "verify.html", exc.status_code, account=account, error=exc.message)
+
+
 @router.get("/verify")
+@page_action(_not_verified)
 def verify(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     account: PageAccount,
     token: str = "",
-) -> HTMLResponse:
+) -> Response:
     """Follow a verification or e-mail change link."""
-    try:
-        verified, outcome = identity.follow_link(session, runtime, token=token[:4000])
-    except VouchError as exc:
-        return render(request, "verify.html", exc.status_code, account=account, error=exc.message)
+    verified, outcome = identity.follow_link(session, runtime, token=token[:4000])
     # The address is shown only to its own signed-in account.
     mine = account is not None and account.id == verified.id
     return render(
@@ -114,18 +132,18 @@ def verify(
     )
 
 
+def _account_refused(exc: VouchError, request: Request, account: Account, **_: Any) -> Response:
+    """The account's page again, saying why its form was refused."""
+    runtime = get_runtime(request)
+    return _account_page(request, runtime, account, exc.status_code, error=exc.message)
+
+
 @router.post("/account/verification", dependencies=[PostGuard])
+@page_action(_account_refused)
 def resend(
-    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: AccountForm
 ) -> Response:
-    if account is None:
-        return login_then("/account")
-    try:
-        identity.send_verification(
-            session, runtime, account=account, address=client_address(request)
-        )
-    except VouchError as exc:
-        return _account_page(request, runtime, account, exc.status_code, error=exc.message)
+    identity.send_verification(session, runtime, account=account, address=client_address(request))
     return RedirectResponse("/account?sent=1", status_code=303)
 
 
@@ -150,12 +168,10 @@ def _account_page(
 def account_page(
     request: Request,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     sent: bool = False,
     orcid: str = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     notices = []
     if sent and account.email_verified_at is None:
         notices.append(f"We sent a verification link to {account.email}.")
@@ -164,24 +180,27 @@ def account_page(
     return _account_page(request, runtime, account, notices=notices)
 
 
+def _email_not_changed(
+    exc: VouchError, request: Request, account: Account, email: str, **_: Any
+) -> Response:
+    runtime = get_runtime(request)
+    return _account_page(
+        request, runtime, account, exc.status_code, error=exc.message, new_email=email
+    )
+
+
 @router.post("/account/email", dependencies=[PostGuard])
+@page_action(_email_not_changed)
 def change_email(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: AccountForm,
     email: Annotated[str, Form(max_length=320)],
 ) -> Response:
-    if account is None:
-        return login_then("/account")
-    try:
-        new = identity.request_email_change(
-            session, runtime, account=account, email=email, address=client_address(request)
-        )
-    except VouchError as exc:
-        return _account_page(
-            request, runtime, account, exc.status_code, error=exc.message, new_email=email
-        )
+    new = identity.request_email_change(
+        session, runtime, account=account, email=email, address=client_address(request)
+    )
     notice = (
         f"We sent a link to {new}. Your address changes to it when you open that link; until "
         f"then you keep using {account.email}."
@@ -193,9 +212,7 @@ def change_email(
 
 
 @router.post("/account/orcid", dependencies=[PostGuard])
-def orcid_start(request: Request, runtime: RuntimeDep, account: PageAccount) -> Response:
-    if account is None:
-        return login_then("/account")
+def orcid_start(request: Request, runtime: RuntimeDep, account: AccountForm) -> Response:
     settings = runtime.settings
     if not settings.orcid.enabled:
         return _account_page(
@@ -209,47 +226,41 @@ def orcid_start(request: Request, runtime: RuntimeDep, account: PageAccount) -> 
 
 
 @router.get(ORCID_CALLBACK)
+@page_action(_account_refused)
 def orcid_callback(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: AccountForm,
     code: str = "",
     state: str = "",
     error: str = "",
 ) -> Response:
-    if account is None:
-        return login_then("/account")
     settings = runtime.settings
-    try:
-        if error:
-            raise OrcidFailed(f"ORCID did not connect your iD ({error[:100]}); try again")
-        expected = identity.orcid_state(settings, request.cookies.get(SESSION_COOKIE, ""))
-        if not state or state != expected:
-            raise OrcidFailed(
-                "this ORCID answer does not belong to your sign-in (the state does not match); "
-                "start again from your account page"
-            )
-        if not code:
-            raise OrcidFailed("ORCID sent no authorization code; start again")
-        identity.connect_orcid(
-            session,
-            runtime,
-            account=account,
-            code=code[:200],
-            redirect_uri=identity.site_url(settings) + ORCID_CALLBACK,
+    if error:
+        raise OrcidFailed(f"ORCID did not connect your iD ({error[:100]}); try again")
+    expected = identity.orcid_state(settings, request.cookies.get(SESSION_COOKIE, ""))
+    if not state or state != expected:
+        raise OrcidFailed(
+            "this ORCID answer does not belong to your sign-in (the state does not match); "
+            "start again from your account page"
         )
-    except VouchError as exc:
-        return _account_page(request, runtime, account, exc.status_code, error=exc.message)
+    if not code:
+        raise OrcidFailed("ORCID sent no authorization code; start again")
+    identity.connect_orcid(
+        session,
+        runtime,
+        account=account,
+        code=code[:200],
+        redirect_uri=identity.site_url(settings) + ORCID_CALLBACK,
+    )
     return RedirectResponse("/account?orcid=connected", status_code=303)
 
 
 @router.post("/account/orcid/disconnect", dependencies=[PostGuard])
 def orcid_disconnect(
-    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: AccountForm
 ) -> Response:
-    if account is None:
-        return login_then("/account")
     identity.disconnect_orcid(session, account=account)
     return _account_page(request, runtime, account, notices=["Your ORCID iD is disconnected."])
 
@@ -280,43 +291,40 @@ def forgot(
     )
 
 
+def _not_reset(
+    exc: VouchError, request: Request, account: Account | None, token: str = "", **_: Any
+) -> Response:
+    # A bad link offers no form; a refused password keeps the form (and its link) to try again.
+    kept = {} if isinstance(exc, LinkInvalid) or request.method == "GET" else {"token": token}
+    return render(
+        request, "reset.html", exc.status_code, account=account, error=exc.message, **kept
+    )
+
+
 @router.get("/reset-password")
+@page_action(_not_reset)
 def reset_form(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     account: PageAccount,
     token: str = "",
-) -> HTMLResponse:
-    try:
-        identity.reset_account(session, runtime, token=token[:4000])
-    except VouchError as exc:
-        return render(request, "reset.html", exc.status_code, account=account, error=exc.message)
+) -> Response:
+    identity.reset_account(session, runtime, token=token[:4000])
     return render(request, "reset.html", account=account, token=token)
 
 
 @router.post("/reset-password", dependencies=[PostGuard])
+@page_action(_not_reset)
 def reset(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: PageAccount,  # noqa: ARG001 (a refused password shows the page with it)
     token: Annotated[str, Form(max_length=4000)],
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
-    try:
-        identity.reset_password(session, runtime, token=token, password=password)
-    except LinkInvalid as exc:
-        return render(request, "reset.html", exc.status_code, account=account, error=exc.message)
-    except VouchError as exc:
-        return render(
-            request,
-            "reset.html",
-            exc.status_code,
-            account=account,
-            token=token,
-            error=exc.message,
-        )
+    identity.reset_password(session, runtime, token=token, password=password)
     response = render(request, "reset.html", account=None, done=True)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -360,28 +368,39 @@ def _admin_page(
 
 @router.get("/admin/accounts")
 def admin_accounts(
-    request: Request, session: SessionDep, account: PageAccount, q: str = "", page: int = 1
+    request: Request, session: SessionDep, account: SignedIn, q: str = "", page: int = 1
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role != Role.admin:
         return refused(request, account, "only admins see the list of accounts")
     return _admin_page(request, session, account, q=q[:320], page=min(max(page, 1), 100_000))
 
 
+def _account_not_changed(
+    exc: VouchError,
+    request: Request,
+    session: SessionDep,
+    account: Account,
+    q: str = "",
+    page: int = 1,
+    **_: Any,
+) -> Response:
+    return _admin_page(
+        request, session, account, exc.status_code, q=q, page=page, error=exc.message
+    )
+
+
 @router.post("/admin/accounts/{account_id}", dependencies=[PostGuard])
+@page_action(_account_not_changed)
 def admin_change(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: Annotated[Account, signed_in("/admin/accounts")],
     account_id: str,
     action: Annotated[str, Form(max_length=20)],
     role: Annotated[str, Form(max_length=16)] = "",
     q: Annotated[str, Form(max_length=320)] = "",
     page: Annotated[int, Form(ge=1, le=100_000)] = 1,
 ) -> Response:
-    if account is None:
-        return login_then("/admin/accounts")
     if account.role != Role.admin:
         return refused(request, account, "only admins change accounts")
     changes: dict[str, Any] = {
@@ -389,17 +408,11 @@ def admin_change(
         "unsuspend": {"suspended": False},
         "role": {"role": role},
     }
-    try:
-        if action not in changes:
-            raise InvalidInput(f"unknown action {action!r}; use suspend, unsuspend or role")
-        changed = identity.update_account(
-            session, admin=account, account_id=account_id, **changes[action]
-        )
-    except VouchError as exc:
-        session.rollback()
-        return _admin_page(
-            request, session, account, exc.status_code, q=q, page=page, error=exc.message
-        )
+    if action not in changes:
+        raise InvalidInput(f"unknown action {action!r}; use suspend, unsuspend or role")
+    changed = identity.update_account(
+        session, admin=account, account_id=account_id, **changes[action]
+    )
     what = {
         "suspend": "is suspended",
         "unsuspend": "is no longer suspended",

@@ -12,13 +12,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import accounting, history, payments
 from app.accounts import viewer_of
-from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.deps import RuntimeDep, SessionDep, SignedIn, get_runtime
 from app.models import Account, Role
 from app.runtime import Runtime
+from app.web.actions import Failed, page_action
 from app.web.forms import PostGuard
-from app.web.pages import refused, render, to_login
+from app.web.pages import refused, render
 from assets import service as assets
 from billing import service as billing
+from billing import statements
 from billing.errors import InvalidAmount, InvalidPlan
 from billing.models import Plan
 from core.clock import utcnow
@@ -93,7 +95,7 @@ def _client_page(
         asked=history.assets_asked(session, account=account),
         priced=_subscribable(session, account),
         stripe_enabled=runtime.settings.billing.stripe_enabled,
-        month=accounting.this_month(),
+        month=statements.this_month(),
         **extra,
     )
 
@@ -109,11 +111,9 @@ def billing_page(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     checkout: str = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role != Role.client:
         # Experts land here from Stripe's onboarding (payments.CONNECT_RETURN).
         query = f"?{request.url.query}" if request.url.query else ""
@@ -157,52 +157,52 @@ def _history_filter(params: Mapping[str, str]) -> history.HistoryFilter:
     ).check()
 
 
+def _billing_refused(
+    exc: VouchError, request: Request, session: SessionDep, account: Account, **extra: Any
+) -> Response:
+    """The client's billing page again, saying why (the credits form as typed)."""
+    runtime = get_runtime(request)
+    form = {"amount": extra["amount"], "currency": extra["currency"]} if "amount" in extra else {}
+    typed = {"form": form} if form else {}
+    return _client_page(
+        request, session, runtime, account, exc.status_code, error=exc.message, **typed
+    )
+
+
 @router.post("/billing/credits", dependencies=[PostGuard])
+@page_action(_billing_refused)
 def buy_credits(
-    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     amount: Annotated[str, Form()] = "",
     currency: Annotated[str, Form()] = "",
 ) -> Response:
     """Send the client to Stripe Checkout for ``amount`` (currency units) of credits."""
-    if account is None:
-        return to_login(request)
-    form = {"amount": amount, "currency": currency}
-    try:
-        cents = _parse_amount(amount, "Amount")
-        if cents is None:
-            raise InvalidAmount("Amount: how much to buy, e.g. 20.00")
-        url = payments.checkout_credits(
-            session, runtime, account=account, amount=cents, currency=currency.strip() or None
-        )
-    except VouchError as exc:
-        return _client_page(
-            request, session, runtime, account, exc.status_code, error=exc.message, form=form
-        )
+    cents = _parse_amount(amount, "Amount")
+    if cents is None:
+        raise InvalidAmount("Amount: how much to buy, e.g. 20.00")
+    url = payments.checkout_credits(
+        session, runtime, account=account, amount=cents, currency=currency.strip() or None
+    )
     return RedirectResponse(url, status_code=303)
 
 
 @router.post("/billing/subscribe", dependencies=[PostGuard])
+@page_action(_billing_refused)
 def subscribe(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     slug: Annotated[str, Form()] = "",
     pay: Annotated[str, Form()] = "credits",
 ) -> Response:
     """A month from credits now, or (``pay=card``) a monthly subscription through Stripe."""
-    if account is None:
-        return to_login(request)
-    try:
-        if pay == "card":
-            url = payments.checkout_subscription(session, runtime, account=account, slug=slug)
-            return RedirectResponse(url, status_code=303)
-        sub = accounting.subscribe_with_credits(session, account=account, slug=slug)
-    except VouchError as exc:
-        return _client_page(request, session, runtime, account, exc.status_code, error=exc.message)
+    if pay == "card":
+        url = payments.checkout_subscription(session, runtime, account=account, slug=slug)
+        return RedirectResponse(url, status_code=303)
+    sub = accounting.subscribe_with_credits(session, account=account, slug=slug)
     asset = accounting.subscription_public(session, sub)["asset"]
     return _client_page(request, session, runtime, account, notice=f"Subscribed to {asset}.")
 
@@ -246,20 +246,19 @@ def _charge_fragment(
     )
 
 
-def _decided(
-    request: Request,
-    session: SessionDep,
-    runtime: Runtime,
-    account: Account,
-    consultation_id: str,
-    view: str,
-    decide: Callable[[], object],
-) -> Response:
-    """The client's decision on an answer; then its row (or answer line) again for htmx, or
-    the billing page for a plain form post."""
-    try:
-        decide()
-    except VouchError as exc:
+def _not_decided(page: Callable[..., HTMLResponse]) -> Failed:
+    """A refused decision on a charge: its row (or answer line) with why for htmx; else
+    ``page`` (the client's billing page, or the expert's earnings page) with why."""
+
+    def failed(
+        exc: VouchError,
+        request: Request,
+        session: SessionDep,
+        account: Account,
+        consultation_id: str,
+        view: str = "row",
+        **_: Any,
+    ) -> Response:
         if _wants_fragment(request):
             return _charge_fragment(
                 request,
@@ -270,60 +269,52 @@ def _decided(
                 status_code=exc.status_code,
                 error=exc.message,
             )
-        return _client_page(request, session, runtime, account, exc.status_code, error=exc.message)
+        runtime = get_runtime(request)
+        return page(request, session, runtime, account, exc.status_code, error=exc.message)
+
+    return failed
+
+
+def _decided(
+    request: Request, session: SessionDep, account: Account, consultation_id: str, view: str
+) -> Response:
+    """The answer's row (or answer line) again after a decision for htmx, or the billing
+    page for a plain form post."""
     if _wants_fragment(request):
         return _charge_fragment(request, session, account, consultation_id, view=view)
     return RedirectResponse("/billing", status_code=303)
 
 
 @router.post("/billing/answers/{consultation_id}/accept", dependencies=[PostGuard])
+@page_action(_not_decided(_client_page))
 def accept(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     consultation_id: str,
     view: Annotated[str, Form()] = "row",
 ) -> Response:
-    if account is None:
-        return to_login(request)
-    return _decided(
-        request,
-        session,
-        runtime,
-        account,
-        consultation_id,
-        view,
-        lambda: accounting.accept(
-            session, runtime, account=account, consultation_id=consultation_id
-        ),
-    )
+    accounting.accept(session, runtime, account=account, consultation_id=consultation_id)
+    return _decided(request, session, account, consultation_id, view)
 
 
 @router.post("/billing/answers/{consultation_id}/dispute", dependencies=[PostGuard])
+@page_action(_not_decided(_client_page))
 def dispute(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     consultation_id: str,
     view: Annotated[str, Form()] = "row",
     note: Annotated[str, Form()] = "",
 ) -> Response:
     """Flag an answer for the expert's review (its money stays in escrow), with a note."""
-    if account is None:
-        return to_login(request)
-    return _decided(
-        request,
-        session,
-        runtime,
-        account,
-        consultation_id,
-        view,
-        lambda: accounting.dispute(
-            session, runtime, account=account, consultation_id=consultation_id, note=note.strip()
-        ),
+    accounting.dispute(
+        session, runtime, account=account, consultation_id=consultation_id, note=note.strip()
     )
+    return _decided(request, session, account, consultation_id, view)
 
 
 # The expert
@@ -454,7 +445,7 @@ def _earnings_page(
         summary=accounting.expert_summary(session, account=account),
         owned=owned,
         fields=PLAN_FIELDS,
-        month=accounting.this_month(),
+        month=statements.this_month(),
         stripe_enabled=runtime.settings.billing.stripe_enabled,
         **extra,
     )
@@ -465,12 +456,10 @@ def earnings_page(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     saved: str = "",
     connect: str = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role == Role.client:
         return refused(request, account, "earnings are for expert accounts")
     notice = CONNECT_NOTICES.get(connect)
@@ -483,30 +472,53 @@ CONNECT_NOTICES = {
 }
 
 
+def _earnings_refused(
+    exc: VouchError, request: Request, session: SessionDep, account: Account, **_: Any
+) -> Response:
+    runtime = get_runtime(request)
+    return _earnings_page(request, session, runtime, account, exc.status_code, error=exc.message)
+
+
 @router.post("/earnings/connect", dependencies=[PostGuard])
+@page_action(_earnings_refused)
 def connect(
-    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: SignedIn
 ) -> Response:
     """Send the expert to Stripe to set up the account their payouts go to."""
-    if account is None:
-        return to_login(request)
     if account.role == Role.client:
         return refused(request, account, "only experts are paid out")
-    try:
-        url = payments.connect_onboarding(session, runtime, account=account)
-    except VouchError as exc:
-        return _earnings_page(
-            request, session, runtime, account, exc.status_code, error=exc.message
-        )
+    url = payments.connect_onboarding(session, runtime, account=account)
     return RedirectResponse(url, status_code=303)
 
 
+def _plan_not_set(
+    exc: VouchError,
+    request: Request,
+    session: SessionDep,
+    account: Account,
+    slug: str,
+    **typed: Any,
+) -> Response:
+    runtime = get_runtime(request)
+    form = {name: typed[name] for name in PLAN_FIELDS}
+    return _earnings_page(
+        request,
+        session,
+        runtime,
+        account,
+        exc.status_code,
+        typed=(slug, form),
+        error=exc.message,
+        error_slug=slug,
+    )
+
+
 @router.post("/earnings/plans/{slug}", dependencies=[PostGuard])
+@page_action(_plan_not_set)
 def set_plan(
     request: Request,
     session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     slug: str,
     currency: Annotated[str, Form()] = "",
     per_query: Annotated[str, Form()] = "",
@@ -516,8 +528,6 @@ def set_plan(
     trial: Annotated[str, Form()] = "",
     acceptance_hours: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role == Role.client:
         return refused(request, account, "only an asset's expert sets its prices")
     form = {
@@ -529,50 +539,18 @@ def set_plan(
         "trial": trial,
         "acceptance_hours": acceptance_hours,
     }
-    try:
-        accounting.set_plan(session, account=account, slug=slug, terms=plan_terms(form))
-    except VouchError as exc:
-        return _earnings_page(
-            request,
-            session,
-            runtime,
-            account,
-            exc.status_code,
-            typed=(slug, form),
-            error=exc.message,
-            error_slug=slug,
-        )
+    accounting.set_plan(session, account=account, slug=slug, terms=plan_terms(form))
     return RedirectResponse(f"/earnings?saved={slug}#plan-{slug}", status_code=303)
 
 
 @router.post("/earnings/answers/{consultation_id}/refund", dependencies=[PostGuard])
+@page_action(_not_decided(_earnings_page))
 def refund(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    consultation_id: str,
+    request: Request, session: SessionDep, account: SignedIn, consultation_id: str
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role == Role.client:
         return refused(request, account, "only an asset's expert or an admin refunds an answer")
-    try:
-        accounting.refund(session, account=account, consultation_id=consultation_id)
-    except VouchError as exc:
-        if _wants_fragment(request):
-            return _charge_fragment(
-                request,
-                session,
-                account,
-                consultation_id,
-                view="row",
-                status_code=exc.status_code,
-                error=exc.message,
-            )
-        return _earnings_page(
-            request, session, runtime, account, exc.status_code, error=exc.message
-        )
+    accounting.refund(session, account=account, consultation_id=consultation_id)
     if _wants_fragment(request):
         return _charge_fragment(request, session, account, consultation_id, view="row")
     return RedirectResponse("/earnings", status_code=303)
@@ -582,16 +560,14 @@ def refund(
 
 
 @router.get("/admin/revenue")
-def revenue_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def revenue_page(request: Request, session: SessionDep, account: SignedIn) -> Response:
     if account.role != Role.admin:
         return refused(request, account, "the revenue page is for admins")
     return render(
         request,
         "revenue.html",
         account=account,
-        summary=accounting.platform_summary(session),
+        summary=statements.platform_summary(session),
         groups=GROUPS,
     )
 
@@ -606,25 +582,27 @@ def _months_around(month: str) -> tuple[str, str]:
     return before, after
 
 
-@router.get("/statement")
-def statement_page(
-    request: Request, session: SessionDep, account: PageAccount, month: str = ""
+def _no_statement(
+    exc: VouchError, request: Request, account: Account, month: str = "", **_: Any
 ) -> Response:
-    if account is None:
-        return to_login(request)
-    month = month.strip() or accounting.this_month()
-    try:
-        lines = accounting.statement(session, account=account, month=month)
-    except VouchError as exc:
-        return render(
-            request,
-            "statement.html",
-            exc.status_code,
-            account=account,
-            month=month,
-            lines=[],
-            error=exc.message,
-        )
+    return render(
+        request,
+        "statement.html",
+        exc.status_code,
+        account=account,
+        month=month.strip() or statements.this_month(),
+        lines=[],
+        error=exc.message,
+    )
+
+
+@router.get("/statement")
+@page_action(_no_statement)
+def statement_page(
+    request: Request, session: SessionDep, account: SignedIn, month: str = ""
+) -> Response:
+    month = month.strip() or statements.this_month()
+    lines = accounting.statement(session, account=account, month=month)
     before, after = _months_around(month)
     return render(
         request,
@@ -637,27 +615,25 @@ def statement_page(
     )
 
 
+def _no_statement_csv(exc: VouchError, request: Request, account: Account, **_: Any) -> Response:
+    return render(
+        request,
+        "error.html",
+        exc.status_code,
+        account=account,
+        status=exc.status_code,
+        error="Bad month",
+        detail=exc.message,
+    )
+
+
 @router.get("/statement.csv")
-def statement_csv(
-    request: Request, session: SessionDep, account: PageAccount, month: str = ""
-) -> Response:
-    if account is None:
-        return to_login(request)
-    month = month.strip() or accounting.this_month()
-    try:
-        lines = accounting.statement(session, account=account, month=month)
-    except VouchError as exc:
-        return render(
-            request,
-            "error.html",
-            exc.status_code,
-            account=account,
-            status=exc.status_code,
-            error="Bad month",
-            detail=exc.message,
-        )
+@page_action(_no_statement_csv)
+def statement_csv(session: SessionDep, account: SignedIn, month: str = "") -> Response:
+    month = month.strip() or statements.this_month()
+    lines = accounting.statement(session, account=account, month=month)
     return Response(
-        accounting.statement_csv(lines),
+        statements.statement_csv(lines),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="vouch-statement-{month}.csv"'},
     )

@@ -12,6 +12,8 @@ from fastapi.responses import Response
 from app import catalog
 from app.deps import PageAccount, RuntimeDep, SessionDep, client_address
 from app.errors import RateLimited
+from app.models import Account
+from app.web.actions import page_action
 from app.web.pages import error_page, render
 from core.errors import VouchError
 from marketplace.catalog import MAX_QUERY, SORTS, Filters, Sort
@@ -131,18 +133,21 @@ def catalog_page(
     )
 
 
+def _no_asset_page(
+    exc: VouchError, request: Request, account: Account | None, **_: Any
+) -> Response:
+    shown = error_page(request, account, exc)
+    if isinstance(exc, RateLimited):
+        shown.headers["Retry-After"] = str(exc.retry_after)
+    return shown
+
+
 @router.get("/catalog/assets/{slug}")
+@page_action(_no_asset_page)
 def asset_page(
     request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
 ) -> Response:
-    try:
-        page = catalog.asset_page(
-            session, runtime, account=account, slug=slug, address=client_address(request)
-        )
-    except RateLimited as exc:
-        refused = error_page(request, account, exc)
-        refused.headers["Retry-After"] = str(exc.retry_after)
-        return refused
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    page = catalog.asset_page(
+        session, runtime, account=account, slug=slug, address=client_address(request)
+    )
     return render(request, "catalog_asset.html", account=account, page=page)

@@ -8,10 +8,10 @@ from fastapi.responses import Response
 
 from app import charts, gaps
 from app.dashboard import Dashboard, expert_dashboard
-from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.deps import RuntimeDep, SessionDep, SignedIn
 from app.models import Role
-from app.web.pages import error_page, refused, render, to_login
-from core.errors import VouchError
+from app.web.actions import page_action
+from app.web.pages import refused, render, show_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,22 +43,18 @@ def _gap_charts(report: gaps.GapReport) -> dict[str, Any]:
 
 
 @router.get("/assets/{slug}/gaps")
+@page_action(show_error)
 def gaps_page(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     slug: str,
     weeks: str = "",
 ) -> Response:
     """What the asset's clients asked that it could not answer well, grouped by meaning."""
-    if account is None:
-        return to_login(request)
     span = _weeks(weeks)
-    try:
-        report = gaps.for_owner(session, runtime, account=account, slug=slug, weeks=span)
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    report = gaps.for_owner(session, runtime, account=account, slug=slug, weeks=span)
     return render(
         request,
         "gaps.html",
@@ -103,10 +99,8 @@ def _dashboard_charts(board: Dashboard) -> dict[str, Any]:
 
 
 @router.get("/earnings/charts")
-def dashboard_charts(request: Request, session: SessionDep, account: PageAccount) -> Response:
+def dashboard_charts(request: Request, session: SessionDep, account: SignedIn) -> Response:
     """The earnings page's charts: a fragment for htmx, a page of its own otherwise."""
-    if account is None:
-        return to_login(request)
     if account.role == Role.client:
         return refused(request, account, "earnings are for expert accounts")
     board = expert_dashboard(session, account=account)

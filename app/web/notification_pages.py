@@ -9,10 +9,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app import notifications
-from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.deps import RuntimeDep, SessionDep, SignedIn
 from app.models import Account
+from app.web.actions import page_action
 from app.web.forms import PostGuard
-from app.web.pages import render, to_login
+from app.web.pages import render
 from core.errors import VouchError
 
 router = APIRouter(include_in_schema=False)
@@ -52,52 +53,44 @@ def _page(
 
 
 @router.get("/notifications")
-def notifications_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def notifications_page(request: Request, session: SessionDep, account: SignedIn) -> Response:
     return _page(request, session, account)
 
 
 @router.post("/notifications/read-all", dependencies=[PostGuard])
-def read_all(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def read_all(session: SessionDep, account: SignedIn) -> Response:
     notifications.mark_all_read(session, account=account)
     return RedirectResponse("/notifications", status_code=303)
 
 
 @router.post("/notifications/{notification_id}/read", dependencies=[PostGuard])
-def read_one(
-    request: Request, session: SessionDep, account: PageAccount, notification_id: str
-) -> Response:
-    if account is None:
-        return to_login(request)
+def read_one(session: SessionDep, account: SignedIn, notification_id: str) -> Response:
     notifications.mark_read(session, account=account, notification_id=notification_id)
     return RedirectResponse("/notifications", status_code=303)
 
 
+def _webhook_not_set(
+    exc: VouchError, request: Request, session: SessionDep, account: Account, url: str, **_: Any
+) -> Response:
+    return _page(request, session, account, exc.status_code, error=exc.message, url=url)
+
+
 @router.post("/notifications/webhook", dependencies=[PostGuard])
+@page_action(_webhook_not_set)
 def set_webhook(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     url: Annotated[str, Form()],
 ) -> Response:
-    if account is None:
-        return to_login(request)
-    try:
-        _, secret = notifications.set_webhook(
-            session, account=account, url=url, settings=runtime.settings.notifications
-        )
-    except VouchError as exc:
-        return _page(request, session, account, exc.status_code, error=exc.message, url=url)
+    _, secret = notifications.set_webhook(
+        session, account=account, url=url, settings=runtime.settings.notifications
+    )
     return _page(request, session, account, 201, secret=secret)
 
 
 @router.post("/notifications/webhook/delete", dependencies=[PostGuard])
-def delete_webhook(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def delete_webhook(session: SessionDep, account: SignedIn) -> Response:
     notifications.delete_webhook(session, account=account)
     return RedirectResponse("/notifications", status_code=303)

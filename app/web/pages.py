@@ -13,14 +13,25 @@ from sqlmodel import Session
 from app import accounts, catalog, querying, sse
 from app.accounts import viewer_of
 from app.bodies import FILES
-from app.deps import SESSION_COOKIE, PageAccount, RuntimeDep, SessionDep, client_address
+from app.deps import (
+    SESSION_COOKIE,
+    PageAccount,
+    RuntimeDep,
+    SessionDep,
+    SignedIn,
+    client_address,
+    get_runtime,
+    signed_in,
+)
 from app.errors import InvalidCredentials, RateLimited
 from app.models import Account
+from app.web.actions import page_action
 from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
 from assets import service as assets
 from assets.schemas import AssetCreate
-from core.errors import VouchError
+from core.errors import InvalidInput, VouchError
 from ingestion.models import IngestionJob
+from ingestion.service import job_public
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,6 +66,11 @@ def error_page(request: Request, account: Account | None, exc: VouchError) -> HT
         error=type(exc).__name__,
         detail=exc.message,
     )
+
+
+def show_error(exc: VouchError, request: Request, account: Account | None, **_: Any) -> Response:
+    """A page action's ``failed``: the error page."""
+    return error_page(request, account, exc)
 
 
 def refused(request: Request, account: Account, detail: str) -> HTMLResponse:
@@ -141,26 +157,36 @@ def _assets_page(
 
 
 @router.get("/assets")
-def assets_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def assets_page(request: Request, session: SessionDep, account: SignedIn) -> Response:
     return _assets_page(request, session, account)
 
 
-@router.post("/assets", dependencies=[PostGuard])
-def create_asset(
+def _asset_not_created(
+    exc: VouchError,
     request: Request,
     session: SessionDep,
+    account: Account,
+    slug: str,
+    title: str,
+    description: str = "",
+    tags: str = "",
+    **_: Any,
+) -> Response:
+    form = {"slug": slug, "title": title, "description": description, "tags": tags}
+    return _assets_page(request, session, account, exc.status_code, error=exc.message, form=form)
+
+
+@router.post("/assets", dependencies=[PostGuard])
+@page_action(_asset_not_created)
+def create_asset(
+    session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     slug: Annotated[str, Form()],
     title: Annotated[str, Form()],
     description: Annotated[str, Form()] = "",
     tags: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
-    form = {"slug": slug, "title": title, "description": description, "tags": tags}
     try:
         data = AssetCreate(
             slug=slug.strip(),
@@ -168,18 +194,14 @@ def create_asset(
             description=description,
             tags=[t for t in tags.split(",") if t.strip()],
         )
-        asset = assets.create_asset(
-            session, owner=viewer_of(account), data=data, embedder=runtime.embedder
-        )
     except ValidationError as exc:
         message = "; ".join(
             f"{e['loc'][0]}: {str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()
         )
-        return _assets_page(request, session, account, 422, error=message, form=form)
-    except VouchError as exc:
-        return _assets_page(
-            request, session, account, exc.status_code, error=exc.message, form=form
-        )
+        raise InvalidInput(message) from exc
+    asset = assets.create_asset(
+        session, owner=viewer_of(account), data=data, embedder=runtime.embedder
+    )
     return RedirectResponse(f"/assets/{asset.slug}", status_code=303)
 
 
@@ -211,53 +233,36 @@ def _asset_context(
 
 @router.get("/assets/{slug}")
 def asset_page(
-    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: SignedIn, slug: str
 ) -> Response:
-    if account is None:
-        return to_login(request)
     return render(request, "asset.html", **_asset_context(session, runtime, account, slug))
 
 
-def _publishing(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: Account | None,
-    slug: str,
-    publish: bool,
+def _not_published(
+    exc: VouchError, request: Request, session: SessionDep, account: Account, slug: str, **_: Any
 ) -> Response:
-    if account is None:
-        return to_login(request)
+    # Nothing was changed: show the page again with why.
     try:
-        if publish:
-            catalog.publish(session, account=account, slug=slug)
-        else:
-            catalog.unpublish(session, account=account, slug=slug)
-    except VouchError as exc:
-        # Nothing was changed: show the page again with why.
-        session.rollback()
-        try:
-            context = _asset_context(session, runtime, account, slug)
-        except VouchError:
-            return error_page(request, account, exc)
-        return render(request, "asset.html", exc.status_code, publish_error=exc.message, **context)
-    return RedirectResponse(f"/assets/{slug}", status_code=303)
+        context = _asset_context(session, get_runtime(request), account, slug)
+    except VouchError:
+        return error_page(request, account, exc)
+    return render(request, "asset.html", exc.status_code, publish_error=exc.message, **context)
 
 
 @router.post("/assets/{slug}/publish", dependencies=[PostGuard])
-def publish(
-    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
-) -> Response:
+@page_action(_not_published)
+def publish(session: SessionDep, account: SignedIn, slug: str) -> Response:
     """List the asset in the catalog (it needs a price and a finished ingest)."""
-    return _publishing(request, session, runtime, account, slug, publish=True)
+    catalog.publish(session, account=account, slug=slug)
+    return RedirectResponse(f"/assets/{slug}", status_code=303)
 
 
 @router.post("/assets/{slug}/unpublish", dependencies=[PostGuard])
-def unpublish(
-    request: Request, session: SessionDep, runtime: RuntimeDep, account: PageAccount, slug: str
-) -> Response:
+@page_action(_not_published)
+def unpublish(session: SessionDep, account: SignedIn, slug: str) -> Response:
     """Take the asset out of the catalog."""
-    return _publishing(request, session, runtime, account, slug, publish=False)
+    catalog.unpublish(session, account=account, slug=slug)
+    return RedirectResponse(f"/assets/{slug}", status_code=303)
 
 
 def _fragment(request: Request, name: str, **context: Any) -> str:
@@ -280,36 +285,54 @@ def _stream_answer(request: Request, stream: querying.AskStream) -> Response:
     return sse.response(events())
 
 
+def _whole_page(request: Request) -> bool:
+    """A plain form post with no script: the answer comes in the whole asset page."""
+    return "hx-request" not in request.headers and not sse.wants_stream(
+        request.headers.get("accept")
+    )
+
+
+def _not_answered(
+    exc: VouchError,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: Account,
+    slug: str,
+    question: str = "",
+    **_: Any,
+) -> Response:
+    if _whole_page(request):
+        context = {**_asset_context(session, runtime, account, slug), "question": question}
+        return render(request, "asset.html", exc.status_code, error=exc.message, **context)
+    return render(request, "_answer.html", exc.status_code, error=exc.message)
+
+
+AskingAccount = Annotated[
+    Account, signed_in(fragment="_answer.html", message="Your session ended; sign in again.")
+]
+
+
 @router.post("/assets/{slug}/ask", dependencies=[PostGuard])
+@page_action(_not_answered, savepoint=False)  # ask commits its reads, then records on its own
 def ask(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: AskingAccount,
     slug: str,
     question: Annotated[str, Form()] = "",
 ) -> Response:
     """The answer fragment (htmx), server-sent events (the page's script), or, for a plain
     form post with no script, the whole asset page with the answer."""
-    if account is None:
-        return render(request, "_answer.html", 401, error="Your session ended; sign in again.")
-    whole_page = "hx-request" not in request.headers and not sse.wants_stream(
-        request.headers.get("accept")
-    )
-    try:
-        if sse.wants_stream(request.headers.get("accept")):
-            stream = querying.start_ask_stream(
-                session, runtime, account=account, slug=slug, question=question
-            )
-            assert isinstance(stream, querying.AskStream)  # no Idempotency-Key: never a replay
-            return _stream_answer(request, stream)
-        result = querying.ask(session, runtime, account=account, slug=slug, question=question)
-    except VouchError as exc:
-        if whole_page:
-            context = {**_asset_context(session, runtime, account, slug), "question": question}
-            return render(request, "asset.html", exc.status_code, error=exc.message, **context)
-        return render(request, "_answer.html", exc.status_code, error=exc.message)
-    if whole_page:
+    if sse.wants_stream(request.headers.get("accept")):
+        stream = querying.start_ask_stream(
+            session, runtime, account=account, slug=slug, question=question
+        )
+        assert isinstance(stream, querying.AskStream)  # no Idempotency-Key: never a replay
+        return _stream_answer(request, stream)
+    result = querying.ask(session, runtime, account=account, slug=slug, question=question)
+    if _whole_page(request):
         context = {**_asset_context(session, runtime, account, slug), "question": question}
         return render(request, "asset.html", result=result.public(), **context)
     return render(request, "_answer.html", result=result.public())
@@ -319,67 +342,63 @@ def _may_upload(session: Session, account: Account, path: dict[str, Any]) -> Non
     assets.get_managed_asset(session, viewer=viewer_of(account), slug=path["slug"])
 
 
+def _job_failed(exc: VouchError, request: Request, **_: Any) -> Response:
+    return render(request, "_upload_error.html", exc.status_code, error=exc.message)
+
+
+UploadingAccount = Annotated[
+    Account, signed_in(fragment="_upload_error.html", message="Sign in again to upload.")
+]
+JobAccount = Annotated[Account, signed_in(fragment="_upload_error.html", message="Sign in again.")]
+
+
 @router.post("/assets/{slug}/sources", dependencies=[OriginGuard], max_body_size=FILES)
+@page_action(_job_failed)
 def upload(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: UploadingAccount,
     slug: str,
     upload: Annotated[
         PageFiles, page_files(_may_upload, lambda settings: settings.ingest.max_upload_bytes)
     ],
 ) -> Response:
-    if account is None:
-        return render(request, "_upload_error.html", 401, error="Sign in again to upload.")
-    try:
-        if upload.error is not None:
-            raise upload.error
-        assert upload.form is not None
-        job = querying.submit_upload(
-            session,
-            runtime,
-            account=account,
-            slug=slug,
-            files=upload.form.files.get("files", []),
-            kind=upload.form.text("kind", max_length=20, default="auto"),
-        )
-    except VouchError as exc:
-        return render(request, "_upload_error.html", exc.status_code, error=exc.message)
+    if upload.error is not None:
+        raise upload.error
+    assert upload.form is not None
+    job = querying.submit_upload(
+        session,
+        runtime,
+        account=account,
+        slug=slug,
+        files=upload.form.files.get("files", []),
+        kind=upload.form.text("kind", max_length=20, default="auto"),
+    )
     return render(request, "_job.html", 202, job=_job_view(session, job, slug))
 
 
 @router.get("/jobs/{job_id}")
 def job_fragment(
-    request: Request, session: SessionDep, account: PageAccount, job_id: str
+    request: Request, session: SessionDep, account: JobAccount, job_id: str
 ) -> Response:
-    if account is None:
-        return render(request, "_upload_error.html", 401, error="Sign in again.")
     job, asset = querying.get_job(session, account=account, job_id=job_id)
     return render(request, "_job.html", job=_job_view(session, job, asset.slug))
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[PostGuard])
-def cancel_job(
-    request: Request, session: SessionDep, account: PageAccount, job_id: str
-) -> Response:
-    if account is None:
-        return render(request, "_upload_error.html", 401, error="Sign in again.")
-    try:
-        job, asset = querying.cancel_job(session, account=account, job_id=job_id)
-    except VouchError as exc:
-        return render(request, "_upload_error.html", exc.status_code, error=exc.message)
+@page_action(_job_failed)
+def cancel_job(request: Request, session: SessionDep, account: JobAccount, job_id: str) -> Response:
+    job, asset = querying.cancel_job(session, account=account, job_id=job_id)
     return render(request, "_job.html", job=_job_view(session, job, asset.slug))
 
 
 def _job_view(session: SessionDep, job: IngestionJob, slug: str) -> dict[str, Any]:
-    return {"asset": slug, **querying.job_public(session, job)}
+    return {"asset": slug, **job_public(session, job)}
 
 
 @router.get("/keys")
-def keys_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def keys_page(request: Request, session: SessionDep, account: SignedIn) -> Response:
     keys = accounts.list_api_keys(session, account=account)
     return render(request, "keys.html", account=account, keys=keys)
 
@@ -388,21 +407,15 @@ def keys_page(request: Request, session: SessionDep, account: PageAccount) -> Re
 def create_key(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: SignedIn,
     label: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     _, secret = accounts.create_api_key(session, account=account, label=label)
     keys = accounts.list_api_keys(session, account=account)
     return render(request, "keys.html", 201, account=account, keys=keys, created=secret)
 
 
 @router.post("/keys/{key_id}/revoke", dependencies=[PostGuard])
-def revoke_key(
-    request: Request, session: SessionDep, account: PageAccount, key_id: str
-) -> Response:
-    if account is None:
-        return to_login(request)
+def revoke_key(session: SessionDep, account: SignedIn, key_id: str) -> Response:
     accounts.revoke_api_key(session, account=account, key_ref=key_id)
     return RedirectResponse("/keys", status_code=303)

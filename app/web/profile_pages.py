@@ -13,19 +13,24 @@ from sqlmodel import Session
 from app import credentials, profiles
 from app.api.credentials import document_response
 from app.bodies import FILES
-from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.deps import PageAccount, RuntimeDep, SessionDep, SignedIn, signed_in
 from app.models import Account, Role
 from app.runtime import Runtime
+from app.web.actions import Failed, page_action
 from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
-from app.web.pages import error_page, refused, render, to_login
+from app.web.pages import refused, render, show_error
 from core.clock import utcnow
 from core.config import Settings
-from core.errors import VouchError
+from core.errors import InvalidInput, VouchError
 from marketplace import credentials as rules
 from marketplace.errors import InvalidDocument, InvalidProfile
 from marketplace.profiles import ProfileUpdate
 
 router = APIRouter(include_in_schema=False)
+# The profile's and the credentials' forms come back to their page after signing in.
+ProfileForm = Annotated[Account, signed_in("/profile")]
+CredentialsForm = Annotated[Account, signed_in("/credentials")]
+AdminForm = Annotated[Account, signed_in("/admin/credentials")]
 
 KINDS = {
     "commit_authorship": "Commit authorship (a public git repository the platform fetches)",
@@ -62,14 +67,12 @@ def _invalid(exc: ValidationError) -> str:
 
 
 @router.get("/experts/{account_id}")
+@page_action(show_error)
 def expert_page(
     request: Request, session: SessionDep, account: PageAccount, account_id: str, saved: str = ""
 ) -> Response:
     """Anyone may see an expert's page, signed in or not."""
-    try:
-        expert = profiles.public_expert(session, account_id=account_id)
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    expert = profiles.public_expert(session, account_id=account_id)
     own = account is not None and account.id == account_id
     return render(
         request,
@@ -139,20 +142,34 @@ def _profile_update(form: dict[str, str]) -> ProfileUpdate:
 
 
 @router.get("/profile")
-def profile_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def profile_page(request: Request, session: SessionDep, account: SignedIn) -> Response:
     if account.role != Role.expert:
         return refused(request, account, "profiles are for expert accounts")
     form = _profile_form(profiles.my_profile(session, account=account))
     return render(request, "profile_edit.html", account=account, form=form)
 
 
+def _profile_not_saved(
+    exc: VouchError, request: Request, account: Account, **typed: Any
+) -> Response:
+    form = {name: typed[name] for name in PROFILE_FIELDS}
+    return render(
+        request, "profile_edit.html", exc.status_code, account=account, form=form, error=exc.message
+    )
+
+
+PROFILE_FIELDS = (
+    *("name", "headline", "bio", "domains", "links", "price_from", "price_to"),
+    *("currency", "response_hours", "orcid"),
+)
+
+
 @router.post("/profile", dependencies=[PostGuard])
+@page_action(_profile_not_saved)
 def save_profile(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: ProfileForm,
     name: Annotated[str, Form()] = "",
     headline: Annotated[str, Form()] = "",
     bio: Annotated[str, Form()] = "",
@@ -164,8 +181,6 @@ def save_profile(
     response_hours: Annotated[str, Form()] = "",
     orcid: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return RedirectResponse("/login?next=/profile", status_code=303)
     if account.role != Role.expert:
         return refused(request, account, "profiles are for expert accounts")
     form = {
@@ -181,20 +196,10 @@ def save_profile(
         "orcid": orcid,
     }
     try:
-        profiles.update_profile(session, account=account, data=_profile_update(form))
+        data = _profile_update(form)
     except ValidationError as exc:
-        return render(
-            request, "profile_edit.html", 422, account=account, form=form, error=_invalid(exc)
-        )
-    except VouchError as exc:
-        return render(
-            request,
-            "profile_edit.html",
-            exc.status_code,
-            account=account,
-            form=form,
-            error=exc.message,
-        )
+        raise InvalidProfile(_invalid(exc)) from exc
+    profiles.update_profile(session, account=account, data=data)
     return RedirectResponse(f"/experts/{account.id}?saved=1", status_code=303)
 
 
@@ -230,10 +235,8 @@ def _credentials_page(
 
 @router.get("/credentials")
 def credentials_page(
-    request: Request, session: SessionDep, account: PageAccount, done: str = ""
+    request: Request, session: SessionDep, account: SignedIn, done: str = ""
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role != Role.expert:
         return refused(request, account, "credentials are for expert accounts")
     notices = {
@@ -247,12 +250,28 @@ def credentials_page(
     return _credentials_page(request, session, account, notice=notices.get(done))
 
 
+CREDENTIAL_FIELDS = (
+    *("kind", "claim", "domain", "expires", "remote", "ref", "asset", "source"),
+    *("path", "doi", "issuer", "number"),
+)
+
+
+def _credential_not_added(
+    exc: VouchError, request: Request, session: SessionDep, account: Account, **typed: Any
+) -> Response:
+    form = {name: typed[name] for name in CREDENTIAL_FIELDS}
+    return _credentials_page(
+        request, session, account, exc.status_code, form=form, error=exc.message
+    )
+
+
 @router.post("/credentials", dependencies=[PostGuard])
+@page_action(_credential_not_added, savepoint=False)  # the check commits its reads first
 def add_credential(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: CredentialsForm,
     kind: Annotated[str, Form()] = "",
     claim: Annotated[str, Form()] = "",
     domain: Annotated[str, Form()] = "",
@@ -266,14 +285,11 @@ def add_credential(
     number: Annotated[str, Form()] = "",
     expires: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return RedirectResponse("/login?next=/credentials", status_code=303)
     if account.role != Role.expert:
         return refused(request, account, "credentials are for expert accounts")
     typed = {"remote": remote, "ref": ref, "asset": asset, "source": source, "path": path}
     typed |= {"doi": doi}
     typed |= {"issuer": issuer, "number": number}
-    form = {"kind": kind, "claim": claim, "domain": domain, "expires": expires, **typed}
     try:
         data = rules.CredentialCreate.model_validate(
             {
@@ -284,95 +300,87 @@ def add_credential(
                 "expires_at": expires.strip() or None,
             }
         )
-        credential = credentials.add(session, runtime, account=account, data=data)
     except ValidationError as exc:
-        return _credentials_page(request, session, account, 422, form=form, error=_invalid(exc))
-    except VouchError as exc:
-        return _credentials_page(
-            request, session, account, exc.status_code, form=form, error=exc.message
-        )
+        raise InvalidInput(_invalid(exc)) from exc
+    credential = credentials.add(session, runtime, account=account, data=data)
     return RedirectResponse(f"/credentials?done=added#{credential.id}", status_code=303)
 
 
-def _acted(
-    request: Request, session: Session, account: Account | None, act: Any, done: str, anchor: str
-) -> Response:
-    if account is None:
-        return RedirectResponse("/login?next=/credentials", status_code=303)
-    try:
-        act(account)
-    except VouchError as exc:
+def _credential_refused(*, anchored: bool) -> Failed:
+    """The credentials page again, saying why (beside the credential when ``anchored``)."""
+
+    def failed(
+        exc: VouchError,
+        request: Request,
+        session: SessionDep,
+        account: Account,
+        credential_id: str,
+        **_: Any,
+    ) -> Response:
+        anchor = credential_id if anchored else ""
         return _credentials_page(
             request, session, account, exc.status_code, error=exc.message, error_id=anchor
         )
-    return RedirectResponse(f"/credentials?done={done}#{anchor}", status_code=303)
+
+    return failed
 
 
 @router.post("/credentials/{credential_id}/verify", dependencies=[PostGuard])
+@page_action(_credential_refused(anchored=True), savepoint=False)  # commits its reads first
 def verify_credential(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    credential_id: str,
+    session: SessionDep, runtime: RuntimeDep, account: CredentialsForm, credential_id: str
 ) -> Response:
-    def act(who: Account) -> object:
-        return credentials.verify(session, runtime, account=who, credential_id=credential_id)
-
-    return _acted(request, session, account, act, "checked", credential_id)
+    credentials.verify(session, runtime, account=account, credential_id=credential_id)
+    return RedirectResponse(f"/credentials?done=checked#{credential_id}", status_code=303)
 
 
 @router.post("/credentials/{credential_id}/withdraw", dependencies=[PostGuard])
+@page_action(_credential_refused(anchored=False))
 def withdraw_credential(
+    session: SessionDep, runtime: RuntimeDep, account: CredentialsForm, credential_id: str
+) -> Response:
+    credentials.withdraw(session, runtime, account=account, credential_id=credential_id)
+    return RedirectResponse("/credentials?done=withdrawn#", status_code=303)
+
+
+def _key_refused(
+    exc: VouchError,
     request: Request,
     session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    credential_id: str,
+    account: Account,
+    public_key: str | None = None,
+    label: str = "",
+    **_: Any,
 ) -> Response:
-    def act(who: Account) -> None:
-        credentials.withdraw(session, runtime, account=who, credential_id=credential_id)
-
-    return _acted(request, session, account, act, "withdrawn", "")
+    typed = {} if public_key is None else {"key_form": {"public_key": public_key, "label": label}}
+    return _credentials_page(
+        request, session, account, exc.status_code, key_error=exc.message, **typed
+    )
 
 
 @router.post("/signing-keys", dependencies=[PostGuard])
+@page_action(_key_refused, savepoint=False)  # commits its reads before reading the key
 def add_signing_key(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: CredentialsForm,
     public_key: Annotated[str, Form()] = "",
     label: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return RedirectResponse("/login?next=/credentials", status_code=303)
     if account.role != Role.expert:
         return refused(request, account, "signing keys are for expert accounts")
-    key_form = {"public_key": public_key, "label": label}
     try:
-        data = rules.SigningKeyCreate.model_validate(key_form)
-        credentials.add_signing_key(session, account=account, data=data)
+        data = rules.SigningKeyCreate.model_validate({"public_key": public_key, "label": label})
     except ValidationError as exc:
-        return _credentials_page(
-            request, session, account, 422, key_form=key_form, key_error=_invalid(exc)
-        )
-    except VouchError as exc:
-        return _credentials_page(
-            request, session, account, exc.status_code, key_form=key_form, key_error=exc.message
-        )
+        raise InvalidInput(_invalid(exc)) from exc
+    credentials.add_signing_key(session, account=account, data=data)
     return RedirectResponse("/credentials?done=key-added#signing-keys", status_code=303)
 
 
 @router.post("/signing-keys/{key_id}/remove", dependencies=[PostGuard])
-def remove_signing_key(
-    request: Request, session: SessionDep, account: PageAccount, key_id: str
-) -> Response:
-    if account is None:
-        return RedirectResponse("/login?next=/credentials", status_code=303)
-    try:
-        credentials.remove_signing_key(session, account=account, key_id=key_id)
-    except VouchError as exc:
-        return _credentials_page(request, session, account, exc.status_code, key_error=exc.message)
+@page_action(_key_refused)
+def remove_signing_key(session: SessionDep, account: CredentialsForm, key_id: str) -> Response:
+    credentials.remove_signing_key(session, account=account, key_id=key_id)
     return RedirectResponse("/credentials?done=key-removed#signing-keys", status_code=303)
 
 
@@ -387,54 +395,37 @@ def _evidence_limit(settings: Settings) -> int:
 @router.post(
     "/credentials/{credential_id}/document", dependencies=[OriginGuard], max_body_size=FILES
 )
+@page_action(_credential_refused(anchored=True))
 def upload_document(
-    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: CredentialsForm,
     credential_id: str,
     upload: Annotated[PageFiles, page_files(_own_credential, _evidence_limit, max_files=1)],
 ) -> Response:
-    if account is None:
-        return RedirectResponse("/login?next=/credentials", status_code=303)
-    try:
-        if upload.error is not None:
-            raise upload.error
-        assert upload.form is not None
-        files = upload.form.files.get("file", [])
-        if not files:
-            raise InvalidDocument("choose the document's file (PDF or image) to upload")
-        ((name, data),) = files
-    except VouchError as exc:
-        return _credentials_page(
-            request, session, account, exc.status_code, error=exc.message, error_id=credential_id
-        )
-
-    def act(who: Account) -> object:
-        return credentials.attach_document(
-            session, runtime, account=who, credential_id=credential_id, name=name, data=data
-        )
-
-    return _acted(request, session, account, act, "uploaded", credential_id)
+    if upload.error is not None:
+        raise upload.error
+    assert upload.form is not None
+    files = upload.form.files.get("file", [])
+    if not files:
+        raise InvalidDocument("choose the document's file (PDF or image) to upload")
+    ((name, data),) = files
+    credentials.attach_document(
+        session, runtime, account=account, credential_id=credential_id, name=name, data=data
+    )
+    return RedirectResponse(f"/credentials?done=uploaded#{credential_id}", status_code=303)
 
 
 @router.get("/credentials/{credential_id}/document")
+@page_action(show_error)
 def credential_document(
-    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     credential_id: str,
 ) -> Response:
     """The uploaded document, for its expert and admins."""
-    if account is None:
-        return to_login(request)
-    try:
-        stored = credentials.document(
-            session, runtime, account=account, credential_id=credential_id
-        )
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    stored = credentials.document(session, runtime, account=account, credential_id=credential_id)
     return document_response(stored)
 
 
@@ -452,59 +443,65 @@ def _admin_page(
 
 @router.get("/admin/credentials")
 def admin_page(
-    request: Request, session: SessionDep, account: PageAccount, done: str = ""
+    request: Request, session: SessionDep, account: SignedIn, done: str = ""
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role != Role.admin:
         return refused(request, account, "credential review is for admins")
     notice = {"verified": "Verified.", "rejected": "Rejected: the expert was told why."}.get(done)
     return _admin_page(request, session, account, notice=notice)
 
 
+def _not_decided(
+    exc: VouchError,
+    request: Request,
+    session: SessionDep,
+    account: Account,
+    credential_id: str,
+    note: str = "",
+    **_: Any,
+) -> Response:
+    return _admin_page(
+        request,
+        session,
+        account,
+        exc.status_code,
+        error=exc.message,
+        error_id=credential_id,
+        notes={credential_id: note},
+    )
+
+
 def _decide(
     request: Request,
     session: Session,
     runtime: Runtime,
-    account: Account | None,
+    account: Account,
     credential_id: str,
     *,
     verified: bool,
     note: str,
 ) -> Response:
-    if account is None:
-        return RedirectResponse("/login?next=/admin/credentials", status_code=303)
     if account.role != Role.admin:
         return refused(request, account, "credential review is for admins")
-    try:
-        credentials.decide(
-            session,
-            runtime,
-            admin=account,
-            credential_id=credential_id,
-            verified=verified,
-            note=note,
-        )
-    except VouchError as exc:
-        return _admin_page(
-            request,
-            session,
-            account,
-            exc.status_code,
-            error=exc.message,
-            error_id=credential_id,
-            notes={credential_id: note},
-        )
+    credentials.decide(
+        session,
+        runtime,
+        admin=account,
+        credential_id=credential_id,
+        verified=verified,
+        note=note,
+    )
     done = "verified" if verified else "rejected"
     return RedirectResponse(f"/admin/credentials?done={done}", status_code=303)
 
 
 @router.post("/admin/credentials/{credential_id}/verify", dependencies=[PostGuard])
+@page_action(_not_decided)
 def admin_verify(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: AdminForm,
     credential_id: str,
     note: Annotated[str, Form()] = "",
 ) -> Response:
@@ -512,11 +509,12 @@ def admin_verify(
 
 
 @router.post("/admin/credentials/{credential_id}/reject", dependencies=[PostGuard])
+@page_action(_not_decided)
 def admin_reject(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: AdminForm,
     credential_id: str,
     note: Annotated[str, Form()] = "",
 ) -> Response:

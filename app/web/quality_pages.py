@@ -10,10 +10,11 @@ from sqlmodel import Session
 
 from app import golden_sets
 from app.bodies import FILES
-from app.deps import PageAccount, SessionDep
+from app.deps import SessionDep, SignedIn, signed_in
 from app.models import Account, Role
+from app.web.actions import page_action
 from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
-from app.web.pages import error_page, login_then, refused, render, to_login
+from app.web.pages import error_page, refused, render
 from core.config import Settings
 from core.errors import InvalidInput, VouchError
 
@@ -34,6 +35,9 @@ STATUS_LABELS = {
 
 class GoldenFileMissing(InvalidInput):
     pass
+
+
+AdminForm = Annotated[Account, signed_in("/admin/golden-sets")]
 
 
 def install(app: FastAPI) -> None:
@@ -71,11 +75,9 @@ def _asset_page(
 
 @router.get("/assets/{slug}/golden-sets")
 def asset_golden_sets(
-    request: Request, session: SessionDep, account: PageAccount, slug: str, done: str = ""
+    request: Request, session: SessionDep, account: SignedIn, slug: str, done: str = ""
 ) -> Response:
     """The expert's private eval runs and submitted golden sets of their asset."""
-    if account is None:
-        return to_login(request)
     notice = SUBMITTED if done == "submitted" else None
     return _asset_page(request, session, account, slug, notice=notice)
 
@@ -88,36 +90,44 @@ def _file_limit(_settings: Settings) -> int:
     return golden_sets.MAX_FILE_BYTES
 
 
-@router.post("/assets/{slug}/golden-sets", dependencies=[OriginGuard], max_body_size=FILES)
-def submit_golden_set(
+def _not_submitted(
+    exc: VouchError,
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: Account,
+    slug: str,
+    upload: PageFiles,
+    **_: Any,
+) -> Response:
+    if exc is upload.error and exc.status_code == 404:
+        return error_page(request, account, exc)
+    typed = upload.form.fields.get("name", "") if upload.form is not None else ""
+    name = typed if len(typed) <= 200 else ""  # a name too long is the error itself
+    return _asset_page(
+        request, session, account, slug, exc.status_code, error=exc.message, set_name=name
+    )
+
+
+@router.post("/assets/{slug}/golden-sets", dependencies=[OriginGuard], max_body_size=FILES)
+@page_action(_not_submitted)
+def submit_golden_set(
+    session: SessionDep,
+    account: Annotated[Account, signed_in("/assets/{slug}/golden-sets")],
     slug: str,
     upload: Annotated[PageFiles, page_files(_may_submit, _file_limit, max_files=1)],
 ) -> Response:
     """Submit a golden set file (JSONL, as ``vouch eval`` reads it) for an admin's approval."""
-    if account is None:
-        return login_then(f"/assets/{slug}/golden-sets")
-    name = ""
-    try:
-        if upload.error is not None:
-            if upload.error.status_code == 404:
-                return error_page(request, account, upload.error)
-            raise upload.error
-        assert upload.form is not None
-        name = upload.form.text("name", max_length=200)
-        files = upload.form.files.get("file", [])
-        if not files or not files[0][1]:
-            raise GoldenFileMissing("choose the golden set's file (JSONL) to submit")
-        ((filename, data),) = files
-        golden_sets.submit_file(
-            session, account=account, slug=slug, name=name, filename=filename, data=data
-        )
-    except VouchError as exc:
-        return _asset_page(
-            request, session, account, slug, exc.status_code, error=exc.message, set_name=name
-        )
+    if upload.error is not None:
+        raise upload.error
+    assert upload.form is not None
+    name = upload.form.text("name", max_length=200)
+    files = upload.form.files.get("file", [])
+    if not files or not files[0][1]:
+        raise GoldenFileMissing("choose the golden set's file (JSONL) to submit")
+    ((filename, data),) = files
+    golden_sets.submit_file(
+        session, account=account, slug=slug, name=name, filename=filename, data=data
+    )
     return RedirectResponse(f"/assets/{slug}/golden-sets?done=submitted", status_code=303)
 
 
@@ -149,13 +159,11 @@ def _admin_page(
 def admin_golden_sets(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: SignedIn,
     status: str = "submitted",
     done: str = "",
 ) -> Response:
     """Golden sets experts submitted, to approve or reject (or those already decided)."""
-    if account is None:
-        return to_login(request)
     if account.role != Role.admin:
         return refused(request, account, "golden-set review is for admins")
     if status not in golden_sets.STATUSES:
@@ -169,45 +177,53 @@ def admin_golden_sets(
     return _admin_page(request, session, account, status, notice=DECIDED.get(done))
 
 
+def _not_decided(
+    exc: VouchError,
+    request: Request,
+    session: SessionDep,
+    account: Account,
+    golden_set_id: str,
+    note: str = "",
+    **_: Any,
+) -> Response:
+    return _admin_page(
+        request,
+        session,
+        account,
+        "submitted",
+        exc.status_code,
+        error=exc.message,
+        error_id=golden_set_id,
+        notes={golden_set_id: note},
+    )
+
+
 def _decide(
     request: Request,
     session: Session,
-    account: Account | None,
+    account: Account,
     golden_set_id: str,
     *,
     approved: bool,
     note: str,
 ) -> Response:
-    if account is None:
-        return login_then("/admin/golden-sets")
     if account.role != Role.admin:
         return refused(request, account, "golden-set review is for admins")
-    try:
-        if len(note) > 1000:
-            raise InvalidInput("the note has at most 1000 characters")
-        golden_sets.decide(
-            session, admin=account, golden_set_id=golden_set_id, approved=approved, note=note
-        )
-    except VouchError as exc:
-        return _admin_page(
-            request,
-            session,
-            account,
-            "submitted",
-            exc.status_code,
-            error=exc.message,
-            error_id=golden_set_id,
-            notes={golden_set_id: note},
-        )
+    if len(note) > 1000:
+        raise InvalidInput("the note has at most 1000 characters")
+    golden_sets.decide(
+        session, admin=account, golden_set_id=golden_set_id, approved=approved, note=note
+    )
     done = "approved" if approved else "rejected"
     return RedirectResponse(f"/admin/golden-sets?done={done}", status_code=303)
 
 
 @router.post("/admin/golden-sets/{golden_set_id}/approve", dependencies=[PostGuard])
+@page_action(_not_decided)
 def approve(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: AdminForm,
     golden_set_id: str,
     note: Annotated[str, Form()] = "",
 ) -> Response:
@@ -215,10 +231,11 @@ def approve(
 
 
 @router.post("/admin/golden-sets/{golden_set_id}/reject", dependencies=[PostGuard])
+@page_action(_not_decided)
 def reject(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: AdminForm,
     golden_set_id: str,
     note: Annotated[str, Form()] = "",
 ) -> Response:

@@ -12,14 +12,16 @@ from sqlmodel import Session
 
 from app import querying, reviewing
 from app.accounts import viewer_of
-from app.deps import PageAccount, RuntimeDep, SessionDep, get_runtime
+from app.deps import RuntimeDep, SessionDep, SignedIn, get_runtime, signed_in
 from app.models import Account, Role
 from app.runtime import Runtime
+from app.web.actions import page_action
 from app.web.forms import PostGuard
-from app.web.pages import error_page, login_then, refused, render, to_login
+from app.web.pages import error_page, refused, render, show_error
 from assets import service as assets
 from assets.models import Asset
 from assets.retrieval import Passage
+from assets.review import passages_by_id
 from billing import service as billing
 from core.errors import InvalidInput, VouchError
 
@@ -48,6 +50,11 @@ class InvalidReviewSettings(InvalidInput):
     pass
 
 
+# The item's and the verified answers' forms come back to their page after signing in.
+ItemForm = Annotated[Account, signed_in("/review/{item_id}")]
+VerifiedForm = Annotated[Account, signed_in("/assets/{slug}/verified")]
+
+
 def _percent(rate: float | None) -> str:
     return "—" if rate is None else f"{round(rate * 100, 2):g}%"
 
@@ -64,10 +71,8 @@ def install(app: FastAPI) -> None:
 
 @router.get("/review")
 def queue_page(
-    request: Request, session: SessionDep, account: PageAccount, status: str = "open"
+    request: Request, session: SessionDep, account: SignedIn, status: str = "open"
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role == Role.client:
         return refused(request, account, "the review queue is for experts")
     if status not in STATUSES:
@@ -124,69 +129,71 @@ def _item_page(
 
 @router.get("/review/{item_id}")
 def item_page(
-    request: Request, session: SessionDep, account: PageAccount, item_id: str, done: str = ""
+    request: Request, session: SessionDep, account: SignedIn, item_id: str, done: str = ""
 ) -> Response:
-    if account is None:
-        return to_login(request)
     if account.role == Role.client:
         return refused(request, account, "the review queue is for experts")
     return _item_page(request, session, account, item_id, done=bool(done))
 
 
-def _acted(
+def _not_acted(
+    exc: VouchError,
     request: Request,
-    session: Session,
-    account: Account | None,
+    session: SessionDep,
+    account: Account,
     item_id: str,
-    act: Callable[[Account], object],
-    form: dict[str, Any] | None = None,
+    answer: str | None = None,
+    keep: list[str] | None = None,
+    chunk: list[str] | None = None,
+    **_: Any,
 ) -> Response:
-    """An expert acts on an item, then back to it; a refused action shows the item with the
-    reason. Signed-out visitors go to the sign-in page first; clients are refused."""
-    if account is None:
-        return login_then(f"/review/{item_id}")
+    """The item with why its action was refused, and a refused correction as typed (its
+    picked passages shown again, ticked)."""
+    form: dict[str, Any] | None = None
+    if answer is not None:
+        form = {"answer": answer, "keep": _kept(keep)}
+        picks = _picks(chunk)
+        if picks:
+            with contextlib.suppress(VouchError):  # the refusal may be about a bad pick
+                runtime = get_runtime(request)
+                picked = _picked(session, runtime, account, item_id, picks)
+                form["results"] = {"picked": picked, "found": [], "q": ""}
+    return _item_page(
+        request, session, account, item_id, exc.status_code, form=form, error=exc.message
+    )
+
+
+def _acted(request: Request, account: Account, item_id: str, act: Callable[[], object]) -> Response:
+    """An expert acts on an item, then back to it; clients are refused."""
     if account.role == Role.client:
         return refused(request, account, "the review queue is for experts")
-    try:
-        act(account)
-    except VouchError as exc:
-        return _item_page(
-            request, session, account, item_id, exc.status_code, form=form, error=exc.message
-        )
+    act()
     return RedirectResponse(f"/review/{item_id}?done=1", status_code=303)
 
 
 @router.post("/review/{item_id}/approve", dependencies=[PostGuard])
+@page_action(_not_acted)
 def approve(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    item_id: str,
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: ItemForm, item_id: str
 ) -> Response:
     return _acted(
         request,
-        session,
         account,
         item_id,
-        lambda expert: reviewing.approve(session, runtime, account=expert, item_id=item_id),
+        lambda: reviewing.approve(session, runtime, account=account, item_id=item_id),
     )
 
 
 @router.post("/review/{item_id}/reject", dependencies=[PostGuard])
+@page_action(_not_acted)
 def reject(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    item_id: str,
+    request: Request, session: SessionDep, runtime: RuntimeDep, account: ItemForm, item_id: str
 ) -> Response:
     return _acted(
         request,
-        session,
         account,
         item_id,
-        lambda expert: reviewing.reject(session, runtime, account=expert, item_id=item_id),
+        lambda: reviewing.reject(session, runtime, account=account, item_id=item_id),
     )
 
 
@@ -197,7 +204,7 @@ def _picked(
     item = reviewing.get_item(session, account=account, item_id=item_id)
     asset = session.get(Asset, item.asset_id)
     assert asset is not None  # a foreign key guarantees it
-    return reviewing.passages_by_id(runtime, asset, chunks)
+    return passages_by_id(asset, chunks, index=runtime.index)
 
 
 @router.post("/review/{item_id}/search", dependencies=[PostGuard])
@@ -205,7 +212,7 @@ def search(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: ItemForm,
     item_id: str,
     q: Annotated[str, Form(max_length=2000)] = "",
     answer: Annotated[str, Form()] = "",
@@ -215,8 +222,6 @@ def search(
     """Search the item's asset for passages to cite: the results fragment (htmx), or the
     item page with the correction as typed and the results (a plain form post). Passages
     already ticked stay ticked, at the top."""
-    if account is None:
-        return login_then(f"/review/{item_id}")
     if account.role == Role.client:
         return refused(request, account, "the review queue is for experts")
     form = {"answer": answer, "keep": _kept(keep), "q": q}
@@ -247,12 +252,17 @@ def _kept(keep: list[str] | None) -> set[int]:
     return {int(n) for n in keep or [] if n.isdigit()}
 
 
+def _picks(chunk: list[str] | None) -> list[str]:
+    return [c for c in dict.fromkeys(chunk or []) if c]
+
+
 @router.post("/review/{item_id}/correct", dependencies=[PostGuard])
+@page_action(_not_acted)
 def correct(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: ItemForm,
     item_id: str,
     answer: Annotated[str, Form()] = "",
     keep: Annotated[list[str] | None, Form()] = None,
@@ -261,50 +271,36 @@ def correct(
     """The expert's answer replaces the given one, citing the passages they kept and those
     they picked by searching the asset."""
     kept = _kept(keep)
-    picks = [c for c in dict.fromkeys(chunk or []) if c]
-    form = {"answer": answer, "keep": kept}
 
-    def act(expert: Account) -> object:
-        item = reviewing.get_item(session, account=expert, item_id=item_id)
+    def act() -> object:
+        item = reviewing.get_item(session, account=account, item_id=item_id)
         citations: list[dict[str, Any]] = [
             {"n": c["n"], "text": c["text"], "locator": c["locator"]}
             for c in reviewing.item_view(session, item)["citations"]
             if c["n"] in kept
         ]
-        citations += [{"chunk_id": c} for c in picks]
+        citations += [{"chunk_id": c} for c in _picks(chunk)]
         return reviewing.correct(
-            session, runtime, account=expert, item_id=item_id, answer=answer, citations=citations
+            session, runtime, account=account, item_id=item_id, answer=answer, citations=citations
         )
 
-    if picks and account is not None and account.role != Role.client:
-        # Shown again, ticked, if the correction is refused (which reports a bad pick).
-        with contextlib.suppress(VouchError):
-            form["results"] = {
-                "picked": _picked(session, runtime, account, item_id, picks),
-                "found": [],
-                "q": "",
-            }
-    return _acted(request, session, account, item_id, act, form)
+    return _acted(request, account, item_id, act)
 
 
 # One answer, for the client who got it
 
 
 @router.get("/answers/{consultation_id}")
+@page_action(show_error)
 def answer_page(
-    request: Request, session: SessionDep, account: PageAccount, consultation_id: str
+    request: Request, session: SessionDep, account: SignedIn, consultation_id: str
 ) -> Response:
     """An answer the client got (its asset's expert and admins see it too): the question, the
     answer as it stands now (corrected, if the expert corrected it), its sources with their
     locators, and its charge."""
-    if account is None:
-        return to_login(request)
-    try:
-        consultation = assets.get_consultation(
-            session, viewer=viewer_of(account), consultation_id=consultation_id
-        )
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    consultation = assets.get_consultation(
+        session, viewer=viewer_of(account), consultation_id=consultation_id
+    )
     asset = session.get(Asset, consultation.asset_id)
     assert asset is not None  # a foreign key guarantees it
     charge = billing.charge_for_consultation(session, consultation.id)
@@ -379,13 +375,11 @@ def _verified_page(
 def verified_page(
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: SignedIn,
     slug: str,
     saved: str = "",
     retired: str = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     notice = None
     if saved == "settings":
         notice = "Review settings saved."
@@ -396,59 +390,62 @@ def verified_page(
     return _verified_page(request, session, account, slug, notice=notice)
 
 
-@router.post("/assets/{slug}/verified/{verified_id}", dependencies=[PostGuard])
-def edit_verified(
+def _verified_refused(
+    exc: VouchError,
     request: Request,
     session: SessionDep,
+    account: Account,
+    slug: str,
+    verified_id: str,
+    answer: str | None = None,
+    question: str = "",
+    **_: Any,
+) -> Response:
+    """The verified answers again with why; a refused edit as typed, beside its answer."""
+    if answer is None:
+        return _verified_page(request, session, account, slug, exc.status_code, error=exc.message)
+    return _verified_page(
+        request,
+        session,
+        account,
+        slug,
+        exc.status_code,
+        typed={verified_id: {"question": question, "answer": answer}},
+        error=exc.message,
+        error_id=verified_id,
+    )
+
+
+@router.post("/assets/{slug}/verified/{verified_id}", dependencies=[PostGuard])
+@page_action(_verified_refused)
+def edit_verified(
+    session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: VerifiedForm,
     slug: str,
     verified_id: str,
     answer: Annotated[str, Form()] = "",
     question: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return login_then(f"/assets/{slug}/verified")
-    try:
-        reviewing.edit_verified(
-            session,
-            runtime,
-            account=account,
-            verified_id=verified_id,
-            answer=answer,
-            question=question.strip() or None,
-        )
-    except VouchError as exc:
-        return _verified_page(
-            request,
-            session,
-            account,
-            slug,
-            exc.status_code,
-            typed={verified_id: {"question": question, "answer": answer}},
-            error=exc.message,
-            error_id=verified_id,
-        )
+    reviewing.edit_verified(
+        session,
+        runtime,
+        account=account,
+        verified_id=verified_id,
+        answer=answer,
+        question=question.strip() or None,
+    )
     return RedirectResponse(
         f"/assets/{slug}/verified?saved={verified_id}#{verified_id}", status_code=303
     )
 
 
 @router.post("/assets/{slug}/verified/{verified_id}/retire", dependencies=[PostGuard])
+@page_action(_verified_refused)
 def retire_verified(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    slug: str,
-    verified_id: str,
+    session: SessionDep, runtime: RuntimeDep, account: VerifiedForm, slug: str, verified_id: str
 ) -> Response:
-    if account is None:
-        return login_then(f"/assets/{slug}/verified")
-    try:
-        reviewing.retire_verified(session, runtime, account=account, verified_id=verified_id)
-    except VouchError as exc:
-        return _verified_page(request, session, account, slug, exc.status_code, error=exc.message)
+    reviewing.retire_verified(session, runtime, account=account, verified_id=verified_id)
     return RedirectResponse(f"/assets/{slug}/verified?retired={verified_id}", status_code=303)
 
 
@@ -481,35 +478,42 @@ def review_settings(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@router.post("/assets/{slug}/review-settings", dependencies=[PostGuard])
-def set_review_settings(
+def _settings_not_set(
+    exc: VouchError,
     request: Request,
     session: SessionDep,
-    account: PageAccount,
+    account: Account,
+    slug: str,
+    **typed: Any,
+) -> Response:
+    form = {name: typed[name] for name in SETTINGS_FIELDS}
+    return _verified_page(
+        request,
+        session,
+        account,
+        slug,
+        exc.status_code,
+        settings=form,
+        settings_error=exc.message,
+    )
+
+
+@router.post("/assets/{slug}/review-settings", dependencies=[PostGuard])
+@page_action(_settings_not_set)
+def set_review_settings(
+    session: SessionDep,
+    account: VerifiedForm,
     slug: str,
     sample_rate: Annotated[str, Form()] = "",
     review_hours: Annotated[str, Form()] = "",
     review_threshold: Annotated[str, Form()] = "",
 ) -> Response:
-    if account is None:
-        return login_then(f"/assets/{slug}/verified")
     form = {
         "sample_rate": sample_rate,
         "review_hours": review_hours,
         "review_threshold": review_threshold,
     }
-    try:
-        reviewing.set_review_settings(session, account=account, slug=slug, **review_settings(form))
-    except VouchError as exc:
-        return _verified_page(
-            request,
-            session,
-            account,
-            slug,
-            exc.status_code,
-            settings=form,
-            settings_error=exc.message,
-        )
+    reviewing.set_review_settings(session, account=account, slug=slug, **review_settings(form))
     return RedirectResponse(f"/assets/{slug}/verified?saved=settings#settings", status_code=303)
 
 
@@ -517,13 +521,7 @@ def set_review_settings(
 
 
 @router.get("/assets/{slug}/quality")
-def quality_page(
-    request: Request, session: SessionDep, account: PageAccount, slug: str
-) -> Response:
-    if account is None:
-        return to_login(request)
-    try:
-        figures = reviewing.quality(session, account=account, slug=slug)
-    except VouchError as exc:
-        return error_page(request, account, exc)
+@page_action(show_error)
+def quality_page(request: Request, session: SessionDep, account: SignedIn, slug: str) -> Response:
+    figures = reviewing.quality(session, account=account, slug=slug)
     return render(request, "quality.html", account=account, slug=slug, q=figures)

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.accounting import this_month
 from app.runtime import Runtime
+from assets import review
 from assets.embeddings import Embedder
+from assets.models import Asset, Consultation
 from billing import service as billing
-from billing.models import LedgerEntry, LedgerTransaction
+from billing import statements
+from billing.models import ChargeStatus, LedgerEntry, LedgerTransaction
+from core.clock import utcnow
 from core.config import Settings
 from core.db import session_scope
 from tests.factories import (
@@ -182,6 +185,40 @@ async def test_answer_shows_its_charge_and_can_be_disputed_there(
     assert "Flag for review</button>" not in text
 
 
+async def test_a_dispute_refused_midway_leaves_the_charge_held(
+    client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, garden: str
+) -> None:
+    """A dispute writes twice: the charge (disputed), then the answer's review item. When the
+    second is refused, the first is undone with it: the page says so and the money stays held."""
+    await _set_plan(client, expert, garden, per_query=25)
+    _grant(runtime, client_user)
+    consultation_id = await _ask(client, client_user, garden)
+    with session_scope(runtime.engine) as session:
+        consultation = session.get(Consultation, consultation_id)
+        assert consultation is not None
+        asset = session.get(Asset, consultation.asset_id)
+        assert asset is not None
+        # The answer is in its expert's queue already while its money is still held.
+        review.flag(session, consultation=consultation, asset=asset, reason="sampled", now=utcnow())
+    await _sign_in(client, client_user)
+
+    refused = await client.post(
+        f"/billing/answers/{consultation_id}/dispute", data={"view": "row"}, headers=HTMX
+    )
+    assert refused.status_code == 409
+    assert "sent to review already" in refused.text
+    assert 'data-status="held"' in refused.text
+    with session_scope(runtime.engine) as session:
+        charge = billing.charge_for_consultation(session, consultation_id)
+        assert charge is not None
+        assert charge.status == ChargeStatus.held
+
+    plain = await client.post(f"/billing/answers/{consultation_id}/dispute")
+    assert plain.status_code == 409
+    assert "<h1>Billing</h1>" in plain.text
+    assert 'data-status="held"' in _row(plain.text, consultation_id)
+
+
 async def test_expert_sets_a_plan_through_the_form_and_sees_it(
     client: httpx.AsyncClient, expert: Actor, garden: str
 ) -> None:
@@ -313,7 +350,7 @@ async def test_statement_page_and_csv_have_the_grant(
 ) -> None:
     _grant(runtime, client_user)
     await _sign_in(client, client_user)
-    month = this_month()
+    month = statements.this_month()
     csv = await client.get(f"/statement.csv?month={month}")
     assert csv.status_code == 200
     assert csv.headers["content-type"].startswith("text/csv")

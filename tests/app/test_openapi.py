@@ -3,10 +3,13 @@ as an expert, a client and an admin, and checks each answer against it (no serve
 status, content type, headers and body as documented; invalid input refused, valid input
 accepted)."""
 
+import inspect
 import json
 import shutil
 import subprocess
 import tempfile
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +19,12 @@ import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from pydantic import BaseModel
 from schemathesis.core.result import Err
 
 from app.main import create_app
@@ -181,3 +187,91 @@ async def test_streamed_events_are_as_documented(
     check("error", {"error": "LLMUnavailable", "detail": "the model endpoint failed"})
     with pytest.raises(AssertionError):
         check("delta", {"html": "<p>not a delta</p>"})
+
+
+def _described(model: Any) -> bool:
+    """A schema that says what each key is: a pydantic model, or a list, union or optional of
+    them (``dict[str, Any]`` says nothing)."""
+    if inspect.isclass(model) and issubclass(model, BaseModel):
+        return True
+    origin, args = typing.get_origin(model), typing.get_args(model)
+    if origin in (typing.Union, types.UnionType):
+        return all(_described(a) for a in args if a is not type(None))
+    return origin is list and _described(args[0])
+
+
+def _answers_json(route: Any) -> bool:
+    """Whether the route answers with a JSON body: not a page (HTML), redirect, file, CSV or
+    other response it builds itself, and not an empty 204. A route that streams or builds a
+    response only sometimes (``AskPublic | Response``) answers JSON otherwise."""
+    response_class = getattr(route.response_class, "value", route.response_class)
+    if not issubclass(response_class, JSONResponse) or route.status_code == 204:
+        return False
+    returned = typing.get_type_hints(route.endpoint).get("return")
+    if typing.get_origin(returned) in (typing.Union, types.UnionType):
+        options = typing.get_args(returned)
+    else:
+        options = (returned,)
+    built = [
+        o
+        for o in options
+        if inspect.isclass(o) and issubclass(o, Response) and not issubclass(o, JSONResponse)
+    ]
+    return len(built) < len(options)
+
+
+def untyped_json_routes(app: FastAPI) -> tuple[int, list[str]]:
+    """How many routes answer JSON, and those of them without a response model that describes
+    their body."""
+    found, untyped = 0, []
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not _answers_json(route):
+            continue
+        found += 1
+        if not _described(route.response_model):
+            methods = ",".join(sorted(route.methods or ()))
+            untyped.append(f"{methods} {route.path}: {route.response_model!r}")
+    return found, untyped
+
+
+def test_every_json_route_has_a_response_model(tmp_path: Path) -> None:
+    """Each JSON route declares the schema of what it answers, so that the document shows it
+    and FastAPI answers nothing else (an undeclared key is left out, not leaked)."""
+    config = Settings(environment="test", data_dir=tmp_path, queue=QueueSettings(immediate=True))
+    app = create_app(config)
+    try:
+        found, untyped = untyped_json_routes(app)
+    finally:
+        app.state.runtime.close()
+    assert found >= 100  # the API's routes were walked, through the routers it includes
+    assert untyped == []
+
+
+def test_untyped_json_routes_are_found() -> None:
+    """The check above tells an untyped JSON route from a typed one and from pages."""
+    app = FastAPI()
+
+    class Thing(BaseModel):
+        name: str
+
+    @app.get("/v1/untyped")
+    def untyped() -> dict[str, Any]:
+        return {}
+
+    @app.get("/v1/things")
+    def things() -> list[Thing] | None:
+        return None
+
+    @app.get("/v1/streamed", response_model=Thing)
+    def streamed() -> Thing | Response:
+        return Thing(name="")
+
+    @app.get("/page")
+    def page() -> Response:
+        return Response("<p>a page</p>", media_type="text/html")
+
+    @app.delete("/v1/things", status_code=204)
+    def delete() -> Response:
+        return Response(status_code=204)
+
+    assert untyped_json_routes(app) == (3, ["GET /v1/untyped: dict[str, typing.Any]"])

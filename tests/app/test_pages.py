@@ -9,6 +9,7 @@ from app.runtime import Runtime
 from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
 
 PASSWORD = "correct-horse"
+HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
@@ -44,6 +45,37 @@ async def test_pages_need_sign_in(client: httpx.AsyncClient) -> None:
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login?next=")
     assert "<form" in (await client.get("/login")).text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "back"),
+    [
+        # A page comes back to itself, query and all.
+        ("GET", "/statement?month=2026-01", "/statement%3Fmonth%3D2026-01"),
+        ("GET", "/review/rev_x", "/review/rev_x"),
+        # A form comes back to the page that holds it.
+        ("POST", "/assets/garden/verified/vrf_x/retire", "/assets/garden/verified"),
+        ("POST", "/account/email", "/account"),
+        ("POST", "/admin/golden-sets/gld_x/approve", "/admin/golden-sets"),
+        ("POST", "/signing-keys/key_x/remove", "/credentials"),
+    ],
+)
+async def test_signed_out_visitors_sign_in_and_come_back(
+    client: httpx.AsyncClient, method: str, path: str, back: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next={back}"
+
+
+async def test_signed_out_fragments_ask_to_sign_in_again(client: httpx.AsyncClient) -> None:
+    """Parts of a page (htmx) cannot redirect the page: they say why, as a 401."""
+    asked = await client.post("/assets/garden/ask", data={"question": "?"}, headers=HTMX)
+    assert asked.status_code == 401
+    assert "Your session ended; sign in again." in asked.text
+    job = await client.get("/jobs/job_x")
+    assert job.status_code == 401
+    assert "Sign in again." in job.text
 
 
 async def test_wrong_password_is_refused_on_the_page(

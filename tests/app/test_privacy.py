@@ -180,10 +180,14 @@ async def _walk(
 
 def _leaks(responses: dict[str, httpx.Response], private: tuple[str, ...]) -> list[str]:
     leaks = []
+    # The API document describes the owner's and admins' views too, so it names their fields
+    # (``verified_by``): names only, never a private value.
+    names = {n.lower() for n in PRIVATE_NAMES}
     for path, response in responses.items():
         body = response.text.lower()
         headers = " ".join(f"{k}: {v}" for k, v in response.headers.items()).lower()
-        leaks += [f"{path} shows {p!r}" for p in private if p in body or p in headers]
+        watched = [p for p in private if not (path == "/openapi.json" and p in names)]
+        leaks += [f"{path} shows {p!r}" for p in watched if p in body or p in headers]
     return leaks
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from app import querying
 from app.runtime import Runtime
 from assets.models import Asset
 from core.db import session_scope
@@ -97,7 +96,7 @@ def test_kind_code_reads_the_trees_prose_as_text_and_says_so(
     assert job.failures == []
     assert job.documents_as_text == 3  # policies.md, delivery.txt, docs/guide.rst
     with Session(runtime.engine) as session:
-        assert querying.job_public(session, job)["read_as_text"] == 3
+        assert service.job_public(session, job)["read_as_text"] == 3
         kinds = {d.path: d.kind for d in session.exec(select(Document))}
     assert kinds["docs/guide.rst"] == kinds["policies.md"] == "text"
     assert kinds["tools/pricing.py"] == "code"

@@ -50,7 +50,7 @@ def _stored_ids(runtime: Runtime, asset: Asset) -> set[str]:
 
 def _report(runtime: Runtime, job: IngestionJob) -> dict[str, object]:
     with Session(runtime.engine) as session:
-        return querying.job_public(session, job)
+        return service.job_public(session, job)
 
 
 def _git(root: Path, *args: str) -> None:
