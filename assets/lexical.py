@@ -249,8 +249,9 @@ class LexicalStore:
     of the asset's ``LexicalSnapshot`` row. Every process keeps a copy under its own data dir
     (``<root>/<collection>``, with the version it holds) and a loaded one in memory; on each
     ``get`` it reads the row's version (one indexed lookup, not the data; at most once every
-    ``recheck_seconds``) and fetches the snapshot only when its copy is older. So a replica on another machine searches what the
-    last ingest built, and a restarted one loads its copy from disk without fetching.
+    ``recheck_seconds``) and fetches the snapshot only when its copy is older. So a replica on
+    another machine searches what the last ingest built, and a restarted one loads its copy
+    from disk without fetching.
     """
 
     def __init__(self, root: Path, engine: Engine, *, recheck_seconds: float = 1.0) -> None:
