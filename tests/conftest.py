@@ -4,6 +4,10 @@ The database fixture is parametrised over both engines. SQLite is migrated once 
 into a template file that each test copies; PostgreSQL gets one fresh database per session,
 migrated once, whose tables are emptied after each test. PostgreSQL cases run whenever
 VOUCH_TEST_POSTGRES_URL is set (CI always sets it) and are skipped otherwise.
+
+Under pytest-xdist (`make test` runs `-n auto`) each worker is a session of its own: its own
+template, its own PostgreSQL database, its own temporary dirs. Servers take free ports, and the
+Redis tests use keys and queue names of their own, so workers never share state.
 """
 
 import os
@@ -22,8 +26,8 @@ from sqlmodel import Session, SQLModel
 from app.deps import SESSION_COOKIE
 from app.main import create_app
 from app.runtime import Runtime
-from app.wiring import wire
 from app.web.forms import CSRF_HEADER, csrf_token
+from app.wiring import wire
 from assets.embeddings import MiniLMEmbedder
 from billing.gateway import Gateway
 from core.config import QueueSettings, Settings
@@ -33,6 +37,9 @@ from tests.factories import Actor, create_actor
 from tests.servers import free_port, wait_for
 
 POSTGRES_URL = os.environ.get("VOUCH_TEST_POSTGRES_URL")
+# pytest-xdist's workers run with COLUMNS=80, which would fix the width of the CLI's consoles
+# when app.cli is first imported; the CLI tests set the width per command, as a terminal does.
+os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +62,8 @@ def postgres_database() -> Iterator[str]:
     if not POSTGRES_URL:
         pytest.skip("VOUCH_TEST_POSTGRES_URL is not set")
     admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"vouch_test_{uuid.uuid4().hex[:12]}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under xdist
+    name = f"vouch_test_{worker}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)

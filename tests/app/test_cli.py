@@ -1,10 +1,8 @@
-"""The `vouch` command, run from a shell as a user would, on a data dir the test owns."""
+"""The `vouch` command, run as a user would from a shell (in this process: tests/app/shell.py),
+on a data dir the test owns."""
 
 import io
 import json
-import os
-import subprocess
-import sys
 import tarfile
 from datetime import timedelta
 from pathlib import Path
@@ -20,39 +18,9 @@ from billing.models import Charge
 from core.clock import utcnow
 from core.config import Settings
 from core.db import make_engine, session_scope
-from tests.factories import HANDBOOK, review_record
+from tests.app.shell import Shell
+from tests.factories import HANDBOOK
 from tests.ingestion.test_paper import PAGES, write_pdf
-
-VOUCH = str(Path(sys.executable).parent / "vouch")
-
-
-class Shell:
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
-        self.env = {**os.environ, "VOUCH_DATA_DIR": str(data_dir), "NO_COLOR": "1"}
-        if database_url:
-            self.env["VOUCH_DATABASE_URL"] = database_url
-        self.database = Settings(data_dir=data_dir, database_url=database_url).sqlalchemy_url
-
-    def trust(self, slug: str) -> None:
-        """The asset's expert approved its earlier answers: its answers are final."""
-        engine = make_engine(self.database)
-        try:
-            review_record(engine, slug, stood=200)
-        finally:
-            engine.dispose()
-
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [VOUCH, *args], env=self.env, capture_output=True, text=True, timeout=300
-        )
-        if ok:
-            assert result.returncode == 0, result.stderr
-        return result
-
-
-@pytest.fixture
-def shell(tmp_path: Path, database_url: str | None) -> Shell:
-    return Shell(tmp_path / "data", database_url)
 
 
 @pytest.fixture

@@ -1,22 +1,17 @@
-"""`vouch eval` from a shell: score an ingested folder on a golden set, as JSON and as tables."""
+"""`vouch eval` from a shell (in this process: tests/app/shell.py): score an ingested folder on
+a golden set, as JSON and as tables."""
 
 import json
 from pathlib import Path
 
-import pytest
 from sqlmodel import Session
 
 from core.db import make_engine
 from evals.models import EvalRun
-from tests.app.test_cli import Shell
+from tests.app.shell import Shell
 from tests.factories import HANDBOOK
 
 GOLDEN = HANDBOOK.parent / "golden" / "handbook.jsonl"
-
-
-@pytest.fixture
-def shell(tmp_path: Path, database_url: str | None) -> Shell:
-    return Shell(tmp_path / "data", database_url)
 
 
 def test_eval_scores_an_ingested_folder_and_reports_bad_golden_lines(

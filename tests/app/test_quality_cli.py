@@ -1,10 +1,10 @@
-"""`vouch quality run` from a shell: the platform re-asks a client's accepted question, stores a
-platform run, and prints what it found (as a table and as JSON)."""
+"""`vouch quality run` from a shell (in this process: tests/app/shell.py): the platform re-asks
+a client's accepted question, stores a platform run, and prints what it found (as a table and as
+JSON)."""
 
 import json
 from pathlib import Path
 
-import pytest
 from sqlmodel import Session, col, select
 
 from app import accounting
@@ -14,13 +14,8 @@ from assets.embeddings import MiniLMEmbedder
 from core.config import Settings
 from core.db import session_scope
 from evals.models import EvalRun
-from tests.app.test_cli import Shell
+from tests.app.shell import Shell
 from tests.factories import HANDBOOK
-
-
-@pytest.fixture
-def shell(tmp_path: Path, database_url: str | None) -> Shell:
-    return Shell(tmp_path / "data", database_url)
 
 
 def _accepted_question(

@@ -14,6 +14,7 @@ from app.runtime import Runtime
 from core.config import Settings
 from core.db import make_engine
 from ingestion.models import IngestionJob
+from tests.app.shell import Shell
 from tests.factories import HANDBOOK, create_actor, create_test_asset
 from tests.servers import wait_for
 
@@ -56,19 +57,19 @@ REDIS_URL = os.environ.get("VOUCH_TEST_REDIS_URL", "")
 def test_standalone_worker_runs_jobs_queued_by_the_cli(
     settings: Settings, tmp_path: Path, queue: str
 ) -> None:
-    env = {**os.environ, "VOUCH_DATA_DIR": str(settings.data_dir)}
+    """The CLI queues the job (in this process); the installed `vouch worker`, a process of its
+    own, runs it."""
+    shell = Shell(settings.data_dir, None)
     if queue == "redis":  # a queue of its own in the shared Redis
-        env |= {"VOUCH_QUEUE__REDIS_URL": REDIS_URL, "VOUCH_QUEUE__NAME": f"test-{uuid4().hex}"}
+        shell.env |= {
+            "VOUCH_QUEUE__REDIS_URL": REDIS_URL,
+            "VOUCH_QUEUE__NAME": f"test-{uuid4().hex}",
+        }
+    env = {**os.environ, **shell.env}
 
-    def vouch(*args: str) -> str:
-        done = subprocess.run(
-            [VOUCH, *args], env=env, capture_output=True, text=True, timeout=120, check=True
-        )
-        return done.stdout
-
-    vouch("user", "create", "--email", "ada@example.com", "--name", "Ada", "--role", "expert")
-    vouch("asset", "create", "--owner", "ada@example.com", "--slug", "garden", "--title", "G")
-    queued = vouch("ingest", "garden", str(HANDBOOK))
+    shell.run("user", "create", "--email", "ada@example.com", "--name", "Ada", "--role", "expert")
+    shell.run("asset", "create", "--owner", "ada@example.com", "--slug", "garden", "--title", "G")
+    queued = shell.run("ingest", "garden", str(HANDBOOK)).stdout
     assert "queued" in queued
     job_id = queued.split()[1].rstrip(":")
 
