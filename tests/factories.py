@@ -4,6 +4,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -47,6 +48,15 @@ def create_actor(
         )
         _, key = accounts.create_api_key(session, account=account, label="test")
     return Actor(account=account, key=key)
+
+
+async def sign_in(client: httpx.AsyncClient, actor: Actor, next_page: str = "/assets") -> None:
+    """Sign ``actor`` (made with ``password=PASSWORD``) in to the pages, as the only one."""
+    client.cookies.clear()
+    response = await client.post(
+        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": next_page}
+    )
+    assert response.status_code == 303, response.text
 
 
 def create_test_asset(

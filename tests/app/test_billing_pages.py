@@ -19,15 +19,16 @@ from core.config import Settings
 from core.db import session_scope
 from tests.factories import (
     HANDBOOK,
+    PASSWORD,
     Actor,
     create_actor,
     create_test_asset,
     ingest_path,
     review_record,
+    sign_in,
 )
 from tests.stripe_fakes import FakeGateway, stripe_settings
 
-PASSWORD = "correct-horse"
 HTMX = {"HX-Request": "true"}
 
 
@@ -59,14 +60,6 @@ def garden(runtime: Runtime, expert: Actor) -> str:
     # Its expert approved its earlier answers: its answers are final, their money held.
     review_record(runtime, asset.slug, stood=200)
     return asset.slug
-
-
-async def _sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
 
 
 def _grant(runtime: Runtime, actor: Actor, amount: int = 2500, key: str = "grant-1") -> None:
@@ -109,7 +102,7 @@ async def test_client_sees_granted_credits_and_that_payments_are_not_configured(
     client: httpx.AsyncClient, runtime: Runtime, client_user: Actor
 ) -> None:
     _grant(runtime, client_user)
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     page = await client.get("/billing")
     assert page.status_code == 200
     assert "25.00 USD" in page.text
@@ -125,7 +118,7 @@ async def test_client_accepts_a_held_answer_from_the_history(
     await _set_plan(client, expert, garden, per_query=25)
     _grant(runtime, client_user)
     consultation_id = await _ask(client, client_user, garden)
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
 
     row = _row((await client.get("/billing")).text, consultation_id)
     assert 'data-status="held"' in row
@@ -164,7 +157,7 @@ async def test_answer_shows_its_charge_and_can_be_disputed_there(
 ) -> None:
     await _set_plan(client, expert, garden, per_query=25)
     _grant(runtime, client_user)
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     answer = await client.post(
         f"/assets/{garden}/ask", data={"question": "How long does a refund take?"}, headers=HTMX
     )
@@ -200,7 +193,7 @@ async def test_a_dispute_refused_midway_leaves_the_charge_held(
         assert asset is not None
         # The answer is in its expert's queue already while its money is still held.
         review.flag(session, consultation=consultation, asset=asset, reason="sampled", now=utcnow())
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
 
     refused = await client.post(
         f"/billing/answers/{consultation_id}/dispute", data={"view": "row"}, headers=HTMX
@@ -222,7 +215,7 @@ async def test_a_dispute_refused_midway_leaves_the_charge_held(
 async def test_expert_sets_a_plan_through_the_form_and_sees_it(
     client: httpx.AsyncClient, expert: Actor, garden: str
 ) -> None:
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     page = await client.get("/earnings")
     assert page.status_code == 200
     assert "Free to ask: no plan yet." in page.text
@@ -270,7 +263,7 @@ async def test_bad_plan_input_shows_an_error_and_changes_nothing(
     client: httpx.AsyncClient, expert: Actor, garden: str, form: dict[str, str], message: str
 ) -> None:
     await _set_plan(client, expert, garden, per_query=10)
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     refused = await client.post(f"/earnings/plans/{garden}", data={"currency": "usd", **form})
     assert refused.status_code == 422
     assert message in refused.text
@@ -285,7 +278,7 @@ async def test_bad_plan_input_shows_an_error_and_changes_nothing(
 async def test_expert_cannot_price_another_experts_asset(
     client: httpx.AsyncClient, expert_second: Actor, garden: str
 ) -> None:
-    await _sign_in(client, expert_second)
+    await sign_in(client, expert_second)
     refused = await client.post(f"/earnings/plans/{garden}", data={"per_query": "1"})
     assert refused.status_code == 403
     assert "only the owner" in refused.text
@@ -303,12 +296,12 @@ async def test_expert_refunds_and_sees_only_their_own_assets_charges(
     _grant(runtime, client_user)
     consultation_id = await _ask(client, client_user, garden)
 
-    await _sign_in(client, expert_second)
+    await sign_in(client, expert_second)
     assert consultation_id not in (await client.get("/earnings")).text
     foreign = await client.post(f"/earnings/answers/{consultation_id}/refund", headers=HTMX)
     assert foreign.status_code == 404
 
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     page = (await client.get("/earnings")).text
     assert "0.25 USD" in page  # held for the answer
     row = _row(page, consultation_id)
@@ -317,7 +310,7 @@ async def test_expert_refunds_and_sees_only_their_own_assets_charges(
     assert refunded.status_code == 200
     assert 'data-status="refunded"' in refunded.text
 
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     assert "25.00 USD" in (await client.get("/billing")).text
 
 
@@ -325,7 +318,7 @@ async def test_client_subscribes_from_credits(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, garden: str
 ) -> None:
     await _set_plan(client, expert, garden, monthly=1000, included=5)
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     poor = await client.post("/billing/subscribe", data={"slug": garden})
     assert poor.status_code == 402
     assert "buy credits first" in poor.text
@@ -349,7 +342,7 @@ async def test_statement_page_and_csv_have_the_grant(
     client: httpx.AsyncClient, runtime: Runtime, client_user: Actor
 ) -> None:
     _grant(runtime, client_user)
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     month = statements.this_month()
     csv = await client.get(f"/statement.csv?month={month}")
     assert csv.status_code == 200
@@ -376,7 +369,7 @@ async def test_statement_page_and_csv_have_the_grant(
 async def test_client_is_refused_earnings_and_revenue(
     client: httpx.AsyncClient, client_user: Actor, expert: Actor
 ) -> None:
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     for path in ("/earnings", "/admin/revenue"):
         page = await client.get(path)
         assert page.status_code == 403, path
@@ -384,7 +377,7 @@ async def test_client_is_refused_earnings_and_revenue(
     refund = await client.post("/earnings/answers/con_x/refund")
     assert refund.status_code == 403
 
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     assert (await client.get("/admin/revenue")).status_code == 403
 
 
@@ -404,7 +397,7 @@ async def test_admin_sees_revenue_and_ledger_balances(
     )
     assert accepted.status_code == 200
 
-    await _sign_in(client, admin)
+    await sign_in(client, admin)
     page = await client.get("/admin/revenue")
     assert page.status_code == 200
     assert 'href="/admin/revenue"' in page.text
@@ -445,7 +438,7 @@ class TestWithStripe:
     async def test_client_buys_credits_through_checkout(
         self, client: httpx.AsyncClient, gateway: FakeGateway, client_user: Actor
     ) -> None:
-        await _sign_in(client, client_user)
+        await sign_in(client, client_user)
         page = await client.get("/billing")
         assert 'action="/billing/credits"' in page.text
         assert "Payments are not configured" not in page.text
@@ -472,7 +465,7 @@ class TestWithStripe:
         self, client: httpx.AsyncClient, expert: Actor, client_user: Actor, garden: str
     ) -> None:
         await _set_plan(client, expert, garden, monthly=1000, included=5)
-        await _sign_in(client, client_user)
+        await sign_in(client, client_user)
         assert "Subscribe by card" in (await client.get("/billing")).text
         started = await client.post("/billing/subscribe", data={"slug": garden, "pay": "card"})
         assert started.status_code == 303
@@ -481,7 +474,7 @@ class TestWithStripe:
     async def test_expert_sets_up_payouts_and_comes_back(
         self, client: httpx.AsyncClient, expert: Actor
     ) -> None:
-        await _sign_in(client, expert)
+        await sign_in(client, expert)
         started = await client.post("/earnings/connect")
         assert started.status_code == 303
         assert started.headers["location"].startswith("https://connect.stripe.test/")

@@ -21,7 +21,7 @@ from core.clock import utcnow
 from core.db import session_scope
 from evals.models import EvalRun, GoldenSet
 from marketplace.models import Credential, ExpertProfile
-from tests.factories import HANDBOOK, Actor, create_actor, ingest_path
+from tests.factories import HANDBOOK, PASSWORD, Actor, create_actor, ingest_path, sign_in
 
 GOLDEN: list[dict[str, Any]] = [
     {"question": "How long does it take to get a refund?", "unanswerable": False},
@@ -32,21 +32,10 @@ GOLDEN: list[dict[str, Any]] = [
 ]
 
 
-PASSWORD = "catalog-pass"
-
-
 @pytest.fixture
 def shopper(runtime: Runtime) -> Actor:
     """A client who signs in to the pages with a password."""
     return create_actor(runtime, role="client", password=PASSWORD)
-
-
-async def _sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/catalog"}
-    )
-    assert response.status_code == 303, response.text
 
 
 def _text(html: str) -> str:
@@ -543,7 +532,7 @@ async def test_asset_page_shows_plans_score_credentials_and_live_samples(
     assert "14 days" in refund["answer"]
     assert refund["citations"][0]["locator"]["path"] == "policies.md"
 
-    await _sign_in(client, shopper)
+    await sign_in(client, shopper, "/catalog")
     response = await client.get("/catalog/assets/garden")
     assert response.status_code == 200, response.text
     html = response.text
@@ -591,7 +580,7 @@ async def test_without_an_eval_run_samples_come_from_document_headings(
 async def test_catalog_page_filters_and_refuses_bad_values(
     client: httpx.AsyncClient, market: Market, shopper: Actor
 ) -> None:
-    await _sign_in(client, shopper)
+    await sign_in(client, shopper, "/catalog")
     page = await client.get("/catalog")
     assert page.status_code == 200, page.text
     assert 'href="/catalog"' in page.text  # in the navigation

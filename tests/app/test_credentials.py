@@ -22,7 +22,7 @@ from core.clock import utcnow
 from core.config import MarketplaceSettings, Settings
 from core.db import session_scope
 from marketplace.models import Credential
-from tests.factories import Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import PASSWORD, Actor, create_actor, create_test_asset, ingest_path, sign_in
 from tests.git_repos import Commit, GitServer, git_server, lines, make_repo, ssh_key
 from tests.registries import Registry, registry_server
 
@@ -31,7 +31,6 @@ OTHER = "someone@elsewhere.example"
 ORCID = "0000-0002-1825-0097"  # the iD printed in tests/data/papers/engines.tex
 DOI = "10.5555/vouch.2026.42"
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
-PASSWORD = "correct-horse"
 
 
 @pytest.fixture
@@ -636,14 +635,6 @@ def admin_web(runtime: Runtime) -> Actor:
     return create_actor(runtime, role="admin", password=PASSWORD)
 
 
-async def _sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/"}
-    )
-    assert response.status_code == 303, response.text
-
-
 HTML = {"Accept": "text/html"}
 
 
@@ -657,7 +648,7 @@ async def test_pages(
     repo = tmp_path / "tool"
     make_repo(repo, [Commit(expert_web.account.email, {"tool.py": lines(5)})])
     _ingested_repo(runtime, expert_web, repo, "tool")
-    await _sign_in(client, expert_web)
+    await sign_in(client, expert_web, "/")
     with git_server(tmp_path / "served") as server:
         url = server.publish(repo, "tool")
         added = await client.post(
@@ -727,7 +718,7 @@ async def test_pages(
     assert "Licensed" not in public.text  # not verified yet
     assert expert_web.account.email not in public.text
 
-    await _sign_in(client, admin_web)
+    await sign_in(client, admin_web, "/")
     queue = (await client.get("/admin/credentials")).text
     assert f'id="{cid}"' in queue
     assert "licence.png" in queue

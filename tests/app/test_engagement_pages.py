@@ -12,9 +12,16 @@ from app.runtime import Runtime
 from billing import ledger
 from billing import service as billing
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import (
+    HANDBOOK,
+    PASSWORD,
+    Actor,
+    create_actor,
+    create_test_asset,
+    ingest_path,
+    sign_in,
+)
 
-PASSWORD = "correct-horse"
 QUESTION = "How long does a refund take?"
 PDF = b"%PDF-1.4\n%%EOF\n"
 
@@ -45,14 +52,6 @@ def garden(runtime: Runtime, expert: Actor) -> str:
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=HANDBOOK / "policies.md")
     assert job.status == "succeeded", job.error
     return asset.slug
-
-
-async def sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
 
 
 def grant(runtime: Runtime, actor: Actor, amount: int = 100_000) -> None:

@@ -20,13 +20,14 @@ from core.config import MarketplaceSettings
 from core.db import session_scope
 from tests.factories import (
     HANDBOOK,
+    PASSWORD,
     Actor,
     create_actor,
     create_test_asset,
     ingest_path,
+    sign_in,
 )
 
-PASSWORD = "front-door-pass"
 PLAN = billing.PlanTerms(per_query=25, monthly=500, included=3, trial=2)
 
 
@@ -63,14 +64,6 @@ def _ready(runtime: Runtime, expert: Actor, slug: str, *, published: bool = True
     job = ingest_path(runtime, asset=asset, owner=expert.account, path=HANDBOOK)
     assert job.status == "succeeded", job.error
     return asset
-
-
-async def _sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303, response.text
 
 
 def _slugs(page: str) -> list[str]:
@@ -235,7 +228,7 @@ class TestPublishing:
         expert = create_actor(runtime, role="expert", password=PASSWORD)
         _verify(runtime, expert)
         create_test_asset(runtime, owner=expert.account, slug="garden", published=False)
-        await _sign_in(client, expert)
+        await sign_in(client, expert)
         page = await client.get("/assets/garden")
         assert "Not published" in page.text
         assert "set a price first" in page.text
@@ -252,7 +245,7 @@ class TestPublishing:
         assert done.status_code == 303
         client.cookies.clear()
         assert _slugs((await client.get("/catalog")).text) == ["garden"]
-        await _sign_in(client, expert)
+        await sign_in(client, expert)
         assert (await client.post("/assets/garden/unpublish")).status_code == 303
         client.cookies.clear()
         assert _slugs((await client.get("/catalog")).text) == []
@@ -276,7 +269,7 @@ class TestPriceBeforeAsking:
         assert (paid["pays_with"], paid["amount"], paid["credits"]) == ("credits", 25, 1000)
         assert paid["detail"] == "0.25 USD from your credits (10.00 USD)"
 
-        await _sign_in(client, buyer)
+        await sign_in(client, buyer)
         page = await client.get("/assets/garden")
         box = re.search(r'<div class="card" id="price">.*?</div>', page.text, re.S)
         assert box is not None
@@ -464,7 +457,7 @@ class TestAnswerHistory:
         assert swapped.status_code == 200
         assert swapped.json()["items"] == []
 
-        await _sign_in(client, buyer)
+        await sign_in(client, buyer)
         page = await client.get("/billing")
         assert page.status_code == 200
         assert "28 questions · page 1 of 2" in _text(page.text)

@@ -26,6 +26,7 @@ from tests.factories import (
     create_test_asset,
     ingest_path,
     review_record,
+    sign_in,
 )
 
 PRICE = 25
@@ -114,14 +115,6 @@ def _report(runtime: Runtime, *, weeks: int = 4) -> gaps.GapReport:
     with Session(runtime.engine) as session:
         asset = session.exec(select(Asset).where(Asset.slug == "garden")).one()
         return gaps.content_gaps(session, runtime, asset=asset, since=gaps.window(weeks))
-
-
-async def sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
 
 
 class TestContentGaps:

@@ -11,9 +11,7 @@ from app.runtime import Runtime
 from app.web.markdown import render_markdown
 from billing import service as billing
 from core.db import session_scope
-from tests.factories import Actor, create_actor
-
-PASSWORD = "correct-horse"
+from tests.factories import PASSWORD, Actor, create_actor, sign_in
 
 REPORT = """# Design review
 
@@ -104,14 +102,6 @@ def client_user(runtime: Runtime) -> Actor:
             session, account_id=actor.account.id, amount=100_000, currency="usd", key="g"
         )
     return actor
-
-
-async def sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
 
 
 async def funded_engagement(

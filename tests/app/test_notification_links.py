@@ -11,9 +11,16 @@ from markupsafe import escape
 from app.runtime import Runtime
 from billing import service as billing
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import (
+    HANDBOOK,
+    PASSWORD,
+    Actor,
+    create_actor,
+    create_test_asset,
+    ingest_path,
+    sign_in,
+)
 
-PASSWORD = "correct-horse"
 QUESTIONS = (
     "How long does a refund take?",
     "When does the store open?",
@@ -39,14 +46,6 @@ def client_user(runtime: Runtime) -> Actor:
 @pytest.fixture
 def admin(runtime: Runtime) -> Actor:
     return create_actor(runtime, role="admin", password=PASSWORD)
-
-
-async def sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
 
 
 async def notes_of(client: httpx.AsyncClient, actor: Actor) -> list[dict[str, Any]]:

@@ -152,7 +152,9 @@ def test_every_operation_answers_as_documented(fuzzed: Fuzzed) -> None:
         try:
             run()
         except (Exception, BaseExceptionGroup) as exc:  # one failure must not hide another
-            failures.append(f"{operation.label}: {exc}")
+            # A flaky failure (Hypothesis) carries the first call's error as a sub-exception.
+            inner = "".join(f"\n  {e!r}" for e in getattr(exc, "exceptions", ()))
+            failures.append(f"{operation.label}: {exc}{inner}")
     assert operations >= 80
     assert failures == [], "\n\n".join(failures)
 

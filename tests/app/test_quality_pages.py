@@ -12,9 +12,8 @@ from sqlmodel import select
 from app.runtime import Runtime
 from core.db import session_scope
 from evals.models import EvalRun, GoldenSet
-from tests.factories import Actor, create_actor, create_test_asset
+from tests.factories import PASSWORD, Actor, create_actor, create_test_asset, sign_in
 
-PASSWORD = "correct-horse"
 ITEMS = [
     {
         "id": "refund-days",
@@ -42,14 +41,6 @@ def admin(runtime: Runtime) -> Actor:
     return create_actor(runtime, role="admin", password=PASSWORD)
 
 
-async def _sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
-
-
 def _text(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
@@ -68,7 +59,7 @@ async def test_expert_submits_a_set_and_the_admin_approves_it_from_the_page(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, admin: Actor
 ) -> None:
     create_test_asset(runtime, owner=expert.account, slug="garden")
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     asset_page = await client.get("/assets/garden")
     assert 'href="/assets/garden/golden-sets"' in asset_page.text
 
@@ -79,7 +70,7 @@ async def test_expert_submits_a_set_and_the_admin_approves_it_from_the_page(
     assert "refunds 2 (1 unanswerable)" in page  # named after the file
     assert "Waiting for an admin" in page
 
-    await _sign_in(client, admin)
+    await sign_in(client, admin)
     nav = await client.get("/assets")
     assert 'href="/admin/golden-sets"' in nav.text
     listed = await client.get("/admin/golden-sets")
@@ -111,7 +102,7 @@ async def test_expert_submits_a_set_and_the_admin_approves_it_from_the_page(
     with session_scope(runtime.engine) as session:
         assert session.get(GoldenSet, golden.id).status == "approved"  # type: ignore[union-attr]
 
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     own = _text((await client.get("/assets/garden/golden-sets")).text)
     assert "Approved" in own
     assert "a fair test" in own
@@ -121,11 +112,11 @@ async def test_admin_rejects_with_a_note_the_expert_reads(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, admin: Actor
 ) -> None:
     create_test_asset(runtime, owner=expert.account, slug="garden")
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     assert (await _submit(client, "garden", JSONL, name="easy ones")).status_code == 303
     with session_scope(runtime.engine) as session:
         golden = session.exec(select(GoldenSet)).one()
-    await _sign_in(client, admin)
+    await sign_in(client, admin)
     rejected = await client.post(
         f"/admin/golden-sets/{golden.id}/reject", data={"note": "only questions it answers"}
     )
@@ -133,7 +124,7 @@ async def test_admin_rejects_with_a_note_the_expert_reads(
     waiting = await client.get("/admin/golden-sets")
     assert "easy ones" not in waiting.text
     assert "easy ones" in (await client.get("/admin/golden-sets?status=rejected")).text
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     own = _text((await client.get("/assets/garden/golden-sets")).text)
     assert "easy ones" in own
     assert "Rejected" in own
@@ -144,13 +135,13 @@ async def test_golden_set_review_is_for_admins(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor
 ) -> None:
     create_test_asset(runtime, owner=expert.account, slug="garden")
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     assert (await _submit(client, "garden", JSONL)).status_code == 303
     with session_scope(runtime.engine) as session:
         golden = session.exec(select(GoldenSet)).one()
     client_user = create_actor(runtime, role="client", password=PASSWORD)
     for who in (expert, client_user):
-        await _sign_in(client, who)
+        await sign_in(client, who)
         assert (await client.get("/admin/golden-sets")).status_code == 403
         refused = await client.post(f"/admin/golden-sets/{golden.id}/approve", data={})
         assert refused.status_code == 403
@@ -179,14 +170,14 @@ async def test_owner_sees_private_runs_another_expert_gets_404(
                 questions=[],
             )
         )
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     own = await client.get("/assets/garden/golden-sets")
     assert own.status_code == 200
     shown = _text(own.text)
     assert "my diagnostic" in shown
     assert "right 0.57 n=7" in shown
 
-    await _sign_in(client, expert_second)
+    await sign_in(client, expert_second)
     theirs = await client.get("/assets/garden/golden-sets")
     assert theirs.status_code == 404
     assert "my diagnostic" not in theirs.text
@@ -200,7 +191,7 @@ async def test_a_bad_file_is_refused_with_its_lines_and_nothing_is_stored(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor
 ) -> None:
     create_test_asset(runtime, owner=expert.account, slug="garden")
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     bad = JSONL + b'\n{"id": "x", "question": "Where?"}\nnot json\n'
     refused = await _submit(client, "garden", bad)
     assert refused.status_code == 422

@@ -12,9 +12,16 @@ from app.runtime import Runtime
 from assets.models import Asset, ReviewItem, VerifiedAnswer
 from billing import service as billing
 from core.db import session_scope
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import (
+    HANDBOOK,
+    PASSWORD,
+    Actor,
+    create_actor,
+    create_test_asset,
+    ingest_path,
+    sign_in,
+)
 
-PASSWORD = "correct-horse"
 HTMX = {"HX-Request": "true"}
 QUESTION = "How long does a refund take?"
 
@@ -78,14 +85,6 @@ def chunk_ids(runtime: Runtime, slug: str) -> list[str]:
     with Session(runtime.engine) as session:
         asset = session.exec(select(Asset).where(Asset.slug == slug)).one()
     return runtime.index.collection(asset.collection).ids()
-
-
-async def sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
 
 
 async def search(client: httpx.AsyncClient, actor: Actor, item: str, q: str) -> httpx.Response:

@@ -12,14 +12,15 @@ from billing import service as billing
 from core.db import session_scope
 from tests.factories import (
     HANDBOOK,
+    PASSWORD,
     Actor,
     create_actor,
     create_test_asset,
     ingest_path,
     review_record,
+    sign_in,
 )
 
-PASSWORD = "correct-horse"
 HTMX = {"HX-Request": "true"}
 QUESTION = "How long does a refund take?"
 CORRECTION = "A refund takes 14 days from the day the store receives the returned item."
@@ -80,14 +81,6 @@ async def in_review(
     return {"consultation": asked.json()["consultation_id"], "item": item["id"]}
 
 
-async def _sign_in(client: httpx.AsyncClient, actor: Actor) -> None:
-    client.cookies.clear()
-    response = await client.post(
-        "/login", data={"email": actor.account.email, "password": PASSWORD, "next": "/assets"}
-    )
-    assert response.status_code == 303
-
-
 async def _consultation(client: httpx.AsyncClient, actor: Actor, consultation_id: str) -> Any:
     response = await client.get(f"/v1/consultations/{consultation_id}", headers=actor.headers)
     assert response.status_code == 200, response.text
@@ -118,7 +111,7 @@ async def test_queue_lists_the_item_and_expert_approves_it_once(
     client: httpx.AsyncClient, expert: Actor, client_user: Actor, in_review: dict[str, str]
 ) -> None:
     item_id = in_review["item"]
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     queue = await client.get("/review")
     assert queue.status_code == 200
     assert 'href="/review">Review queue</a>' in queue.text
@@ -164,7 +157,7 @@ async def test_queue_lists_the_item_and_expert_approves_it_once(
 async def test_expert_rejects_and_the_client_sees_it_refunded(
     client: httpx.AsyncClient, expert: Actor, client_user: Actor, in_review: dict[str, str]
 ) -> None:
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     rejected = await client.post(f"/review/{in_review['item']}/reject")
     assert rejected.status_code == 303
     assert (
@@ -172,7 +165,7 @@ async def test_expert_rejects_and_the_client_sees_it_refunded(
         in (await client.get(rejected.headers["location"])).text
     )
 
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     page = (await client.get("/billing")).text
     row = _row(page, f"charge-{in_review['consultation']}")
     assert 'data-status="refunded"' in row
@@ -186,7 +179,7 @@ async def test_expert_corrects_keeping_one_citation(
     item_id = in_review["item"]
     before = await _consultation(client, client_user, in_review["consultation"])
     kept = before["citations"][0]
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     page = await client.get(f"/review/{item_id}")
     assert f'name="keep" value="{kept["n"]}" checked' in page.text
     assert before["answer"] in page.text.replace("&#39;", "'")  # prefilled
@@ -211,7 +204,7 @@ async def test_expert_corrects_keeping_one_citation(
     assert first["locator"]["expert"] == expert.account.name
     assert (second["text"], second["locator"]) == (kept["text"], kept["locator"])
 
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     row = _row((await client.get("/billing")).text, f"charge-{in_review['consultation']}")
     assert "answer corrected" in row
 
@@ -220,7 +213,7 @@ async def test_empty_correction_is_refused_and_the_item_stays_open(
     client: httpx.AsyncClient, expert: Actor, in_review: dict[str, str]
 ) -> None:
     item_id = in_review["item"]
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     refused = await client.post(f"/review/{item_id}/correct", data={"answer": "   ", "keep": "1"})
     assert refused.status_code == 422
     assert "the corrected answer is empty" in refused.text
@@ -238,7 +231,7 @@ async def test_another_expert_gets_404_and_a_client_403(
     in_review: dict[str, str],
 ) -> None:
     item_id = in_review["item"]
-    await _sign_in(client, expert_second)
+    await sign_in(client, expert_second)
     assert item_id not in (await client.get("/review")).text
     for response in (
         await client.get(f"/review/{item_id}"),
@@ -253,7 +246,7 @@ async def test_another_expert_gets_404_and_a_client_403(
         assert refused.status_code == 403, path
         assert "only the owner" in refused.text
 
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     for response in (
         await client.get("/review"),
         await client.get(f"/review/{item_id}"),
@@ -267,7 +260,7 @@ async def test_another_expert_gets_404_and_a_client_403(
 async def test_the_page_says_why_an_answer_is_pending(
     client: httpx.AsyncClient, client_user: Actor, garden: str
 ) -> None:
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     answer = await client.post(f"/assets/{garden}/ask", data={"question": QUESTION}, headers=HTMX)
     assert answer.status_code == 200
     assert 'data-status="pending_review"' in answer.text
@@ -278,7 +271,7 @@ async def test_client_flags_an_answer_with_a_note_from_the_page(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, garden: str
 ) -> None:
     review_record(runtime, garden, stood=200)  # its answers are final
-    await _sign_in(client, client_user)
+    await sign_in(client, client_user)
     answer = await client.post(f"/assets/{garden}/ask", data={"question": QUESTION}, headers=HTMX)
     assert answer.status_code == 200
     assert "Flag for review</button>" in answer.text
@@ -298,7 +291,7 @@ async def test_client_flags_an_answer_with_a_note_from_the_page(
     assert "flagged for review</strong>: held until the expert reviews it" in text
     assert "Flag for review</button>" not in text
 
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     queue = (await client.get("/review")).text
     assert "Flagged by the client" in queue
     assert "The policy page says 30 days, not 14." in queue
@@ -307,7 +300,7 @@ async def test_client_flags_an_answer_with_a_note_from_the_page(
 async def test_verified_answer_is_edited_and_retired(
     client: httpx.AsyncClient, expert: Actor, garden: str, in_review: dict[str, str]
 ) -> None:
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     done = await client.post(f"/review/{in_review['item']}/correct", data={"answer": CORRECTION})
     assert done.status_code == 303
     (verified,) = (await client.get(f"/v1/assets/{garden}/verified", headers=expert.headers)).json()
@@ -349,7 +342,7 @@ async def test_verified_answer_is_edited_and_retired(
 async def test_review_settings_are_saved_from_the_form(
     client: httpx.AsyncClient, expert: Actor, expert_second: Actor, garden: str
 ) -> None:
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     page = await client.get(f"/assets/{garden}/verified")
     assert 'name="review_hours" type="text" inputmode="decimal" value="48"' in page.text
     assert f'href="/assets/{garden}/quality"' in page.text
@@ -379,7 +372,7 @@ async def test_review_settings_are_saved_from_the_form(
     )
     assert (stored.json()["sample_rate"], stored.json()["review_hours"]) == (0.1, 24)
 
-    await _sign_in(client, expert_second)
+    await sign_in(client, expert_second)
     foreign = await client.post(f"/assets/{garden}/review-settings", data={"review_hours": "1"})
     assert foreign.status_code == 403
 
@@ -387,7 +380,7 @@ async def test_review_settings_are_saved_from_the_form(
 async def test_quality_page_shows_the_counts(
     client: httpx.AsyncClient, expert: Actor, garden: str, in_review: dict[str, str]
 ) -> None:
-    await _sign_in(client, expert)
+    await sign_in(client, expert)
     await client.post(f"/review/{in_review['item']}/correct", data={"answer": CORRECTION})
     page = await client.get(f"/assets/{garden}/quality")
     assert page.status_code == 200
