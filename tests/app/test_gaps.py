@@ -29,6 +29,9 @@ from tests.factories import (
     sign_in,
 )
 
+# SQLite only: clustering in Python over one simple select.
+pytestmark = pytest.mark.any_database
+
 PRICE = 25
 REFUNDS = (
     "Can I get my money back for a broken vase?",

@@ -33,6 +33,10 @@ from tests.factories import (
 )
 from tests.servers import ChatServer, chat_server
 
+# SQLite only: answers composed by a chat model; the ask's writes are tested on both in test_ask.py
+# and test_charging.py.
+pytestmark = pytest.mark.any_database
+
 REFUNDS = {"path": "policies.md", "section": "Store policies > Refunds", "lines": [5, 8]}
 REFUND_QUESTION = "How many days until a refund is paid back to the card?"
 PLANTED = """# Refund questions

@@ -13,6 +13,10 @@ from billing import service as billing
 from core.db import session_scope
 from tests.factories import PASSWORD, Actor, create_actor, sign_in
 
+# SQLite only: Markdown rendered and sanitised; the engagement's writes are tested on both in
+# test_engagements.py.
+pytestmark = pytest.mark.any_database
+
 REPORT = """# Design review
 
 The order service is **sound**, with *two* caveats:

@@ -29,6 +29,10 @@ from ingestion.models import FINISHED, IngestionJob
 from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
 from tests.servers import wait_for
 
+# SQLite only: the MCP protocol over the ask, whose charge and hold are tested on both in
+# test_ask.py and test_charging.py.
+pytestmark = pytest.mark.any_database
+
 QUESTION = "How long does a refund take?"
 PRICE = 50
 

@@ -21,6 +21,10 @@ from tests.factories import (
     sign_in,
 )
 
+# SQLite only: where notification links lead; notifications are stored and tested on both in
+# test_notifications.py.
+pytestmark = pytest.mark.any_database
+
 QUESTIONS = (
     "How long does a refund take?",
     "When does the store open?",

@@ -14,6 +14,9 @@ from core.db import session_scope
 from evals.models import EvalRun, GoldenSet
 from tests.factories import PASSWORD, Actor, create_actor, create_test_asset, sign_in
 
+# SQLite only: how the quality pages render figures computed and tested on both in test_quality.py.
+pytestmark = pytest.mark.any_database
+
 ITEMS = [
     {
         "id": "refund-days",
