@@ -13,14 +13,13 @@ Redis tests use keys and queue names of their own, so workers never share state.
 import os
 import shutil
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 from app.deps import SESSION_COOKIE
@@ -34,7 +33,7 @@ from core.config import QueueSettings, Settings
 from core.db import make_engine
 from migrations import upgrade
 from tests.factories import Actor, create_actor
-from tests.servers import free_port, wait_for
+from tests.servers import free_port, new_postgres_database, wait_for
 
 POSTGRES_URL = os.environ.get("VOUCH_TEST_POSTGRES_URL")
 # pytest-xdist's workers run with COLUMNS=80, which would fix the width of the CLI's consoles
@@ -61,19 +60,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database() -> Iterator[str]:
     if not POSTGRES_URL:
         pytest.skip("VOUCH_TEST_POSTGRES_URL is not set")
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under xdist
-    name = f"vouch_test_{worker}_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_postgres_database(POSTGRES_URL, f"vouch_test_{worker}") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

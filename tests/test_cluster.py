@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import make_url, text
 from sqlmodel import Session, select
 
 from app.runtime import Runtime
@@ -35,9 +34,9 @@ from billing import ledger
 from billing import service as billing
 from billing.models import Charge
 from core.config import ChromaSettings, Settings
-from core.db import make_engine, session_scope
+from core.db import session_scope
 from tests.factories import HANDBOOK, create_actor, create_test_asset, review_record
-from tests.servers import free_port, wait_for
+from tests.servers import free_port, new_postgres_database, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "deploy" / "compose.yaml"
@@ -112,11 +111,11 @@ def _up(url: str) -> bool:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Any]]]:
     assert POSTGRES_URL is not None
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"vouch_cluster_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with new_postgres_database(POSTGRES_URL, "vouch_cluster") as url:
+        yield from _running(url, tmp_path)
+
+
+def _running(url: str, tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Any]]]:
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     cluster = Cluster(url, tmp_path, free_port())
     chroma = [str(BIN / "chroma"), *services["chroma"]["command"][1:]]
@@ -143,9 +142,6 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Cluster, dict[str, Any]]]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _runtime(cluster: Cluster, embedder: MiniLMEmbedder) -> Runtime:

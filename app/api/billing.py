@@ -288,14 +288,6 @@ def revenue(session: SessionDep, _admin: AdminAccount) -> PlatformSummary:
 def run_payouts(_admin: AdminAccount, runtime: RuntimeDep) -> list[PayoutRun]:
     """Pay experts their available earnings above the minimum (pending without Stripe)."""
     return [
-        PayoutRun(
-            id=p.id,
-            expert_id=p.expert_id,
-            amount=p.amount,
-            currency=p.currency,
-            status=p.status,
-            transfer_id=p.transfer_id,
-            failure=p.failure,
-        )
-        for p in accounting.run_payouts(runtime)
+        PayoutRun.model_validate(payout, from_attributes=True)
+        for payout in accounting.run_payouts(runtime)
     ]
