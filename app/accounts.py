@@ -32,10 +32,16 @@ from core.patterns import SPACE
 KEY_PREFIX = "vch_"
 SESSION_DAYS = 14
 MIN_PASSWORD = 8
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PART = r"[^@\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
-# What create_account accepts as typed (it strips the whitespace around it).
-EMAIL_INPUT = rf"^{SPACE}*{_PART}@{_PART}\.{_PART}{SPACE}*$"
+# An address a mail header carries as one recipient: dot-separated atoms of RFC 5322 "atext"
+# (RFC 6531 letters beyond ASCII included) before the @, dot-separated labels after it. No
+# quoting, comments, commas or angle brackets: "a,b@x.org" would otherwise mail two people.
+_NON_ASCII = r"\u00a1-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e\u2030-\u205e\u2060-\u2fff\u3001-\ud7ff\ue000-\uffff"
+_ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_NON_ASCII}]+"
+_LABEL = rf"[A-Za-z0-9\-{_NON_ASCII}]+"
+_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+"
+_EMAIL = re.compile(rf"^{_ADDRESS}$")
+# What create_account accepts as typed (it strips the whitespace around it and lowers it).
+EMAIL_INPUT = rf"^{SPACE}*{_ADDRESS}{SPACE}*$"
 _ALPHABET = string.ascii_lowercase + string.digits
 _hasher = PasswordHasher()
 
@@ -52,7 +58,10 @@ def clean_email(email: str) -> str:
     """The address as stored (trimmed, lower case); InvalidAccount when it is not one."""
     cleaned = email.strip().lower()
     if not _EMAIL.match(cleaned):
-        raise InvalidAccount(f"{cleaned!r} is not an e-mail address")
+        raise InvalidAccount(
+            f"{cleaned!r} is not an e-mail address we can write to: use name@example.org, "
+            "without spaces, quotes, commas, brackets or a second @"
+        )
     return cleaned
 
 

@@ -145,6 +145,22 @@ class TestSignup:
         with Session(runtime.engine) as session:
             assert identity.search_accounts(session, q="boss")[1] == 0
 
+    @pytest.mark.parametrize("email", ["ann,bob@example.com", 'ann"@example.com', "a(b@x.org"])
+    async def test_address_a_mail_header_would_split_or_mangle_is_refused(
+        self, client: httpx.AsyncClient, smtp: SmtpServer, runtime: Runtime, email: str
+    ) -> None:
+        """"ann,bob@example.com" is two recipients to a mail header: the link would go to both."""
+        body = {"email": email, "name": "N", "password": PASSWORD, "role": "client"}
+        api = await client.post("/v1/signup", json=body)
+        assert api.status_code == 422
+        assert "is not an e-mail address we can write to" in api.json()["detail"]
+        page = await client.post("/signup", data=body)
+        assert page.status_code == 422
+        assert "without spaces, quotes, commas" in page.text
+        assert smtp.messages == []
+        with Session(runtime.engine) as session:
+            assert identity.search_accounts(session, q=email[:3])[1] == 0
+
     async def test_taken_email_is_refused(
         self, client: httpx.AsyncClient, client_user: Actor
     ) -> None:
