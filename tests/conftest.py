@@ -1,9 +1,11 @@
 """Shared fixtures: real SQLite and PostgreSQL, Chroma on disk, the real embedder, the real app.
 
-The database fixture is parametrised over both engines. SQLite is migrated once per session
-into a template file that each test copies; PostgreSQL gets one fresh database per session,
-migrated once, whose tables are emptied after each test. PostgreSQL cases run whenever
-VOUCH_TEST_POSTGRES_URL is set (CI always sets it) and are skipped otherwise.
+The database fixture is parametrised over both engines; a test runs on PostgreSQL too only
+where the dialect matters (marked ``both_databases``: pytest_collection_modifyitems). SQLite
+is migrated once per session into a template file that each test copies; PostgreSQL gets one
+fresh database per session, migrated once, whose tables are emptied after each test.
+PostgreSQL cases run whenever VOUCH_TEST_POSTGRES_URL is set (CI always sets it) and are
+skipped otherwise.
 
 Under pytest-xdist (`make test` runs `-n auto`) each worker is a session of its own: its own
 template, its own PostgreSQL database, its own temporary dirs. Servers take free ports, and the
@@ -181,14 +183,18 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test marked ``any_database`` runs on SQLite only: what it checks does not depend on
-    the database (rendering, protocols, parsing); the writes behind it are tested on both."""
+    """A test runs on PostgreSQL as well as SQLite only when marked ``both_databases``: where
+    the dialect matters (row locks and concurrent writes, money sums, case-insensitive search,
+    time comparisons, bytes kept in the database, migrations). Everything else goes through
+    the same ORM statements and runs on SQLite alone."""
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_postgres = callspec is not None and callspec.params.get("database_url") == "postgres"
-        (dropped if on_postgres and item.get_closest_marker("any_database") else kept).append(item)
+        (dropped if on_postgres and not item.get_closest_marker("both_databases") else kept).append(
+            item
+        )
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -1,5 +1,6 @@
 """The migrations build exactly the tables the models describe, on SQLite and PostgreSQL."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -12,6 +13,8 @@ import evals.models
 import ingestion.models
 from app.runtime import Runtime
 from migrations import downgrade, upgrade
+
+pytestmark = pytest.mark.both_databases
 
 MODELS = (app.models, assets.models, billing.models, evals.models, ingestion.models)
 

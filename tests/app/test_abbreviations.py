@@ -38,7 +38,6 @@ from tests.factories import Actor, create_actor, create_test_asset, ingest_path
 
 # SQLite only: abbreviations learnt from text; the index they ride on is tested on both in
 # tests/assets/test_lexical_store.py.
-pytestmark = pytest.mark.any_database
 
 PRIVACY = Path(__file__).parents[1] / "data" / "privacy"
 PASSWORD = "correct-horse"

@@ -338,6 +338,7 @@ async def test_client_subscribes_from_credits(
     assert missing.status_code == 404
 
 
+@pytest.mark.both_databases
 async def test_statement_page_and_csv_have_the_grant(
     client: httpx.AsyncClient, runtime: Runtime, client_user: Actor
 ) -> None:
@@ -381,6 +382,7 @@ async def test_client_is_refused_earnings_and_revenue(
     assert (await client.get("/admin/revenue")).status_code == 403
 
 
+@pytest.mark.both_databases
 async def test_admin_sees_revenue_and_ledger_balances(
     client: httpx.AsyncClient,
     runtime: Runtime,

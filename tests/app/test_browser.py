@@ -22,7 +22,6 @@ FLAGS = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_client_signs_in_asks_and_sees_cited_answer(live_server: tuple[str, Runtime]) -> None:
     base, runtime = live_server
     expert = create_actor(runtime, role="expert")

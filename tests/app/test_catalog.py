@@ -321,6 +321,7 @@ EXPERT_CASES: list[tuple[dict[str, Any], list[str]]] = [
 ]
 
 
+@pytest.mark.both_databases
 @pytest.mark.usefixtures("market")
 async def test_asset_filters_return_exactly_the_matching_assets(
     client: httpx.AsyncClient, client_user: Actor
@@ -330,6 +331,7 @@ async def test_asset_filters_return_exactly_the_matching_assets(
         assert [a["slug"] for a in found] == expected, params
 
 
+@pytest.mark.both_databases
 async def test_expert_filters_return_exactly_the_matching_experts(
     client: httpx.AsyncClient, market: Market, client_user: Actor
 ) -> None:
@@ -427,6 +429,7 @@ async def _ask(client: httpx.AsyncClient, who: Actor, slug: str, question: str) 
     return str(response.json()["consultation_id"])
 
 
+@pytest.mark.both_databases
 async def test_quality_score_from_eval_and_settled_answers(
     client: httpx.AsyncClient,
     runtime: Runtime,

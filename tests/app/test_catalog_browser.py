@@ -29,7 +29,6 @@ def _job_done(runtime: Runtime, job_id: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_client_finds_an_expert_by_credential_and_commissions(
     live_server: tuple[str, Runtime],
 ) -> None:

@@ -27,6 +27,8 @@ from tests.factories import (
     review_record,
 )
 
+pytestmark = pytest.mark.both_databases
+
 CONCURRENT = 50
 QUESTION = {"question": "How long does a refund take?"}
 

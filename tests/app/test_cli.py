@@ -199,7 +199,6 @@ def test_search_queries_file_prints_one_line_per_query(
     assert "_id" in bad.stderr
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_paper_citations_show_their_page_and_job_show_lists_what_was_left_out(
     shell: Shell, tmp_path: Path
 ) -> None:
@@ -227,7 +226,6 @@ def test_paper_citations_show_their_page_and_job_show_lists_what_was_left_out(
     assert f"[1] {where}" in asked.stdout
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_bad_input_gets_one_clear_line_and_exit_1(shell: Shell, folder: Path) -> None:
     _setup(shell)
     cases = [
@@ -385,7 +383,6 @@ def test_settle_releases_after_the_window_and_payouts_run_records_a_pending_payo
     assert shell.run("payouts", "run").stdout.strip() == run
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_bad_billing_input_gets_one_clear_line_and_changes_nothing(shell: Shell) -> None:
     _setup(shell)
     shell.run("plan", "set", "garden", "--per-query", "25")

@@ -361,6 +361,7 @@ class TestRegistries:
         assert again.json()["status"] == "verified"
 
 
+@pytest.mark.both_databases
 async def test_admin_review_of_a_licence(
     client: httpx.AsyncClient,
     runtime: Runtime,

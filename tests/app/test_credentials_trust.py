@@ -311,6 +311,7 @@ async def test_commits_signed_with_a_registered_openpgp_key_count(
     assert (body["figures"]["lines"], body["figures"]["total_lines"]) == (20, 40)
 
 
+@pytest.mark.both_databases
 async def test_other_writes_go_on_while_a_repository_is_fetched(
     client: httpx.AsyncClient,
     expert: Actor,

@@ -11,8 +11,6 @@ from playwright.sync_api import Route, expect, sync_playwright
 from app.runtime import Runtime
 from tests.app.test_browser import CHROMIUM, FLAGS
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
 # ReDoc's bundle shows the Redocly logo in its footer from this address; offline the image
 # fails and hides itself. Nothing else may be fetched from another host.
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"

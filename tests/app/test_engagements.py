@@ -106,6 +106,7 @@ async def agreed(
     return await step(client, expert, eng, "accept")
 
 
+@pytest.mark.both_databases
 async def test_engagement_from_request_to_release_with_a_revision_and_a_split(
     client: httpx.AsyncClient, runtime: Runtime, client_user: Actor, expert: Actor, admin: Actor
 ) -> None:
@@ -405,6 +406,7 @@ async def test_tenants_see_only_their_own_engagements(
     assert response.status_code == 403
 
 
+@pytest.mark.both_databases
 async def test_a_delivery_left_unanswered_is_released_after_the_window(
     client: httpx.AsyncClient, runtime: Runtime, client_user: Actor, expert: Actor
 ) -> None:
@@ -456,6 +458,7 @@ async def test_the_release_task_is_scheduled(runtime: Runtime) -> None:
     assert {"settle-escrow", "release-engagements"} <= names
 
 
+@pytest.mark.both_databases
 async def test_a_pdf_report_is_stored_and_served_to_the_parties(
     client: httpx.AsyncClient,
     runtime: Runtime,
@@ -607,6 +610,7 @@ async def test_escalation_takes_the_clients_terms(
     assert eng["total"] == 4_000
 
 
+@pytest.mark.both_databases
 class TestStripe:
     @pytest.fixture
     def gateway(self) -> FakeGateway:

@@ -16,7 +16,6 @@ from core.config import AuthSettings, QueueSettings, Settings
 from tests.factories import PASSWORD, Actor, create_actor, create_test_asset
 
 # SQLite only: form tokens and form parsing, before any query.
-pytestmark = pytest.mark.any_database
 
 TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 

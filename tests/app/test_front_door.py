@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 
 from app.main import create_app
@@ -378,6 +379,7 @@ async def _ask(client: httpx.AsyncClient, who: Actor, slug: str, question: str) 
     return consultation_id
 
 
+@pytest.mark.both_databases
 class TestAnswerHistory:
     async def test_filters_paging_and_isolation(
         self,

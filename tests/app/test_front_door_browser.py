@@ -16,7 +16,6 @@ from tests.servers import wait_for
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_expert_publishes_and_a_visitor_finds_it(live_server: tuple[str, Runtime]) -> None:
     base, runtime = live_server
     expert = create_actor(runtime, role="expert", password="browser-pass")

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import Session, select
 
 from app import gaps, reviewing
@@ -30,7 +29,6 @@ from tests.factories import (
 )
 
 # SQLite only: clustering in Python over one simple select.
-pytestmark = pytest.mark.any_database
 
 PRICE = 25
 REFUNDS = (
@@ -301,7 +299,6 @@ class TestDashboard:
         assert page.status_code == 403
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_cluster_labels_deterministic_and_single(runtime: Runtime) -> None:
     assert gaps.cluster_labels([]) == []
     assert gaps.cluster_labels([[1.0, 0.0]]) == [0]

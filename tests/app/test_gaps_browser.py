@@ -18,7 +18,6 @@ PASSWORD = "browser-pass"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_expert_sees_gap_clusters_and_charts(live_server: tuple[str, Runtime]) -> None:
     base, runtime = live_server
     expert = create_actor(runtime, role="expert", password=PASSWORD)

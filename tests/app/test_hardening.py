@@ -227,6 +227,7 @@ def _grant(runtime: Runtime, actor: Actor, amount: int) -> None:
         )
 
 
+@pytest.mark.both_databases
 async def test_fund_and_deliver_pdf_race_never_freezes_the_server(
     live_server: tuple[str, Runtime],
 ) -> None:

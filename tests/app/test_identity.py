@@ -149,7 +149,7 @@ class TestSignup:
     async def test_address_a_mail_header_would_split_or_mangle_is_refused(
         self, client: httpx.AsyncClient, smtp: SmtpServer, runtime: Runtime, email: str
     ) -> None:
-        """"ann,bob@example.com" is two recipients to a mail header: the link would go to both."""
+        """ "ann,bob@example.com" is two recipients to a mail header: the link would go to both."""
         body = {"email": email, "name": "N", "password": PASSWORD, "role": "client"}
         api = await client.post("/v1/signup", json=body)
         assert api.status_code == 422
@@ -161,6 +161,7 @@ class TestSignup:
         with Session(runtime.engine) as session:
             assert identity.search_accounts(session, q=email[:3])[1] == 0
 
+    @pytest.mark.both_databases
     async def test_taken_email_is_refused(
         self, client: httpx.AsyncClient, client_user: Actor
     ) -> None:
@@ -603,6 +604,7 @@ class TestSuspension:
         assert smtp.messages == []
 
 
+@pytest.mark.both_databases
 class TestAdminAccounts:
     async def test_api_searches_pages_and_changes_roles(
         self, client: httpx.AsyncClient, runtime: Runtime, admin: Actor

@@ -26,7 +26,6 @@ def settings(settings: Settings, smtp: SmtpServer) -> Settings:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_visitor_signs_up_and_verifies_from_the_mailed_link(
     live_server: tuple[str, Runtime], smtp: SmtpServer
 ) -> None:

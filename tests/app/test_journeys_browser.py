@@ -114,7 +114,6 @@ def _stripe_confirms(base: str, gateway: FakeGateway) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_expert_publishes_and_a_visitor_becomes_a_paying_client(
     live_server: tuple[str, Runtime], smtp: SmtpServer, gateway: FakeGateway
 ) -> None:

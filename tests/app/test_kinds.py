@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from app.runtime import Runtime
 from tests.factories import Actor, create_test_asset
@@ -55,8 +54,7 @@ async def _top(client: httpx.AsyncClient, expert: Actor, query: str) -> dict[str
 
 
 # One asset for all four checks: embedding the repository is the slow part. Locators do not
-# depend on the database, so this runs on SQLite only.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# depend on the database (SQLite only, as every test not marked both_databases).
 async def test_each_kind_is_cited_by_its_own_locator(
     client: httpx.AsyncClient,
     runtime: Runtime,

@@ -35,7 +35,6 @@ from tests.servers import ChatServer, chat_server
 
 # SQLite only: answers composed by a chat model; the ask's writes are tested on both in test_ask.py
 # and test_charging.py.
-pytestmark = pytest.mark.any_database
 
 REFUNDS = {"path": "policies.md", "section": "Store policies > Refunds", "lines": [5, 8]}
 REFUND_QUESTION = "How many days until a refund is paid back to the card?"
@@ -513,7 +512,6 @@ class TestPage:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_browser_shows_the_answer_as_it_streams_then_its_citations(
     live_server: tuple[str, Runtime], chat: ChatServer
 ) -> None:

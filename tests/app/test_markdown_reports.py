@@ -15,7 +15,6 @@ from tests.factories import PASSWORD, Actor, create_actor, sign_in
 
 # SQLite only: Markdown rendered and sanitised; the engagement's writes are tested on both in
 # test_engagements.py.
-pytestmark = pytest.mark.any_database
 
 REPORT = """# Design review
 

@@ -31,7 +31,6 @@ from tests.servers import wait_for
 
 # SQLite only: the MCP protocol over the ask, whose charge and hold are tested on both in
 # test_ask.py and test_charging.py.
-pytestmark = pytest.mark.any_database
 
 QUESTION = "How long does a refund take?"
 PRICE = 50

@@ -23,7 +23,6 @@ from tests.factories import (
 
 # SQLite only: where notification links lead; notifications are stored and tested on both in
 # test_notifications.py.
-pytestmark = pytest.mark.any_database
 
 QUESTIONS = (
     "How long does a refund take?",

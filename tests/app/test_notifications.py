@@ -73,6 +73,7 @@ async def _set_webhook(client: httpx.AsyncClient, actor: Actor, url: str) -> str
     return secret
 
 
+@pytest.mark.both_databases
 class TestWebhookDelivery:
     async def test_delivered_signed(
         self, client: httpx.AsyncClient, runtime: Runtime, client_user: Actor

@@ -29,7 +29,6 @@ from tests.servers import ROOT, wait_for
 
 # SQLite only: the OpenAI protocol over the ask, whose charge and hold are tested on both in
 # test_ask.py and test_charging.py.
-pytestmark = pytest.mark.any_database
 
 QUESTION = "How long does a refund take?"
 PRICE = 25

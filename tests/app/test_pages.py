@@ -10,7 +10,6 @@ from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, in
 
 # SQLite only: page rendering and sign-in redirects; the writes behind the pages are tested on both
 # by their API tests.
-pytestmark = pytest.mark.any_database
 
 PASSWORD = "correct-horse"
 HTMX = {"HX-Request": "true"}

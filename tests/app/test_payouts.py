@@ -18,6 +18,8 @@ from core.ids import new_id
 from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
 from tests.stripe_fakes import FakeGateway, stripe_settings
 
+pytestmark = pytest.mark.both_databases
+
 # 15.00 a question: 12.00 to the expert after the 20% fee, above the 10.00 payout minimum.
 PRICE = 1500
 EARNED = 1200

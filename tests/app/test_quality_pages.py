@@ -15,7 +15,6 @@ from evals.models import EvalRun, GoldenSet
 from tests.factories import PASSWORD, Actor, create_actor, create_test_asset, sign_in
 
 # SQLite only: how the quality pages render figures computed and tested on both in test_quality.py.
-pytestmark = pytest.mark.any_database
 
 ITEMS = [
     {

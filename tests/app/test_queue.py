@@ -21,6 +21,7 @@ from tests.servers import wait_for
 VOUCH = str(Path(sys.executable).parent / "vouch")
 
 
+@pytest.mark.both_databases
 def test_server_consumer_threads_run_uploaded_jobs(live_server: tuple[str, Runtime]) -> None:
     base, runtime = live_server
     expert = create_actor(runtime, role="expert")
@@ -43,7 +44,6 @@ def test_server_consumer_threads_run_uploaded_jobs(live_server: tuple[str, Runti
 REDIS_URL = os.environ.get("VOUCH_TEST_REDIS_URL", "")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     "queue",
     [

@@ -138,6 +138,7 @@ async def test_low_confidence_answer_corrected_then_serves_a_paraphrase(
     assert all("verified_answer" not in c["locator"] for c in after["citations"])
 
 
+@pytest.mark.both_databases
 async def test_approve_releases_and_reject_refunds(
     client: httpx.AsyncClient, runtime: Runtime, expert: Actor, client_user: Actor, handbook: str
 ) -> None:

@@ -26,7 +26,6 @@ def _job_done(runtime: Runtime, job_id: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_expert_corrects_an_answer_from_the_queue(live_server: tuple[str, Runtime]) -> None:
     base, runtime = live_server
     expert = create_actor(runtime, role="expert", password="browser-pass")

@@ -24,7 +24,6 @@ from tests.factories import (
 
 # SQLite only: how a review page shows citations; review's writes are tested on both in
 # test_review.py.
-pytestmark = pytest.mark.any_database
 
 HTMX = {"HX-Request": "true"}
 QUESTION = "How long does a refund take?"

@@ -133,6 +133,7 @@ class TestCreditsCheckout:
             # Credits come with Stripe's webhook, not with the checkout.
             assert ledger.balances(session) == {}
 
+    @pytest.mark.both_databases
     async def test_second_checkout_reuses_the_customer(
         self, client: httpx.AsyncClient, gateway: FakeGateway, client_user: Actor
     ) -> None:
@@ -166,6 +167,7 @@ class TestCreditsCheckout:
         assert response.status_code == 403
         assert gateway.calls == []
 
+    @pytest.mark.both_databases
     async def test_stripe_failure_is_502_and_saves_nothing(
         self,
         client: httpx.AsyncClient,
@@ -289,6 +291,7 @@ class TestSubscriptionCheckout:
 
 
 class TestConnect:
+    @pytest.mark.both_databases
     async def test_connect_account_is_created_once(
         self,
         client: httpx.AsyncClient,

@@ -46,7 +46,6 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
         log.close()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_assets_live_on_a_chroma_server_when_a_host_is_set(
     settings: Settings, embedder: MiniLMEmbedder, chroma_server: int
 ) -> None:

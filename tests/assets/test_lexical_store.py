@@ -4,8 +4,12 @@ searches, each from its own data dir (as replicas on separate machines do)."""
 import threading
 from pathlib import Path
 
+import pytest
+
 from app.runtime import Runtime
 from assets.lexical import LexicalIndex, LexicalStore
+
+pytestmark = pytest.mark.both_databases
 
 
 def chunks(*texts: str) -> list[tuple[str, str, dict[str, str]]]:

@@ -36,6 +36,8 @@ from tests.stripe_fakes import (
     subscription,
 )
 
+pytestmark = pytest.mark.both_databases
+
 T = 1_800_000_000  # a fixed "now" for the events' created times
 MONTH = 30 * 86400
 

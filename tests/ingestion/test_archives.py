@@ -19,7 +19,6 @@ from ingestion.models import IngestionJob, JobStatus
 from tests.factories import HANDBOOK, Actor, ingest_path
 
 # SQLite only: unpacking archives safely, on the file system.
-pytestmark = pytest.mark.any_database
 
 OLD = "within 14 days of the return arriving"
 NEW = "within 45 days of the return arriving"

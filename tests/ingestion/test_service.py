@@ -38,6 +38,7 @@ def test_directory_ingest_counts_every_chunk_once(
     assert job.finished_at is not None
 
 
+@pytest.mark.both_databases
 def test_reingest_skips_unchanged_and_replaces_changed(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path, session: Session
 ) -> None:
@@ -165,6 +166,7 @@ def test_empty_source_fails_with_a_reason(
     assert job.error == "the source holds no files"
 
 
+@pytest.mark.both_databases
 def test_a_job_runs_once_even_if_queued_twice(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path
 ) -> None:

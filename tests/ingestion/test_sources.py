@@ -85,6 +85,7 @@ def test_git_work_tree_respects_gitignore_and_records_the_commit(
     assert _stored_ids(runtime, asset) == _expected_ids(runtime, corpus)
 
 
+@pytest.mark.both_databases
 def test_reingest_after_edit_delete_and_add_leaves_exactly_the_right_chunks(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path, session: Session
 ) -> None:
@@ -236,6 +237,7 @@ def test_tar_bomb_is_refused_before_unpacking(
         )  # fmt: skip
 
 
+@pytest.mark.both_databases
 def test_queued_job_cancelled_never_runs(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path
 ) -> None:
@@ -259,6 +261,7 @@ def _queued_job(runtime: Runtime, asset: Asset, expert: Actor, path: Path) -> st
     return job.id
 
 
+@pytest.mark.both_databases
 def test_running_job_stops_after_a_batch_when_cancelled(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path
 ) -> None:
@@ -286,6 +289,7 @@ class WorkerDied(BaseException):
     """Stands for the process being killed: nothing after it runs, not even error handling."""
 
 
+@pytest.mark.both_databases
 def test_job_of_a_dead_worker_is_requeued_and_resumes_without_duplicates(
     runtime: Runtime, expert: Actor, asset: Asset, corpus: Path
 ) -> None:

@@ -88,6 +88,7 @@ async def test_upload_ingests_files_and_zip_and_reports_failures_per_file(
     assert collection.count() == sum(d.chunk_count for d in documents) == job["chunks"]
 
 
+@pytest.mark.both_databases
 async def test_same_upload_twice_writes_nothing_new(
     client: httpx.AsyncClient, expert: Actor, asset: Asset, runtime: Runtime
 ) -> None:
@@ -245,6 +246,7 @@ async def test_refused_and_excluded_upload_files_are_deleted_when_the_job_ends(
     assert sorted(kept) == ["mixed.zip", "policies.md", "site/index.md"]
 
 
+@pytest.mark.both_databases
 def test_a_worker_elsewhere_ingests_an_upload_from_the_database(
     runtime: Runtime, expert: Actor, asset: Asset, tmp_path: Path
 ) -> None:

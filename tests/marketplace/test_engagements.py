@@ -76,6 +76,7 @@ def test_request_stores_terms_milestones_and_an_event(
     assert event.data["total"] == 50_000
 
 
+@pytest.mark.both_databases
 def test_the_whole_way_from_request_to_completed(
     session: Session, client_user: Actor, expert: Actor, admin: Actor
 ) -> None:
@@ -258,6 +259,7 @@ def test_terms_are_checked(
         )
 
 
+@pytest.mark.both_databases
 def test_settle_checks_the_split(
     session: Session, client_user: Actor, expert: Actor, admin: Actor
 ) -> None:
@@ -308,6 +310,7 @@ def test_actions_follow_the_state(session: Session, client_user: Actor, expert: 
     assert work.actions(eng, [m], party="admin").milestones[m.id] == []
 
 
+@pytest.mark.both_databases
 def test_due_for_release_waits_for_the_window(
     session: Session, client_user: Actor, expert: Actor
 ) -> None:
