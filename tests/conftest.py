@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
@@ -173,9 +174,25 @@ def page_forms_send_their_token(client: httpx.AsyncClient) -> None:
     client.event_hooks["request"].append(add_token)
 
 
+_APPS: dict[int, FastAPI] = {}
+
+
+def app_for(runtime: Runtime) -> FastAPI:
+    """The app on ``runtime``. FastAPI builds each route's handler (dependencies, response
+    fields) lazily, once per app: a fifth of a second, which every test paid. So a worker makes
+    one app per body limit (the one setting create_app reads besides the runtime's) and each
+    test hands it its own runtime, where every route and page looks for it (app.state)."""
+    limit = runtime.settings.server.max_body_bytes
+    if limit not in _APPS:
+        _APPS[limit] = create_app(runtime.settings, runtime=runtime)
+    app = _APPS[limit]
+    app.state.runtime = runtime
+    return app
+
+
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(runtime.settings, runtime=runtime)
+    app = app_for(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://vouch.test") as client:
         page_forms_send_their_token(client)

@@ -21,16 +21,17 @@ router = APIRouter(include_in_schema=False)
 
 def install(app: FastAPI) -> None:
     """Add the page, and the nav's unread count as a template global."""
-    engine: Engine = app.state.runtime.engine
-
-    def unread_notifications(account: Account) -> int:
-        # Its own short session: base.html asks for it on every page, whatever the route.
-        with Session(engine) as session:
-            return notifications.unread_count(session, account_id=account.id)
-
-    app.state.templates.env.globals["unread_notifications"] = unread_notifications
+    app.state.templates.env.globals["unread_notifications"] = _unread_notifications
     app.state.templates.env.globals["notification_link"] = notifications.link
     app.include_router(router)
+
+
+def _unread_notifications(request: Request, account: Account) -> int:
+    # Its own short session: base.html asks for it on every page, whatever the route. The
+    # engine is the app's runtime's at the time of the request, as every route's is (deps.py).
+    engine: Engine = request.app.state.runtime.engine
+    with Session(engine) as session:
+        return notifications.unread_count(session, account_id=account.id)
 
 
 def _page(
