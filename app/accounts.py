@@ -35,7 +35,10 @@ MIN_PASSWORD = 8
 # An address a mail header carries as one recipient: dot-separated atoms of RFC 5322 "atext"
 # (RFC 6531 letters beyond ASCII included) before the @, dot-separated labels after it. No
 # quoting, comments, commas or angle brackets: "a,b@x.org" would otherwise mail two people.
-_NON_ASCII = r"\u00a1-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e\u2030-\u205e\u2060-\u2fff\u3001-\ud7ff\ue000-\uffff"
+_NON_ASCII = (
+    r"\u00a1-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e\u2030-\u205e\u2060-\u2fff"
+    r"\u3001-\ud7ff\ue000-\uffff"
+)
 _ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-{_NON_ASCII}]+"
 _LABEL = rf"[A-Za-z0-9\-{_NON_ASCII}]+"
 _ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+"

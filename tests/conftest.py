@@ -186,7 +186,7 @@ def app_for(runtime: Runtime) -> FastAPI:
     if limit not in _APPS:
         _APPS[limit] = create_app(runtime.settings, runtime=runtime)
     app = _APPS[limit]
-    app.state.runtime = runtime
+    app.state.runtime = wire(runtime)  # as create_app does: its tasks and Stripe handlers
     return app
 
 
