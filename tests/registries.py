@@ -102,7 +102,7 @@ def registry_server() -> Iterator[Registry]:
     handler = type("Handler", (_RegistryHandler,), {"registry": registry})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     registry.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield registry
