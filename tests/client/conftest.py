@@ -2,10 +2,12 @@
 from docs/, priced 0.25 USD a question, a client with 10.00 USD of credits), for the client
 package ``vouch_client`` (clients/python) to talk to over real HTTP."""
 
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,13 +18,15 @@ from vouch_client import AsyncVouch, Vouch
 from app import accounts, demo
 from app.models import Account
 from app.runtime import Runtime
+from app.wiring import wire
+from assets.embeddings import MiniLMEmbedder
 from billing import ledger
 from billing.models import Charge
-from core.config import Settings
+from core.config import QueueSettings, Settings
 from core.db import session_scope
-from ingestion.models import FINISHED, IngestionJob
+from ingestion.models import IngestionJob
 from tests.factories import create_actor, review_record
-from tests.servers import ROOT, wait_for
+from tests.servers import ROOT
 
 SLUG = demo.SLUG
 PRICE = 25  # the demo's price of a question, in cents
@@ -72,41 +76,64 @@ def asks_per_minute() -> int:
     return 60
 
 
+@dataclass(frozen=True)
+class DemoTemplate:
+    """A data dir where `vouch demo` ran (database, Chroma, BM25 index) and the keys it made."""
+
+    root: Path
+    client_key: str
+    expert_key: str
+    client_id: str
+
+
+@pytest.fixture(scope="session")
+def demo_template(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, embedder: MiniLMEmbedder
+) -> DemoTemplate:
+    """The demo, loaded once per worker: ingesting docs/ takes seconds, copying it milliseconds.
+    Each test's server starts on a copy of its own (``settings``), so none sees another's asks."""
+    root = tmp_path_factory.mktemp("demo-template")
+    shutil.copy(sqlite_template, root / "vouch.db")
+    config = Settings(environment="test", data_dir=root, queue=QueueSettings(immediate=True))
+    runtime = wire(Runtime(config, embedder=embedder))
+    try:
+        summary = demo.load(
+            runtime, corpus=ROOT / "docs", run_job=lambda job_id: _job(runtime, job_id)
+        )
+        assert summary.job["status"] == "succeeded", summary.job
+        # A record of answers that stood, as in test_openai_compat: answers are final and held.
+        review_record(runtime, SLUG, stood=200)
+        with session_scope(runtime.engine) as session:
+            expert = session.exec(select(Account).where(Account.email == demo.LOGINS[0][0])).one()
+            client = session.exec(select(Account).where(Account.email == demo.LOGINS[1][0])).one()
+            _, expert_key = accounts.create_api_key(session, account=expert, label="test")
+            client_id = client.id
+    finally:
+        runtime.close()
+    return DemoTemplate(root, summary.client_key, expert_key, client_id)
+
+
 @pytest.fixture
-def settings(settings: Settings, asks_per_minute: int) -> Settings:
+def settings(settings: Settings, asks_per_minute: int, demo_template: DemoTemplate) -> Settings:
+    shutil.copytree(demo_template.root, settings.data_dir, dirs_exist_ok=True)
     billing = settings.billing.model_copy(update={"asks_per_minute": asks_per_minute})
     return settings.model_copy(update={"billing": billing})
 
 
-def _finished(runtime: Runtime, job_id: str) -> IngestionJob:
-    """Wait for the server's queue to finish the job, as `vouch demo` waits for it."""
-
-    def job() -> IngestionJob:
-        with Session(runtime.engine) as session:
-            found = session.get(IngestionJob, job_id)
-            assert found is not None
-            return found
-
-    wait_for(lambda: job().status in FINISHED, timeout=300)
-    return job()
+def _job(runtime: Runtime, job_id: str) -> IngestionJob:
+    """The demo's ingestion job, run inline on commit by the immediate queue."""
+    with Session(runtime.engine) as session:
+        found = session.get(IngestionJob, job_id)
+        assert found is not None
+        return found
 
 
 @pytest.fixture
-def served(live_server: tuple[str, Runtime]) -> Iterator[Demo]:
+def served(live_server: tuple[str, Runtime], demo_template: DemoTemplate) -> Iterator[Demo]:
     """`vouch demo` on a running server: its asset ingested from docs/, priced, published."""
     base, runtime = live_server
-    summary = demo.load(
-        runtime, corpus=ROOT / "docs", run_job=lambda job_id: _finished(runtime, job_id)
-    )
-    assert summary.job["status"] == "succeeded", summary.job
-    # A record of answers that stood, as in test_openai_compat: answers are final and held.
-    review_record(runtime, SLUG, stood=200)
-    with session_scope(runtime.engine) as session:
-        expert = session.exec(select(Account).where(Account.email == demo.LOGINS[0][0])).one()
-        client = session.exec(select(Account).where(Account.email == demo.LOGINS[1][0])).one()
-        _, expert_key = accounts.create_api_key(session, account=expert, label="test")
-        client_id = client.id
-    served = Demo(base, runtime, summary.client_key, expert_key, client_id)
+    template = demo_template
+    served = Demo(base, runtime, template.client_key, template.expert_key, template.client_id)
     yield served
     for opened in served.opened:
         opened.close()
@@ -175,7 +202,7 @@ def proxy(served: Demo, proxy_failure: str) -> Iterator[Proxy]:
     handler = type("Relay", (_Relay,), {"target": served.base, "state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield state
     server.shutdown()
