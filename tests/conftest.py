@@ -35,7 +35,7 @@ from billing.gateway import Gateway
 from core.config import QueueSettings, Settings
 from core.db import make_engine
 from migrations import upgrade
-from tests.factories import Actor, create_actor
+from tests.factories import PASSWORD, Actor, create_actor
 from tests.servers import free_port, new_postgres_database, wait_for
 
 POSTGRES_URL = os.environ.get("VOUCH_TEST_POSTGRES_URL")
@@ -107,29 +107,30 @@ def runtime(settings: Settings, embedder: MiniLMEmbedder) -> Iterator[Runtime]:
     runtime.close()
 
 
+# The actors: an API key each, and PASSWORD to sign in to the pages (tests.factories.sign_in).
 @pytest.fixture
 def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert")
+    return create_actor(runtime, role="expert", password=PASSWORD)
 
 
 @pytest.fixture
 def expert_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert")
+    return create_actor(runtime, role="expert", password=PASSWORD)
 
 
 @pytest.fixture
 def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client")
+    return create_actor(runtime, role="client", password=PASSWORD)
 
 
 @pytest.fixture
 def client_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client")
+    return create_actor(runtime, role="client", password=PASSWORD)
 
 
 @pytest.fixture
 def admin(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="admin")
+    return create_actor(runtime, role="admin", password=PASSWORD)
 
 
 @pytest.fixture

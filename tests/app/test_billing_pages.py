@@ -19,9 +19,7 @@ from core.config import Settings
 from core.db import session_scope
 from tests.factories import (
     HANDBOOK,
-    PASSWORD,
     Actor,
-    create_actor,
     create_test_asset,
     ingest_path,
     review_record,
@@ -30,26 +28,6 @@ from tests.factories import (
 from tests.stripe_fakes import FakeGateway, stripe_settings
 
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def expert_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client", password=PASSWORD)
-
-
-@pytest.fixture
-def admin(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="admin", password=PASSWORD)
 
 
 @pytest.fixture

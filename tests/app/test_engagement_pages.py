@@ -14,9 +14,7 @@ from billing import service as billing
 from core.db import session_scope
 from tests.factories import (
     HANDBOOK,
-    PASSWORD,
     Actor,
-    create_actor,
     create_test_asset,
     ingest_path,
     sign_in,
@@ -24,26 +22,6 @@ from tests.factories import (
 
 QUESTION = "How long does a refund take?"
 PDF = b"%PDF-1.4\n%%EOF\n"
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client", password=PASSWORD)
-
-
-@pytest.fixture
-def client_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client", password=PASSWORD)
-
-
-@pytest.fixture
-def admin(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="admin", password=PASSWORD)
 
 
 @pytest.fixture

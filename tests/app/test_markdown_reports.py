@@ -93,11 +93,6 @@ class TestRenderMarkdown:
 
 
 @pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
 def client_user(runtime: Runtime) -> Actor:
     actor = create_actor(runtime, role="client", password=PASSWORD)
     with session_scope(runtime.engine) as session:

@@ -32,11 +32,6 @@ QUESTIONS = (
 
 
 @pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
 def client_user(runtime: Runtime) -> Actor:
     actor = create_actor(runtime, role="client", password=PASSWORD)
     with session_scope(runtime.engine) as session:
@@ -44,11 +39,6 @@ def client_user(runtime: Runtime) -> Actor:
             session, account_id=actor.account.id, amount=200_000, currency="usd", key="g"
         )
     return actor
-
-
-@pytest.fixture
-def admin(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="admin", password=PASSWORD)
 
 
 async def notes_of(client: httpx.AsyncClient, actor: Actor) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from app.notifications import notify, pinned
 from app.runtime import Runtime
 from core.config import NotificationSettings, QueueSettings, Settings
 from core.db import session_scope
-from tests.factories import Actor, create_actor
+from tests.factories import Actor
 from tests.servers import free_port, wait_for, webhook_receiver
 
 PASSWORD = "correct-horse"
@@ -36,11 +36,6 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
             webhook_private_targets=True,
         ),
     )
-
-
-@pytest.fixture
-def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client", password=PASSWORD)
 
 
 def _notify(runtime: Runtime, actor: Actor, message: str = "The expert approved an answer.") -> str:

@@ -6,23 +6,13 @@ import httpx
 import pytest
 
 from app.runtime import Runtime
-from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
+from tests.factories import HANDBOOK, Actor, create_test_asset, ingest_path
 
 # SQLite only: page rendering and sign-in redirects; the writes behind the pages are tested on both
 # by their API tests.
 
 PASSWORD = "correct-horse"
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client", password=PASSWORD)
 
 
 @pytest.fixture

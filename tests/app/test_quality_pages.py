@@ -6,7 +6,6 @@ import json
 import re
 
 import httpx
-import pytest
 from sqlmodel import select
 
 from app.runtime import Runtime
@@ -26,21 +25,6 @@ ITEMS = [
     {"id": "crypto", "question": "Can I pay in bitcoin?", "unanswerable": True},
 ]
 JSONL = "\n".join(json.dumps(item) for item in ITEMS).encode()
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def expert_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def admin(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="admin", password=PASSWORD)
 
 
 def _text(html: str) -> str:

@@ -12,9 +12,7 @@ from billing import service as billing
 from core.db import session_scope
 from tests.factories import (
     HANDBOOK,
-    PASSWORD,
     Actor,
-    create_actor,
     create_test_asset,
     ingest_path,
     review_record,
@@ -24,21 +22,6 @@ from tests.factories import (
 HTMX = {"HX-Request": "true"}
 QUESTION = "How long does a refund take?"
 CORRECTION = "A refund takes 14 days from the day the store receives the returned item."
-
-
-@pytest.fixture
-def expert(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def expert_second(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="expert", password=PASSWORD)
-
-
-@pytest.fixture
-def client_user(runtime: Runtime) -> Actor:
-    return create_actor(runtime, role="client", password=PASSWORD)
 
 
 @pytest.fixture
