@@ -15,8 +15,9 @@ Redis tests use keys and queue names of their own, so workers never share state.
 import os
 import shutil
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -42,6 +43,7 @@ POSTGRES_URL = os.environ.get("VOUCH_TEST_POSTGRES_URL")
 # pytest-xdist's workers run with COLUMNS=80, which would fix the width of the CLI's consoles
 # when app.cli is first imported; the CLI tests set the width per command, as a terminal does.
 os.environ.pop("COLUMNS", None)
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +59,47 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     upgrade(engine)
     engine.dispose()
     return path
+
+
+class DataTemplates:
+    """Data dirs prepared once per worker (SQLite database, Chroma, BM25 index), for tests whose
+    setup ingests a corpus: ingesting takes seconds, copying the result milliseconds. Each
+    test copies one into its own data dir before its runtime starts (``copy_into``)."""
+
+    def __init__(
+        self, factory: pytest.TempPathFactory, database: Path, embedder: MiniLMEmbedder
+    ) -> None:
+        self._factory, self._database, self._embedder = factory, database, embedder
+        self._made: dict[str, tuple[Path, Any]] = {}
+
+    def get(self, name: str, build: Callable[[Runtime], T]) -> tuple[Path, T]:
+        """The data dir ``build`` filled (with the immediate queue), and what it returned."""
+        if name not in self._made:
+            root = self._factory.mktemp(name)
+            shutil.copy(self._database, root / "vouch.db")
+            config = Settings(
+                environment="test", data_dir=root, queue=QueueSettings(immediate=True)
+            )
+            runtime = wire(Runtime(config, embedder=self._embedder))
+            try:
+                self._made[name] = (root, build(runtime))
+            finally:
+                runtime.close()
+        root, value = self._made[name]
+        return root, value
+
+    @staticmethod
+    def copy_into(root: Path, settings: Settings) -> None:
+        if settings.database_url is not None:
+            raise ValueError("a data dir template holds a SQLite database: SQLite tests only")
+        shutil.copytree(root, settings.data_dir, dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def data_templates(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, embedder: MiniLMEmbedder
+) -> DataTemplates:
+    return DataTemplates(tmp_path_factory, sqlite_template, embedder)
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,10 @@ from assets.models import Asset, Consultation
 from billing import ledger
 from billing import service as billing
 from billing.models import Charge, UsageEvent
+from core.config import Settings
 from core.db import session_scope
 from ingestion.models import IngestionJob
+from tests.conftest import DataTemplates
 from tests.factories import (
     HANDBOOK,
     Actor,
@@ -106,11 +108,9 @@ def _consultation(runtime: Runtime, consultation_id: str) -> tuple[Consultation,
         return consultation, charge
 
 
-@pytest.fixture
-def served(live_server: tuple[str, Runtime]) -> Iterator[Served]:
+def _garden(runtime: Runtime) -> tuple[Actor, Actor]:
     """A published, priced asset ``garden`` whose answers stand (so they are final and held),
-    an unpublished ``secret`` of another expert, and a client."""
-    base, runtime = live_server
+    an unpublished ``secret`` of another expert, and a client: (expert, client)."""
     expert = create_actor(runtime, role="expert")
     garden = create_test_asset(runtime, owner=expert.account, slug="garden")
     _ingest(runtime, garden, expert)
@@ -119,7 +119,21 @@ def served(live_server: tuple[str, Runtime]) -> Iterator[Served]:
     review_record(runtime, "garden", stood=200)
     other = create_actor(runtime, role="expert")
     create_test_asset(runtime, owner=other.account, slug="secret", published=False)
-    served = Served(base, runtime, expert, create_actor(runtime, role="client"))
+    return expert, create_actor(runtime, role="client")
+
+
+@pytest.fixture
+def actors(settings: Settings, data_templates: DataTemplates) -> tuple[Actor, Actor]:
+    """``_garden``, made once per worker; each test's server starts on a copy of its own."""
+    root, made = data_templates.get("openai-garden", _garden)
+    data_templates.copy_into(root, settings)
+    return made
+
+
+@pytest.fixture
+def served(actors: tuple[Actor, Actor], live_server: tuple[str, Runtime]) -> Iterator[Served]:
+    base, runtime = live_server
+    served = Served(base, runtime, *actors)
     yield served
     for client in served.opened:
         client.close()

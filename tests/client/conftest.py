@@ -2,35 +2,34 @@
 from docs/, priced 0.25 USD a question, a client with 10.00 USD of credits), for the client
 package ``vouch_client`` (clients/python) to talk to over real HTTP."""
 
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlmodel import Session, select
-from vouch_client import AsyncVouch, Vouch
+from vouch_client import AsyncVouch, PlanIn, Vouch
 
 from app import accounts, demo
 from app.models import Account
 from app.runtime import Runtime
-from app.wiring import wire
-from assets.embeddings import MiniLMEmbedder
 from billing import ledger
-from billing.models import Charge
-from core.config import QueueSettings, Settings
+from billing.models import Charge, SearchCharge
+from core.config import Settings
 from core.db import session_scope
 from ingestion.models import IngestionJob
+from tests.conftest import DataTemplates
 from tests.factories import create_actor, review_record
 from tests.servers import ROOT
 
 SLUG = demo.SLUG
 PRICE = 25  # the demo's price of a question, in cents
 assert demo.PLAN.per_query == PRICE
+assert demo.PLAN.per_search is None  # the demo's passages are not sold until a test sells them
+SEARCH_PRICE = 3  # what ``Demo.sell_passages`` makes a client's search cost, in cents
 QUESTION = "How are API keys stored?"
 
 
@@ -64,6 +63,24 @@ class Demo:
         with Session(self.runtime.engine) as session:
             return ledger.balance(session, ledger.credits(account_id or self.client_id), "usd")
 
+    def sell_passages(self, per_search: int = SEARCH_PRICE) -> None:
+        """The expert keeps the demo's plan and sells its passages to clients at ``per_search``."""
+        expert = self.vouch(self.expert_key)
+        plan = expert.plan(SLUG)
+        assert plan is not None
+        terms = plan.model_dump(exclude={"id", "asset", "per_search"})
+        assert expert.set_plan(SLUG, PlanIn(**terms, per_search=per_search)).per_search == (
+            per_search
+        )
+
+    def search_charges(self, account_id: str | None = None) -> list[SearchCharge]:
+        """The account's search charges in the database."""
+        account_id = account_id or self.client_id
+        with Session(self.runtime.engine) as session:
+            return list(
+                session.exec(select(SearchCharge).where(SearchCharge.account_id == account_id))
+            )
+
     def charges(self, account_id: str | None = None) -> list[Charge]:
         """The account's charges in the database."""
         account_id = account_id or self.client_id
@@ -77,45 +94,36 @@ def asks_per_minute() -> int:
 
 
 @dataclass(frozen=True)
-class DemoTemplate:
-    """A data dir where `vouch demo` ran (database, Chroma, BM25 index) and the keys it made."""
+class DemoKeys:
+    """The keys `vouch demo` made: its client's, and one of the asset's expert."""
 
-    root: Path
     client_key: str
     expert_key: str
     client_id: str
 
 
-@pytest.fixture(scope="session")
-def demo_template(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, embedder: MiniLMEmbedder
-) -> DemoTemplate:
-    """The demo, loaded once per worker: ingesting docs/ takes seconds, copying it milliseconds.
-    Each test's server starts on a copy of its own (``settings``), so none sees another's asks."""
-    root = tmp_path_factory.mktemp("demo-template")
-    shutil.copy(sqlite_template, root / "vouch.db")
-    config = Settings(environment="test", data_dir=root, queue=QueueSettings(immediate=True))
-    runtime = wire(Runtime(config, embedder=embedder))
-    try:
-        summary = demo.load(
-            runtime, corpus=ROOT / "docs", run_job=lambda job_id: _job(runtime, job_id)
-        )
-        assert summary.job["status"] == "succeeded", summary.job
-        # A record of answers that stood, as in test_openai_compat: answers are final and held.
-        review_record(runtime, SLUG, stood=200)
-        with session_scope(runtime.engine) as session:
-            expert = session.exec(select(Account).where(Account.email == demo.LOGINS[0][0])).one()
-            client = session.exec(select(Account).where(Account.email == demo.LOGINS[1][0])).one()
-            _, expert_key = accounts.create_api_key(session, account=expert, label="test")
-            client_id = client.id
-    finally:
-        runtime.close()
-    return DemoTemplate(root, summary.client_key, expert_key, client_id)
+def _load_demo(runtime: Runtime) -> DemoKeys:
+    summary = demo.load(runtime, corpus=ROOT / "docs", run_job=lambda job: _job(runtime, job))
+    assert summary.job["status"] == "succeeded", summary.job
+    # A record of answers that stood, as in test_openai_compat: answers are final and held.
+    review_record(runtime, SLUG, stood=200)
+    with session_scope(runtime.engine) as session:
+        expert = session.exec(select(Account).where(Account.email == demo.LOGINS[0][0])).one()
+        client = session.exec(select(Account).where(Account.email == demo.LOGINS[1][0])).one()
+        _, expert_key = accounts.create_api_key(session, account=expert, label="test")
+        return DemoKeys(summary.client_key, expert_key, client.id)
 
 
 @pytest.fixture
-def settings(settings: Settings, asks_per_minute: int, demo_template: DemoTemplate) -> Settings:
-    shutil.copytree(demo_template.root, settings.data_dir, dirs_exist_ok=True)
+def demo_keys(settings: Settings, data_templates: DataTemplates) -> DemoKeys:
+    """The demo, loaded once per worker; each test's server starts on a copy of its own."""
+    root, keys = data_templates.get("demo", _load_demo)
+    data_templates.copy_into(root, settings)
+    return keys
+
+
+@pytest.fixture
+def settings(settings: Settings, asks_per_minute: int) -> Settings:
     billing = settings.billing.model_copy(update={"asks_per_minute": asks_per_minute})
     return settings.model_copy(update={"billing": billing})
 
@@ -129,11 +137,10 @@ def _job(runtime: Runtime, job_id: str) -> IngestionJob:
 
 
 @pytest.fixture
-def served(live_server: tuple[str, Runtime], demo_template: DemoTemplate) -> Iterator[Demo]:
+def served(demo_keys: DemoKeys, live_server: tuple[str, Runtime]) -> Iterator[Demo]:
     """`vouch demo` on a running server: its asset ingested from docs/, priced, published."""
     base, runtime = live_server
-    template = demo_template
-    served = Demo(base, runtime, template.client_key, template.expert_key, template.client_id)
+    served = Demo(base, runtime, demo_keys.client_key, demo_keys.expert_key, demo_keys.client_id)
     yield served
     for opened in served.opened:
         opened.close()
@@ -141,10 +148,10 @@ def served(live_server: tuple[str, Runtime], demo_template: DemoTemplate) -> Ite
 
 @dataclass
 class Proxy:
-    """A relay in front of the server that forwards the first ask and then loses its answer:
-    the server answered and charged, the client heard nothing (``drop``: the connection
+    """A relay in front of the server that forwards the first ask (or search) and then loses its
+    answer: the server answered and charged, the client heard nothing (``drop``: the connection
     closes) or a 503 with Retry-After (``unavailable``: a proxy's own failure).
-    ``asks`` are the Idempotency-Keys of the asks that came through."""
+    ``asks`` are the Idempotency-Keys of the asks and searches that came through."""
 
     url: str
     failure: str = "drop"
@@ -171,7 +178,7 @@ class _Relay(BaseHTTPRequestHandler):
         answer = httpx.request(
             self.command, self.target + self.path, content=body, headers=headers, timeout=120
         )
-        if self.path.endswith("/ask"):
+        if self.path.endswith(("/ask", "/search")):
             self.state.asks.append(self.headers.get("Idempotency-Key"))
             if len(self.state.asks) == 1 and self.state.failure == "drop":
                 self.close_connection = True
