@@ -314,6 +314,7 @@ def plan_view(plan: Plan | None, currency: str) -> dict[str, Any]:
         "currency": plan.currency,
         "trial": plan.trial,
         "acceptance_hours": plan.acceptance_hours,
+        "per_search": plan.per_search,
     }
 
 

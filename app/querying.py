@@ -49,10 +49,33 @@ def search(
     k: int,
     kinds: list[str] | None = None,
     path_prefix: str | None = None,
+    idempotency_key: str | None = None,
 ) -> list[retrieval.Passage]:
-    """Raw passages: the asset's owner and admins only, since they are the corpus itself."""
-    asset = get_managed_asset(session, viewer=viewer_of(account), slug=slug)
-    return retrieval.search(
+    """Raw passages. The asset's owner and admins search free; a client searches a published
+    asset as its plan says: not at all (403), free, or paid from credits at once (402 without
+    enough). The charge is written after the search, in a transaction of its own under the
+    client's wallet lock (see ``_record``), so a search that fails costs nothing; a known
+    Idempotency-Key searches again without a second charge, and with another search is 409."""
+    viewer = viewer_of(account)
+    asset = get_visible_asset(session, viewer=viewer, slug=slug)
+    # Every parameter of the search: one key is one search, retried.
+    fingerprint = billing.request_hash(
+        asset.id, "search", query, str(k), "\x1e".join(kinds or ()), path_prefix or ""
+    )
+    managed = can_manage(viewer, asset)
+    earlier = None
+    if not managed and idempotency_key is not None:
+        earlier = billing.find_search_charge(
+            session, account_id=account.id, key=idempotency_key, fingerprint=fingerprint
+        )
+    # A retry of a search already paid for is not priced again (its credits may be spent).
+    if not managed and earlier is None:
+        price = billing.search_price(
+            session, account_id=account.id, asset_id=asset.id, name=asset.slug
+        )
+        if price.source != "free":
+            ensure_verified(account, "search a priced asset")
+    passages = retrieval.search(
         asset,
         query=query,
         k=k,
@@ -63,6 +86,23 @@ def search(
         path_prefix=path_prefix,
         reranker=runtime.reranker,
     )
+    if managed:
+        return passages
+    # Only reads so far: end them, so that the charge's own transaction takes the write lock.
+    session.commit()
+    with session_scope(runtime.engine) as own:
+        billing.charge_search(
+            own,
+            account_id=account.id,
+            asset_id=asset.id,
+            expert_id=asset.owner_id,
+            name=asset.slug,
+            fee_bps=runtime.settings.billing.platform_fee_bps,
+            now=utcnow(),
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
+    return passages
 
 
 @dataclass(frozen=True, slots=True)

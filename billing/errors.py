@@ -13,6 +13,10 @@ class SubscriptionRequired(Forbidden):
     """The asset is sold by subscription only, or the subscription's questions are used up."""
 
 
+class PassagesNotSold(Forbidden):
+    """The asset's plan does not sell its passages to clients: they may ask it instead."""
+
+
 class InvalidPlan(InvalidInput):
     pass
 

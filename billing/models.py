@@ -1,4 +1,5 @@
-"""Billing tables: usage, plans, subscriptions, the ledger, charges (escrow), Stripe and payouts.
+"""Billing tables: usage, plans, subscriptions, the ledger, charges (escrow), search charges,
+Stripe and payouts.
 
 Money is an integer in minor units with a three-letter currency. Balances are never stored:
 they are sums of ``ledger_entry`` rows. Tables of other packages are referenced by table name
@@ -50,6 +51,8 @@ class Plan(SQLModel, table=True):
     overage: int | None = Field(default=None, sa_type=BigInteger)
     trial: int = 0
     acceptance_hours: int = 72
+    # A client's search of the passages; None: not sold (the corpus stays private), 0: free.
+    per_search: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -141,6 +144,26 @@ class Charge(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SearchCharge(SQLModel, table=True):
+    """What one priced search of an asset's passages cost a client: paid from credits at once
+    (there is no answer to dispute), the fee to the platform and the rest to the expert."""
+
+    __tablename__ = "search_charge"
+    __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)
+
+    id: str = Field(default_factory=lambda: new_id("sch"), primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    asset_id: str = Field(foreign_key="asset.id", index=True, max_length=40)
+    expert_id: str = Field(foreign_key="account.id", index=True, max_length=40)
+    amount: int = Field(sa_type=BigInteger)
+    fee: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    # sha256 of what was searched, so a key reused for another search is refused.
+    request_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class StripeEvent(SQLModel, table=True):

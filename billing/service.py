@@ -1,4 +1,5 @@
-"""Plans, entitlement, charges held in escrow, subscriptions paid from credits, and credits.
+"""Plans, entitlement, charges held in escrow, search charges, subscriptions paid from credits,
+and credits.
 
 Money-moving functions run in the caller's transaction. Those that take money from a client
 first lock the client's wallet row (``lock_wallet``), so that two requests of one client never
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from billing import ledger
@@ -24,6 +26,7 @@ from billing.errors import (
     InvalidAmount,
     InvalidPlan,
     NoMonthlyPlan,
+    PassagesNotSold,
     PaymentRequired,
     SubscriptionRequired,
 )
@@ -34,6 +37,7 @@ from billing.models import (
     ChargeStatus,
     LedgerEntry,
     Plan,
+    SearchCharge,
     Subscription,
     SubscriptionStatus,
     UsageEvent,
@@ -97,13 +101,15 @@ class PlanTerms:
     overage: int | None = None
     trial: int = 0
     acceptance_hours: int = 72
+    # A client's search of the passages; None: not sold, 0: free.
+    per_search: int | None = None
 
     def check(self) -> None:
         if self.per_query is None and self.monthly is None:
             raise InvalidPlan("set a per-query price, a monthly price, or both")
         if len(self.currency) != 3 or not self.currency.isalpha():
             raise InvalidPlan(f"currency {self.currency!r} is not a three-letter ISO code")
-        for name in ("per_query", "monthly", "overage", "included", "trial"):
+        for name in ("per_query", "monthly", "overage", "included", "trial", "per_search"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= MAX_AMOUNT:
                 raise InvalidPlan(f"{name} must be between 0 and {MAX_AMOUNT}, not {value}")
@@ -127,6 +133,7 @@ def set_plan(session: Session, *, asset_id: str, terms: PlanTerms) -> Plan:
         overage=terms.overage,
         trial=terms.trial,
         acceptance_hours=terms.acceptance_hours,
+        per_search=terms.per_search,
     )
     session.add(plan)
     session.flush()
@@ -155,6 +162,7 @@ def plan_public(plan: Plan | None) -> dict[str, Any] | None:
         "overage": plan.overage,
         "trial": plan.trial,
         "acceptance_hours": plan.acceptance_hours,
+        "per_search": plan.per_search,
         "created_at": plan.created_at.isoformat(),
     }
 
@@ -175,8 +183,19 @@ def describe_plan(slug: str, plan: Plan | None) -> str:
         parts.append(f"{money(plan.monthly, plan.currency)} a month for {plan.included}{extra}")
     if plan.trial:
         parts.append(f"{plan.trial} free question(s)")
+    if plan.per_search is not None:  # not sold: said by saying nothing, as before it was sold
+        parts.append(search_terms(plan))
     parts.append(f"money released {plan.acceptance_hours} h after an answer unless disputed")
     return f"{slug}: " + "; ".join(parts)
+
+
+def search_terms(plan: Plan | None) -> str:
+    """What a client's search of the passages costs, in words."""
+    if plan is None or plan.per_search is None:
+        return "passages not sold (ask instead)"
+    if plan.per_search == 0:
+        return "searching the passages free"
+    return f"{money(plan.per_search, plan.currency)} a search of the passages"
 
 
 # Wallets and entitlement
@@ -427,6 +446,122 @@ def charge_public(charge: Charge) -> dict[str, Any]:
         # As the API's models write it (UTC as "Z"), so a streamed answer equals a fetched one.
         "release_after": charge.release_after.isoformat().replace("+00:00", "Z"),
     }
+
+
+# Searches: a client pays for the passages at once, from credits (no escrow: no answer to dispute)
+
+
+def find_search_charge(
+    session: Session, *, account_id: str, key: str, fingerprint: str
+) -> SearchCharge | None:
+    """The charge an earlier search with this Idempotency-Key made, if any; the same key with
+    another search is refused (409)."""
+    charge = session.exec(
+        select(SearchCharge).where(
+            SearchCharge.account_id == account_id, SearchCharge.idempotency_key == key
+        )
+    ).first()
+    if charge is not None and charge.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            f"the Idempotency-Key {key!r} was used for a different search; use a new key"
+        )
+    return charge
+
+
+def search_price(session: Session, *, account_id: str, asset_id: str, name: str) -> Price:
+    """What a client's search of the asset costs: PassagesNotSold (403) when its plan does not
+    sell passages, PaymentRequired (402) when the client's credits do not cover it. Read it
+    again under ``lock_wallet`` before charging."""
+    plan = current_plan(session, asset_id)
+    if plan is None or plan.per_search is None:
+        raise PassagesNotSold(
+            f"{name} does not sell its passages: its expert keeps the corpus private; "
+            "ask it a question instead"
+        )
+    if plan.per_search == 0:
+        return Price("free", 0, plan.currency)
+    have = credit_balance(session, account_id, plan.currency)
+    if have < plan.per_search:
+        raise PaymentRequired(
+            f"a search of {name} costs {money(plan.per_search, plan.currency)} and you have "
+            f"{money(have, plan.currency)} in credits: buy credits to go on"
+        )
+    return Price("credits", plan.per_search, plan.currency, origin=ledger.credits(account_id))
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPaid:
+    """A search's charge (None when it was free), and whether an Idempotency-Key matched an
+    earlier search, so that nothing new was charged."""
+
+    charge: SearchCharge | None
+    replayed: bool = False
+
+
+def charge_search(
+    session: Session,
+    *,
+    account_id: str,
+    asset_id: str,
+    expert_id: str,
+    name: str,
+    fee_bps: int,
+    now: datetime,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> SearchPaid:
+    """Charge a client's search of an asset from its credits, in the caller's transaction and
+    under the client's wallet lock: the charge and one balanced ledger transaction (credits to
+    the expert's earnings less the platform fee, the fee to platform revenue) are written
+    together. A known Idempotency-Key charges nothing again; of two concurrent searches with
+    one key, the first charges and the second finds its charge."""
+    lock_wallet(session, account_id)
+    if idempotency_key is not None:
+        earlier = find_search_charge(
+            session, account_id=account_id, key=idempotency_key, fingerprint=fingerprint
+        )
+        if earlier is not None:
+            return SearchPaid(earlier, replayed=True)
+    price = search_price(session, account_id=account_id, asset_id=asset_id, name=name)
+    if price.origin is None:
+        return SearchPaid(None)
+    fee = fee_for(price.amount, fee_bps)
+    charge = SearchCharge(
+        account_id=account_id,
+        asset_id=asset_id,
+        expert_id=expert_id,
+        amount=price.amount,
+        fee=fee,
+        currency=price.currency,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(charge)
+            session.flush()
+    except IntegrityError:  # a concurrent search with the same key charged first
+        if idempotency_key is None:  # pragma: no cover - the conflict was on another constraint
+            raise
+        found = find_search_charge(
+            session, account_id=account_id, key=idempotency_key, fingerprint=fingerprint
+        )
+        if found is None:  # pragma: no cover - the conflict was on another constraint
+            raise
+        return SearchPaid(found, replayed=True)
+    ledger.post(
+        session,
+        key=f"search:{charge.id}",
+        kind="search",
+        currency=charge.currency,
+        moves=[
+            Move(price.origin, ledger.REVENUE, fee),
+            Move(price.origin, ledger.available(expert_id), price.amount - fee),
+        ],
+        memo=f"search of {name}",
+    )
+    return SearchPaid(charge)
 
 
 # Still in escrow: held, disputed by the client, or in the expert's review.

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
@@ -38,6 +38,15 @@ from ingestion.readers import KINDS
 from ingestion.service import job_public
 
 router = APIRouter(tags=["assets"], responses={401: ERRORS[401]})
+# The Idempotency-Key header of a search, as an ask takes it.
+SearchIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        description="Retrying with the same key searches again without a second charge",
+    ),
+]
 
 
 def _public(asset: Asset) -> AssetPublic:
@@ -98,6 +107,9 @@ class PlanView(BaseModel):
     currency: str
     trial: int = Field(description="Free questions for a client without credits")
     acceptance_hours: int | None = None
+    per_search: int | None = Field(
+        default=None, description="A client's search of the passages; null: not sold, 0: free"
+    )
 
 
 class ExpertLink(BaseModel):
@@ -236,7 +248,18 @@ def cancel_job(session: SessionDep, account: CurrentAccount, job_id: str) -> Job
 
 
 @router.post(
-    "/assets/{slug}/search", responses={403: ERRORS[403], 404: ERRORS[404], 422: ERRORS[422]}
+    "/assets/{slug}/search",
+    responses={
+        402: {"model": ErrorBody, "description": "Not enough credits for the price of a search"},
+        403: {
+            "model": ErrorBody,
+            "description": "The asset's plan does not sell its passages (ask instead), or the "
+            "caller's e-mail address is not verified for a priced search",
+        },
+        404: ERRORS[404],
+        409: {"model": ErrorBody, "description": "Idempotency-Key reused for another search"},
+        422: ERRORS[422],
+    },
 )
 def search(
     session: SessionDep,
@@ -244,8 +267,13 @@ def search(
     account: CurrentAccount,
     slug: str,
     body: SearchRequest,
+    idempotency_key: SearchIdempotencyKey = None,
 ) -> SearchResponse:
-    """The passages closest to the query (the asset's owner and admins only)."""
+    """The passages closest to the query. The asset's owner and admins search free; a client
+    searches a published asset as its plan's ``per_search`` says: null, its passages are not
+    sold (403: ask instead); 0, free; more, each search is paid from the client's credits at
+    once (no escrow: there is no answer to dispute), 402 when they do not cover it. The same
+    Idempotency-Key again searches again and charges once; with another search it is 409."""
     passages = querying.search(
         session,
         runtime,
@@ -255,6 +283,7 @@ def search(
         k=body.k,
         kinds=list(body.kinds) if body.kinds else None,
         path_prefix=body.path_prefix,
+        idempotency_key=idempotency_key,
     )
     return SearchResponse(
         results=[

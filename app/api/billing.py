@@ -65,6 +65,13 @@ class PlanIn(BaseModel):
     overage: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     trial: int = Field(default=0, ge=0, le=1000)
     acceptance_hours: int = Field(default=72, ge=1, le=24 * 90)
+    per_search: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_AMOUNT,
+        description="A client's search of the passages, minor units: null, not sold (the "
+        "corpus stays private; clients ask instead); 0, free; more, paid from credits per search",
+    )
 
     @field_validator("currency")
     @classmethod

@@ -327,6 +327,7 @@ PLAN_FIELDS = {
     "overage": "Price per question past those",
     "trial": "Free trial questions",
     "acceptance_hours": "Hours a client has to accept",
+    "per_search": "Price per search",
 }
 _AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?")
 _COUNT = re.compile(r"\d{1,9}")
@@ -347,6 +348,7 @@ def _plan_form(plan: Plan | None, currency: str) -> dict[str, str]:
         "overage": _cents(plan.overage),
         "trial": str(plan.trial),
         "acceptance_hours": str(plan.acceptance_hours),
+        "per_search": _cents(plan.per_search),
     }
 
 
@@ -390,6 +392,7 @@ def plan_terms(form: dict[str, str]) -> billing.PlanTerms:
         overage=_amount(form, "overage"),
         trial=_count(form, "trial", 0),
         acceptance_hours=_count(form, "acceptance_hours", 72),
+        per_search=_amount(form, "per_search"),
     )
 
 
@@ -410,7 +413,8 @@ def _plan_summary(plan: Plan | None) -> str:
     if plan.trial:
         parts.append(f"{plan.trial} free trial question{'s' if plan.trial != 1 else ''}")
     parts.append(f"{plan.acceptance_hours} h to accept")
-    return "; ".join(parts) + "."
+    searches = billing.search_terms(plan)
+    return "; ".join(parts) + f". {searches[0].upper()}{searches[1:]}."
 
 
 def _earnings_page(
@@ -527,6 +531,7 @@ def set_plan(
     overage: Annotated[str, Form()] = "",
     trial: Annotated[str, Form()] = "",
     acceptance_hours: Annotated[str, Form()] = "",
+    per_search: Annotated[str, Form()] = "",
 ) -> Response:
     if account.role == Role.client:
         return refused(request, account, "only an asset's expert sets its prices")
@@ -538,6 +543,7 @@ def set_plan(
         "overage": overage,
         "trial": trial,
         "acceptance_hours": acceptance_hours,
+        "per_search": per_search,
     }
     accounting.set_plan(session, account=account, slug=slug, terms=plan_terms(form))
     return RedirectResponse(f"/earnings?saved={slug}#plan-{slug}", status_code=303)

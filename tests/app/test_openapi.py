@@ -109,8 +109,10 @@ class Fuzzed:
     headers: dict[str, dict[str, str]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fuzzed(tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder) -> Iterator[Fuzzed]:
+    """An app of its own for each part of the walk: schemathesis runs the app's lifespan, which
+    starts the MCP endpoint once per app and closes the runtime at its end."""
     data_dir: Path = tmp_path_factory.mktemp("openapi")
     config = Settings(environment="test", data_dir=data_dir, queue=QueueSettings(immediate=True))
     runtime = Runtime(config, embedder=embedder)

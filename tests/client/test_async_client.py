@@ -3,7 +3,7 @@
 import pytest
 from vouch_client import AskDelta, AskPublic, AsyncVouch, NotFound, PermissionDenied
 
-from tests.client.conftest import PRICE, QUESTION, SLUG, Demo, Proxy
+from tests.client.conftest import PRICE, QUESTION, SEARCH_PRICE, SLUG, Demo, Proxy
 
 
 async def test_reads_asks_and_streams_charged_once_each(served: Demo) -> None:
@@ -41,6 +41,11 @@ async def test_search_for_the_owner_and_refusals(served: Demo) -> None:
             await vouch.ask("no-such-asset", QUESTION)
     assert refused.value.message == "no asset 'no-such-asset'"
     assert served.charges() == []
+    served.sell_passages()
+    async with served.async_vouch() as vouch:
+        results = await vouch.search(SLUG, QUESTION, k=2)
+    assert [r.rank for r in results] == [1, 2]
+    assert served.credits() == 1000 - SEARCH_PRICE
 
 
 async def test_a_lost_answer_is_asked_again_and_charged_once(served: Demo, proxy: Proxy) -> None:

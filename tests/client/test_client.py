@@ -21,7 +21,7 @@ from vouch_client import (
     VouchError,
 )
 
-from tests.client.conftest import PRICE, QUESTION, SLUG, Demo, Proxy
+from tests.client.conftest import PRICE, QUESTION, SEARCH_PRICE, SLUG, Demo, Proxy
 from tests.factories import create_actor, create_test_asset
 
 
@@ -51,6 +51,37 @@ class TestReading:
         assert served.charges() == []
         filtered = served.vouch(served.expert_key).search(SLUG, QUESTION, path_prefix="cli.md")
         assert {r.locator["path"] for r in filtered} == {"cli.md"}
+
+    def test_a_client_searches_where_the_plan_sells_passages(self, served: Demo) -> None:
+        served.sell_passages()
+        vouch = served.vouch()
+        results = vouch.search(SLUG, QUESTION, k=3)
+        assert results[0].locator["path"] == "api.md"
+        assert served.credits() == 1000 - SEARCH_PRICE
+        # The same key again: the same search, not charged again; with another query, 409.
+        vouch.search(SLUG, QUESTION, k=3, idempotency_key="search-1")
+        again = vouch.search(SLUG, QUESTION, k=3, idempotency_key="search-1")
+        assert [r.text for r in again] == [r.text for r in results]
+        assert served.credits() == 1000 - 2 * SEARCH_PRICE
+        with pytest.raises(Conflict) as reused:
+            vouch.search(SLUG, "What does a question cost?", idempotency_key="search-1")
+        assert reused.value.error == "IdempotencyKeyReused"
+        assert len(served.search_charges()) == 2
+        assert served.charges() == []  # no ask charge, no escrow
+
+    @pytest.mark.parametrize("proxy_failure", ["drop", "unavailable"], indirect=True)
+    def test_a_lost_search_is_sent_again_with_its_key_and_charged_once(
+        self, served: Demo, proxy: Proxy
+    ) -> None:
+        served.sell_passages()
+        with Vouch(served.client_key, base_url=proxy.url, max_retry_wait=0.1) as vouch:
+            results = vouch.search(SLUG, QUESTION, k=2)
+        assert len(results) == 2
+        assert len(proxy.asks) == 2  # searched and charged, the answer lost, searched again
+        assert proxy.asks[0] == proxy.asks[1] is not None
+        (charge,) = served.search_charges()
+        assert (charge.amount, charge.idempotency_key) == (SEARCH_PRICE, proxy.asks[0])
+        assert served.credits() == 1000 - SEARCH_PRICE
 
 
 class TestAsk:
@@ -187,11 +218,22 @@ class TestRefusals:
             vouch.consultation("con_nothing")
         assert served.charges() == []
 
-    def test_a_client_may_not_search_the_corpus(self, served: Demo) -> None:
+    def test_a_client_may_not_search_passages_the_plan_does_not_sell(self, served: Demo) -> None:
         with pytest.raises(PermissionDenied) as refused:
             served.vouch().search(SLUG, QUESTION)
         assert refused.value.status == 403
-        assert f"only the owner of {SLUG!r}" in refused.value.message
+        assert refused.value.error == "PassagesNotSold"
+        assert f"{SLUG} does not sell its passages" in refused.value.message
+        assert served.search_charges() == []
+        assert served.credits() == 1000
+
+    def test_a_search_without_enough_credits_is_payment_required(self, served: Demo) -> None:
+        served.sell_passages()
+        account_id, key = served.new_client()
+        with pytest.raises(PaymentRequired) as refused:
+            served.vouch(key).search(SLUG, QUESTION)
+        assert refused.value.status == 402
+        assert served.search_charges(account_id) == []
 
     def test_a_wrong_key_is_an_authentication_error(self, served: Demo) -> None:
         with pytest.raises(AuthenticationError) as refused:

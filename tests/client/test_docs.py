@@ -1,6 +1,6 @@
-"""docs/client.md is true: each Python example runs as written against the demo, with the key
-it says (the demo client's, or the expert's where it searches), and the install line names
-the package's real extras."""
+"""docs/client.md is true: each Python example runs as written against the demo with the demo
+client's key (where it searches, on a plan that sells the passages), and the install line
+names the package's real extras."""
 
 import re
 import tomllib
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from vouch_client import AsyncVouch, Vouch
 
-from tests.client.conftest import Demo
+from tests.client.conftest import SEARCH_PRICE, Demo
 from tests.servers import ROOT
 
 DOC = (ROOT / "docs" / "client.md").read_text()
@@ -47,7 +47,9 @@ def test_example_runs_against_the_demo(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     searches = any(f"{name}(" in example for name in SEARCHES)
-    monkeypatch.setenv("VOUCH_API_KEY", served.expert_key if searches else served.client_key)
+    if searches:
+        served.sell_passages()
+    monkeypatch.setenv("VOUCH_API_KEY", served.client_key)
     monkeypatch.setenv("VOUCH_URL", served.base)
     names: dict[str, Any] = {}
     try:
@@ -59,6 +61,7 @@ def test_example_runs_against_the_demo(
     assert "'path': 'ingestion.md'" in printed
     if searches:
         assert served.charges() == []
+        assert served.credits() == 1000 - SEARCH_PRICE  # one search, paid at once
     else:
         (charge,) = served.charges()
         assert (charge.amount, charge.status) == (25, "held")

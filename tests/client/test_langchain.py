@@ -8,11 +8,12 @@ from langchain_core.documents import Document
 from vouch_client import PermissionDenied
 from vouch_client.langchain import VouchLangChainRetriever
 
-from tests.client.conftest import QUESTION, SLUG, Demo
+from tests.client.conftest import QUESTION, SEARCH_PRICE, SLUG, Demo
 
 
 def test_retriever_returns_documents_with_their_locators(served: Demo) -> None:
-    retriever = VouchLangChainRetriever(client=served.vouch(served.expert_key), asset=SLUG, k=3)
+    served.sell_passages()
+    retriever = VouchLangChainRetriever(client=served.vouch(), asset=SLUG, k=3)
     documents = retriever.invoke(QUESTION)
     assert len(documents) == 3
     assert all(isinstance(d, Document) for d in documents)
@@ -20,15 +21,19 @@ def test_retriever_returns_documents_with_their_locators(served: Demo) -> None:
     assert "SHA-256" in first.page_content
     assert first.metadata["locator"]["path"] == "api.md"
     assert (first.metadata["asset"], first.metadata["rank"]) == (SLUG, 1)
+    # The client paid for the search at once; no answer is held in escrow.
+    assert served.credits() == 1000 - SEARCH_PRICE
     assert served.charges() == []
 
 
-async def test_retriever_async_and_refused_to_a_client(served: Demo) -> None:
-    async with served.async_vouch(served.expert_key) as expert:
-        documents = await VouchLangChainRetriever(client=expert, asset=SLUG, k=2).ainvoke(QUESTION)
-    assert [d.metadata["rank"] for d in documents] == [1, 2]
+async def test_retriever_async_and_refused_where_passages_are_not_sold(served: Demo) -> None:
     with pytest.raises(PermissionDenied):
         VouchLangChainRetriever(client=served.vouch(), asset=SLUG).invoke(QUESTION)
+    served.sell_passages()
+    async with served.async_vouch() as vouch:
+        documents = await VouchLangChainRetriever(client=vouch, asset=SLUG, k=2).ainvoke(QUESTION)
+    assert [d.metadata["rank"] for d in documents] == [1, 2]
+    assert served.credits() == 1000 - SEARCH_PRICE
 
 
 @pytest.mark.parametrize(

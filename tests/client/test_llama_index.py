@@ -8,11 +8,12 @@ from llama_index.core.schema import MetadataMode
 from vouch_client import PaymentRequired, PermissionDenied, PlanIn
 from vouch_client.llama_index import VouchQueryEngine, VouchRetriever
 
-from tests.client.conftest import PRICE, QUESTION, SLUG, Demo
+from tests.client.conftest import PRICE, QUESTION, SEARCH_PRICE, SLUG, Demo
 
 
 def test_retriever_in_a_retriever_query_engine_keeps_the_locators(served: Demo) -> None:
-    retriever = VouchRetriever(served.vouch(served.expert_key), SLUG, top_k=3)
+    served.sell_passages()
+    retriever = VouchRetriever(served.vouch(), SLUG, top_k=3)
     engine = RetrieverQueryEngine.from_args(retriever, llm=MockLLM(max_tokens=8))
     response = engine.query(QUESTION)
     assert len(response.source_nodes) == 3
@@ -29,16 +30,24 @@ def test_retriever_in_a_retriever_query_engine_keeps_the_locators(served: Demo) 
     assert first.node.node_id.startswith(f"vouch:{SLUG}:")
     # The same passage has the same id on the next search.
     assert retriever.retrieve(QUESTION)[0].node.node_id == first.node.node_id
-    assert served.charges() == []  # searching the owner's own asset is free
+    # Each retrieval is a search the client pays for at once; no answer is held in escrow.
+    assert served.credits() == 1000 - 2 * SEARCH_PRICE
+    assert len(served.search_charges()) == 2
+    assert served.charges() == []
 
 
-async def test_retriever_async_and_refused_to_a_client(served: Demo) -> None:
-    async with served.async_vouch(served.expert_key) as expert:
-        nodes = await VouchRetriever(expert, SLUG, top_k=2).aretrieve(QUESTION)
-    assert [n.node.metadata["rank"] for n in nodes] == [1, 2]
-    assert nodes[0].node.metadata["locator"]["lines"][0] >= 1
+async def test_retriever_async_and_refused_where_passages_are_not_sold(served: Demo) -> None:
     with pytest.raises(PermissionDenied):
         VouchRetriever(served.vouch(), SLUG).retrieve(QUESTION)
+    async with served.async_vouch(served.expert_key) as expert:
+        nodes = await VouchRetriever(expert, SLUG, top_k=2).aretrieve(QUESTION)
+    assert served.search_charges() == []  # the expert searches the own asset free
+    served.sell_passages()
+    async with served.async_vouch() as vouch:
+        nodes = await VouchRetriever(vouch, SLUG, top_k=2).aretrieve(QUESTION)
+    assert [n.node.metadata["rank"] for n in nodes] == [1, 2]
+    assert nodes[0].node.metadata["locator"]["lines"][0] >= 1
+    assert served.credits() == 1000 - SEARCH_PRICE
 
 
 def test_query_engine_answers_with_vouchs_citations_and_charge(served: Demo) -> None:

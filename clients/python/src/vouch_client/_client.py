@@ -1,10 +1,10 @@
 """The clients: ``Vouch`` (sync) and ``AsyncVouch``, over one description of each request.
 
 ``_Api`` builds every request (``_Call``) and decodes every answer; the two clients only send
-them, with the same retry rule: a request that is safe to send again (a read, or an ask with
-its Idempotency-Key) is retried on a lost connection, a 5xx or a 429, waiting as Retry-After
-says up to ``max_retry_wait`` seconds. An ask makes its key once, so every retry of it is the
-same question to the server: answered and charged once.
+them, with the same retry rule: a request that is safe to send again (a read, or an ask or a
+search with its Idempotency-Key) is retried on a lost connection, a 5xx or a 429, waiting as
+Retry-After says up to ``max_retry_wait`` seconds. An ask or a search makes its key once, so
+every retry of it is the same request to the server: charged once.
 """
 
 import asyncio
@@ -70,7 +70,7 @@ class _Call:
     json: Any = None
     params: dict[str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    # Safe to send again: a read, or an ask carrying its Idempotency-Key.
+    # Safe to send again: a read, or an ask or a search carrying its Idempotency-Key.
     retry: bool = False
 
 
@@ -115,8 +115,16 @@ class _Api:
         return _Call("GET", "/v1/billing/balance", retry=True)
 
     @staticmethod
-    def search(slug: str, request: SearchRequest) -> _Call:
-        return _Call("POST", f"/v1/assets/{_slug(slug)}/search", json=_body(request), retry=True)
+    def search(slug: str, request: SearchRequest, idempotency_key: str | None) -> _Call:
+        # A priced search is charged: one key per search, carried by every retry of it.
+        headers = {IDEMPOTENCY_HEADER: idempotency_key or uuid.uuid4().hex}
+        return _Call(
+            "POST",
+            f"/v1/assets/{_slug(slug)}/search",
+            json=_body(request),
+            headers=headers,
+            retry=True,
+        )
 
     @staticmethod
     def ask(slug: str, question: str, idempotency_key: str | None, *, stream: bool) -> _Call:
@@ -343,10 +351,13 @@ class Vouch:
         k: int = 5,
         kinds: list[Any] | None = None,
         path_prefix: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[SearchResult]:
-        """The passages of the asset closest to ``query``, each with its locator."""
+        """The passages of the asset closest to ``query``, each with its locator: free for its
+        expert, for a client as the asset's plan says (``per_search``: not sold, free, or paid
+        from credits); retried under one Idempotency-Key, so charged once."""
         request = SearchRequest(query=query, k=k, kinds=kinds, path_prefix=path_prefix)
-        return self._get(_Api.search(slug, request), _SEARCH_RESPONSE).results
+        return self._get(_Api.search(slug, request, idempotency_key), _SEARCH_RESPONSE).results
 
     def ask(self, slug: str, question: str, *, idempotency_key: str | None = None) -> AskPublic:
         """A cited answer, charged and held in escrow; retried under one Idempotency-Key."""
@@ -487,9 +498,11 @@ class AsyncVouch:
         k: int = 5,
         kinds: list[Any] | None = None,
         path_prefix: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[SearchResult]:
         request = SearchRequest(query=query, k=k, kinds=kinds, path_prefix=path_prefix)
-        return (await self._get(_Api.search(slug, request), _SEARCH_RESPONSE)).results
+        call = _Api.search(slug, request, idempotency_key)
+        return (await self._get(call, _SEARCH_RESPONSE)).results
 
     async def ask(
         self, slug: str, question: str, *, idempotency_key: str | None = None

@@ -35,6 +35,9 @@ class PlanView(BaseModel):
     currency: str
     trial: int = Field(description="Free questions for a client without credits")
     acceptance_hours: int | None = None
+    per_search: int | None = Field(
+        None, description="A client's search of the passages; null: not sold, 0: free"
+    )
 
 
 class PricePublic(BaseModel):
@@ -68,6 +71,14 @@ class PlanIn(BaseModel):
     overage: int | None = None
     trial: int = 0
     acceptance_hours: int = 72
+    per_search: int | None = Field(
+        None,
+        description=(
+            "A client's search of the passages, minor units: null, not sold (the "
+            "corpus stays private; clients ask instead); 0, free; more, paid from "
+            "credits per search"
+        ),
+    )
 
 
 class PlanPublic(BaseModel):
@@ -78,6 +89,14 @@ class PlanPublic(BaseModel):
     overage: int | None = None
     trial: int = 0
     acceptance_hours: int = 72
+    per_search: int | None = Field(
+        None,
+        description=(
+            "A client's search of the passages, minor units: null, not sold (the "
+            "corpus stays private; clients ask instead); 0, free; more, paid from "
+            "credits per search"
+        ),
+    )
     id: str
     asset: str
 
