@@ -1,12 +1,12 @@
 """Random sequences of everything that moves money, checked after every step.
 
 A hypothesis state machine drives top-ups (admin grants and Stripe purchases through the real
-webhook handler), Stripe refunds, asks, subscriptions, accepts, disputes, refunds, the passing
-of time (window expiries and period ends), releases and payouts against the real services on a
-real database. After every step: every transaction balances, no account that must stay
-non-negative is negative, and credits + subscriptions + escrow + earnings + revenue + paid out
-+ refunded equal the money that came in (cash received through Stripe, credits granted, and
-what the platform covered itself).
+webhook handler), Stripe refunds, asks, priced searches, subscriptions, accepts, disputes,
+refunds, the passing of time (window expiries and period ends), releases and payouts against
+the real services on a real database. After every step: every transaction balances, no account
+that must stay non-negative is negative, and credits + subscriptions + escrow + earnings +
+revenue + paid out + refunded equal the money that came in (cash received through Stripe,
+credits granted, and what the platform covered itself).
 """
 
 import itertools
@@ -85,7 +85,7 @@ def make_machine(template: Path, workdir: Path, embedder: Embedder) -> type[Rule
                 self.assets = []
                 for n, terms in enumerate(
                     [
-                        PlanTerms(per_query=30, trial=1, acceptance_hours=24),
+                        PlanTerms(per_query=30, trial=1, acceptance_hours=24, per_search=7),
                         PlanTerms(monthly=100, included=3, overage=45, acceptance_hours=48),
                     ]
                 ):
@@ -195,6 +195,25 @@ def make_machine(template: Path, workdir: Path, embedder: Embedder) -> type[Rule
         @rule(client=st.integers(0, 1), asset=st.integers(0, 1))
         def ask_again(self, client: int, asset: int) -> None:
             self.ask(client, asset)
+
+        @rule(client=st.integers(0, 1), key=st.sampled_from(["k1", "k2", None]))
+        def search(self, client: int, key: str | None) -> None:
+            """A priced search of the first asset, paid at once; a key seen before pays nothing."""
+            try:
+                with session_scope(self.engine) as session:
+                    billing.charge_search(
+                        session,
+                        account_id=self.clients[client],
+                        asset_id=self.assets[0],
+                        expert_id=self.expert,
+                        name="m",
+                        fee_bps=FEE_BPS,
+                        now=self.now,
+                        idempotency_key=key,
+                        fingerprint="the same search",
+                    )
+            except PaymentRequired:
+                pass
 
         @rule(client=st.integers(0, 1))
         def subscribe(self, client: int) -> None:
