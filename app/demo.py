@@ -26,8 +26,9 @@ from ingestion.models import IngestionJob
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SLUG = "vouch-handbook"
 KEY_LABEL = "demo"
-# 25 cents a question, or 5.00 a month for 30; a client without credits gets 3 questions free.
-PLAN = billing.PlanTerms(per_query=25, monthly=500, included=30, trial=3)
+# 25 cents a question, or 5.00 a month for 30; a client without credits gets 3 questions free;
+# its passages are sold at 3 cents a search (the retrievers of clients/python use them).
+PLAN = billing.PlanTerms(per_query=25, monthly=500, included=30, trial=3, per_search=3)
 CREDITS = 1000
 # One grant per data dir, however often `vouch demo` runs.
 CREDITS_KEY = "demo:client-credits"

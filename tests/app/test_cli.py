@@ -416,7 +416,7 @@ def test_demo_prices_its_asset_and_grants_the_client_credits_once(
     first = shell.run("demo", "--corpus", str(folder)).stdout
     prices = (
         "Demo prices: vouch-handbook: 0.25 USD a question; 5.00 USD a month for 30, then stop; "
-        "3 free question(s)"
+        "3 free question(s); 0.03 USD a search of the passages"
     )
     assert prices in first
     assert "Demo client credits: 10.00 USD" in first

@@ -29,7 +29,8 @@ SLUG = demo.SLUG
 PRICE = 25  # the demo's price of a question, in cents
 assert demo.PLAN.per_query == PRICE
 assert demo.PLAN.per_search is None  # the demo's passages are not sold until a test sells them
-SEARCH_PRICE = 3  # what ``Demo.sell_passages`` makes a client's search cost, in cents
+SEARCH_PRICE = 3  # what a client's search of the demo costs, in cents
+assert demo.PLAN.per_search == SEARCH_PRICE
 QUESTION = "How are API keys stored?"
 
 
@@ -63,8 +64,9 @@ class Demo:
         with Session(self.runtime.engine) as session:
             return ledger.balance(session, ledger.credits(account_id or self.client_id), "usd")
 
-    def sell_passages(self, per_search: int = SEARCH_PRICE) -> None:
-        """The expert keeps the demo's plan and sells its passages to clients at ``per_search``."""
+    def price_searches(self, per_search: int | None) -> None:
+        """The expert keeps the demo's plan but prices a client's search at ``per_search``
+        (None: passages not sold; the demo sells them at SEARCH_PRICE)."""
         expert = self.vouch(self.expert_key)
         plan = expert.plan(SLUG)
         assert plan is not None

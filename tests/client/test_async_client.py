@@ -34,6 +34,7 @@ async def test_search_for_the_owner_and_refusals(served: Demo) -> None:
         results = await expert.search(SLUG, QUESTION, k=2)
     assert [r.rank for r in results] == [1, 2]
     assert results[0].locator["path"] == "api.md"
+    served.price_searches(None)
     async with served.async_vouch() as vouch:
         with pytest.raises(PermissionDenied):
             await vouch.search(SLUG, QUESTION)
@@ -41,7 +42,7 @@ async def test_search_for_the_owner_and_refusals(served: Demo) -> None:
             await vouch.ask("no-such-asset", QUESTION)
     assert refused.value.message == "no asset 'no-such-asset'"
     assert served.charges() == []
-    served.sell_passages()
+    served.price_searches(SEARCH_PRICE)
     async with served.async_vouch() as vouch:
         results = await vouch.search(SLUG, QUESTION, k=2)
     assert [r.rank for r in results] == [1, 2]

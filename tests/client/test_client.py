@@ -53,7 +53,6 @@ class TestReading:
         assert {r.locator["path"] for r in filtered} == {"cli.md"}
 
     def test_a_client_searches_where_the_plan_sells_passages(self, served: Demo) -> None:
-        served.sell_passages()
         vouch = served.vouch()
         results = vouch.search(SLUG, QUESTION, k=3)
         assert results[0].locator["path"] == "api.md"
@@ -73,7 +72,6 @@ class TestReading:
     def test_a_lost_search_is_sent_again_with_its_key_and_charged_once(
         self, served: Demo, proxy: Proxy
     ) -> None:
-        served.sell_passages()
         with Vouch(served.client_key, base_url=proxy.url, max_retry_wait=0.1) as vouch:
             results = vouch.search(SLUG, QUESTION, k=2)
         assert len(results) == 2
@@ -219,6 +217,7 @@ class TestRefusals:
         assert served.charges() == []
 
     def test_a_client_may_not_search_passages_the_plan_does_not_sell(self, served: Demo) -> None:
+        served.price_searches(None)
         with pytest.raises(PermissionDenied) as refused:
             served.vouch().search(SLUG, QUESTION)
         assert refused.value.status == 403
@@ -228,7 +227,6 @@ class TestRefusals:
         assert served.credits() == 1000
 
     def test_a_search_without_enough_credits_is_payment_required(self, served: Demo) -> None:
-        served.sell_passages()
         account_id, key = served.new_client()
         with pytest.raises(PaymentRequired) as refused:
             served.vouch(key).search(SLUG, QUESTION)

@@ -12,7 +12,6 @@ from tests.client.conftest import QUESTION, SEARCH_PRICE, SLUG, Demo
 
 
 def test_retriever_returns_documents_with_their_locators(served: Demo) -> None:
-    served.sell_passages()
     retriever = VouchLangChainRetriever(client=served.vouch(), asset=SLUG, k=3)
     documents = retriever.invoke(QUESTION)
     assert len(documents) == 3
@@ -27,9 +26,10 @@ def test_retriever_returns_documents_with_their_locators(served: Demo) -> None:
 
 
 async def test_retriever_async_and_refused_where_passages_are_not_sold(served: Demo) -> None:
+    served.price_searches(None)
     with pytest.raises(PermissionDenied):
         VouchLangChainRetriever(client=served.vouch(), asset=SLUG).invoke(QUESTION)
-    served.sell_passages()
+    served.price_searches(SEARCH_PRICE)
     async with served.async_vouch() as vouch:
         documents = await VouchLangChainRetriever(client=vouch, asset=SLUG, k=2).ainvoke(QUESTION)
     assert [d.metadata["rank"] for d in documents] == [1, 2]

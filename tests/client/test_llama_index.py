@@ -12,7 +12,6 @@ from tests.client.conftest import PRICE, QUESTION, SEARCH_PRICE, SLUG, Demo
 
 
 def test_retriever_in_a_retriever_query_engine_keeps_the_locators(served: Demo) -> None:
-    served.sell_passages()
     retriever = VouchRetriever(served.vouch(), SLUG, top_k=3)
     engine = RetrieverQueryEngine.from_args(retriever, llm=MockLLM(max_tokens=8))
     response = engine.query(QUESTION)
@@ -42,7 +41,6 @@ async def test_retriever_async_and_refused_where_passages_are_not_sold(served: D
     async with served.async_vouch(served.expert_key) as expert:
         nodes = await VouchRetriever(expert, SLUG, top_k=2).aretrieve(QUESTION)
     assert served.search_charges() == []  # the expert searches the own asset free
-    served.sell_passages()
     async with served.async_vouch() as vouch:
         nodes = await VouchRetriever(vouch, SLUG, top_k=2).aretrieve(QUESTION)
     assert [n.node.metadata["rank"] for n in nodes] == [1, 2]
