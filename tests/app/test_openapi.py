@@ -34,7 +34,7 @@ from core.config import QueueSettings, Settings
 from migrations import upgrade
 from tests.factories import HANDBOOK, Actor, create_actor, create_test_asset, ingest_path
 
-EXAMPLES = 20  # per operation and account
+EXAMPLES = 12  # per operation and account: 36 calls an operation, a minute of CPU in all
 # Valid input must be accepted: answered 2xx, or refused for the account's state rather than the
 # input (schemathesis's list). 402 is added: like 409, it answers a well-formed request that the
 # caller's credits cannot pay for now (asking or subscribing after the expert set a price), and
