@@ -28,7 +28,6 @@ from tests.servers import ROOT
 SLUG = demo.SLUG
 PRICE = 25  # the demo's price of a question, in cents
 assert demo.PLAN.per_query == PRICE
-assert demo.PLAN.per_search is None  # the demo's passages are not sold until a test sells them
 SEARCH_PRICE = 3  # what a client's search of the demo costs, in cents
 assert demo.PLAN.per_search == SEARCH_PRICE
 QUESTION = "How are API keys stored?"

@@ -36,8 +36,10 @@ def test_retriever_in_a_retriever_query_engine_keeps_the_locators(served: Demo) 
 
 
 async def test_retriever_async_and_refused_where_passages_are_not_sold(served: Demo) -> None:
+    served.price_searches(None)
     with pytest.raises(PermissionDenied):
         VouchRetriever(served.vouch(), SLUG).retrieve(QUESTION)
+    served.price_searches(SEARCH_PRICE)
     async with served.async_vouch(served.expert_key) as expert:
         nodes = await VouchRetriever(expert, SLUG, top_k=2).aretrieve(QUESTION)
     assert served.search_charges() == []  # the expert searches the own asset free
