@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -16,12 +16,13 @@ from starlette.datastructures import FormData
 
 from app import engagements
 from app.bodies import FILES
-from app.deps import PageAccount, RuntimeDep, SessionDep
+from app.deps import RuntimeDep, SessionDep, SignedIn, signed_in
 from app.models import Account, Role
 from app.runtime import Runtime
+from app.web.actions import page_action
 from app.web.forms import OriginGuard, PageFiles, PostGuard, page_files
 from app.web.markdown import render_markdown
-from app.web.pages import error_page, login_then, render, to_login
+from app.web.pages import error_page, render, show_error
 from core.config import Settings
 from core.errors import Forbidden, InvalidInput, VouchError
 from marketplace.engagements import MilestoneTerms, Terms
@@ -56,6 +57,8 @@ CHECKOUT_NOTICES = {
     "done": "Payment received: the milestone is funded as soon as Stripe confirms it.",
     "canceled": "Checkout canceled: nothing was charged.",
 }
+# The actions on one engagement: signed out, sign in and come back to the engagement.
+OnEngagement = Annotated[Account, signed_in("/engagements/{engagement_id}")]
 
 
 class InvalidForm(InvalidInput):
@@ -130,24 +133,18 @@ def _rows(milestones: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 @router.get("/engagements")
-def list_page(request: Request, session: SessionDep, account: PageAccount) -> Response:
-    if account is None:
-        return to_login(request)
+def list_page(request: Request, session: SessionDep, account: SignedIn) -> Response:
     rows = engagements.summaries(session, account=account)
     disputes = engagements.disputes(session, account=account) if account.role == Role.admin else []
     return render(request, "engagements.html", account=account, rows=rows, disputes=disputes)
 
 
 @router.get("/admin/disputes")
+@page_action(show_error)
 def disputes_page(
-    request: Request, session: SessionDep, account: PageAccount, done: str = ""
+    request: Request, session: SessionDep, account: SignedIn, done: str = ""
 ) -> Response:
-    if account is None:
-        return to_login(request)
-    try:
-        rows = engagements.disputes(session, account=account)
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    rows = engagements.disputes(session, account=account)
     notice = "Dispute settled." if done else None
     return render(request, "disputes.html", account=account, disputes=rows, notice=notice)
 
@@ -170,42 +167,45 @@ def _new_page(
 ) -> HTMLResponse:
     """The form for a request to ``expert`` (about ``asset``), or to escalate the answer
     ``consultation``; ``form`` holds what was typed."""
-    try:
-        if account.role != Role.client:
-            raise Forbidden("only client accounts commission engagements")
-        origin = None
-        if consultation:
-            defaults = engagements.escalation_defaults(
-                session, runtime, account=account, consultation_id=consultation
+    if account.role != Role.client:
+        raise Forbidden("only client accounts commission engagements")
+    origin = None
+    if consultation:
+        defaults = engagements.escalation_defaults(
+            session, runtime, account=account, consultation_id=consultation
+        )
+        origin = defaults["consultation"]
+        expert = defaults["expert_id"]
+        asset = defaults["asset"].slug
+        initial: dict[str, Any] = {
+            "title": defaults["title"],
+            "scope": "",
+            "deliverable": defaults["deliverable"],
+            "currency": defaults["currency"],
+            "milestones": [
+                {"title": m.title, "amount": _cents(m.amount)} for m in defaults["milestones"]
+            ],
+        }
+    else:
+        if not expert:
+            raise ExpertNotFound(
+                "choose an expert first: open their page and commission them from there"
             )
-            origin = defaults["consultation"]
-            expert = defaults["expert_id"]
-            asset = defaults["asset"].slug
-            initial: dict[str, Any] = {
-                "title": defaults["title"],
-                "scope": "",
-                "deliverable": defaults["deliverable"],
-                "currency": defaults["currency"],
-                "milestones": [
-                    {"title": m.title, "amount": _cents(m.amount)} for m in defaults["milestones"]
-                ],
-            }
-        else:
-            if not expert:
-                raise ExpertNotFound(
-                    "choose an expert first: open their page and commission them from there"
-                )
-            initial = {"currency": runtime.settings.billing.currency, "milestones": []}
-        chosen = engagements.expert_choice(session, expert)
-        assets = engagements.experts_assets(session, account=account, expert_id=chosen.id)
-    except VouchError as exc:
-        return error_page(request, account, exc)
+        initial = {"currency": runtime.settings.billing.currency, "milestones": []}
+    chosen = engagements.expert_choice(session, expert)
+    assets = engagements.experts_assets(session, account=account, expert_id=chosen.id)
+    # The form's address names what it is for, so that a visitor whose sign-in ran out while
+    # filling it in comes back to this form after signing in again.
+    about = (
+        {"consultation": consultation} if consultation else {"expert": chosen.id, "asset": asset}
+    )
     values = {"revision_limit": "2", "review_days": "14", "asset": asset, **initial, **(form or {})}
     values["milestones"] = _rows(values.get("milestones") or [])
     return render(
         request,
         "engagement_new.html",
         status_code,
+        action=f"/engagements/new?{urlencode(about)}",
         account=account,
         expert=chosen,
         assets=assets,
@@ -217,44 +217,35 @@ def _new_page(
 
 
 @router.get("/engagements/new")
+@page_action(show_error)
 def new_page(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     expert: str = "",
     asset: str = "",
     consultation: str = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     return _new_page(
         request, session, runtime, account, expert=expert, asset=asset, consultation=consultation
     )
 
 
-@router.post("/engagements/new", dependencies=[PostGuard])
-def commission(
-    request: Request,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    account: PageAccount,
-    expert: Annotated[str, Form()] = "",
-    asset: Annotated[str, Form()] = "",
-    consultation: Annotated[str, Form()] = "",
-    title: Annotated[str, Form()] = "",
-    scope: Annotated[str, Form()] = "",
-    deliverable: Annotated[str, Form()] = "",
-    currency: Annotated[str, Form()] = "",
-    deadline: Annotated[str, Form()] = "",
-    revision_limit: Annotated[str, Form()] = "",
-    review_days: Annotated[str, Form()] = "",
-    milestone_title: Annotated[list[str] | None, Form()] = None,
-    milestone_amount: Annotated[list[str] | None, Form()] = None,
-) -> Response:
-    if account is None:
-        return login_then(f"/engagements/new?expert={quote(expert)}&asset={quote(asset)}")
-    typed = {
+def _typed(
+    asset: str,
+    title: str,
+    scope: str,
+    deliverable: str,
+    currency: str,
+    deadline: str,
+    revision_limit: str,
+    review_days: str,
+    milestone_title: list[str] | None,
+    milestone_amount: list[str] | None,
+) -> dict[str, Any]:
+    """The commission form as typed, to show it again."""
+    return {
         "title": title,
         "scope": scope,
         "deliverable": deliverable,
@@ -269,46 +260,22 @@ def commission(
             if t.strip() or a.strip()
         ],
     }
+
+
+def _not_commissioned(
+    exc: VouchError,
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    expert: str,
+    asset: str,
+    consultation: str,
+    **typed: Any,
+) -> Response:
+    """A refused request: the form again, as typed, with why (the error page when the form
+    itself cannot be shown, e.g. for an expert who is not one)."""
     try:
-        milestones = _milestones(milestone_title, milestone_amount)
-        limit = _count(revision_limit, "revisions", 2)
-        days = _count(review_days, "review window", 14)
-        if consultation:
-            eng = engagements.escalate(
-                session,
-                runtime,
-                account=account,
-                consultation_id=consultation,
-                title=title.strip() or None,
-                note=scope,
-                deliverable=deliverable.strip() or None,
-                milestones=milestones or None,
-                currency=currency.strip() or None,
-                deadline=_deadline(deadline),
-                revision_limit=limit,
-                review_days=days,
-            )
-        else:
-            if not milestones:
-                raise InvalidForm("milestones: give at least one, with a title and an amount")
-            eng = engagements.request(
-                session,
-                runtime,
-                account=account,
-                expert_id=expert,
-                asset_slug=asset.strip() or None,
-                terms=Terms(
-                    title=title,
-                    scope=scope,
-                    deliverable=deliverable,
-                    currency=currency.strip() or runtime.settings.billing.currency,
-                    deadline=_deadline(deadline),
-                    milestones=milestones,
-                    revision_limit=limit,
-                    review_days=days,
-                ),
-            )
-    except VouchError as exc:
         return _new_page(
             request,
             session,
@@ -318,8 +285,69 @@ def commission(
             asset=asset,
             consultation=consultation,
             status_code=exc.status_code,
-            form=typed,
+            form=_typed(asset, **typed),
             error=exc.message,
+        )
+    except VouchError:
+        return error_page(request, account, exc)
+
+
+@router.post("/engagements/new", dependencies=[PostGuard])
+@page_action(_not_commissioned)
+def commission(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    account: SignedIn,
+    expert: Annotated[str, Form()] = "",
+    asset: Annotated[str, Form()] = "",
+    consultation: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "",
+    deliverable: Annotated[str, Form()] = "",
+    currency: Annotated[str, Form()] = "",
+    deadline: Annotated[str, Form()] = "",
+    revision_limit: Annotated[str, Form()] = "",
+    review_days: Annotated[str, Form()] = "",
+    milestone_title: Annotated[list[str] | None, Form()] = None,
+    milestone_amount: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    milestones = _milestones(milestone_title, milestone_amount)
+    limit = _count(revision_limit, "revisions", 2)
+    days = _count(review_days, "review window", 14)
+    if consultation:
+        eng = engagements.escalate(
+            session,
+            runtime,
+            account=account,
+            consultation_id=consultation,
+            title=title.strip() or None,
+            note=scope,
+            deliverable=deliverable.strip() or None,
+            milestones=milestones or None,
+            currency=currency.strip() or None,
+            deadline=_deadline(deadline),
+            revision_limit=limit,
+            review_days=days,
+        )
+    else:
+        if not milestones:
+            raise InvalidForm("milestones: give at least one, with a title and an amount")
+        eng = engagements.request(
+            session,
+            runtime,
+            account=account,
+            expert_id=expert,
+            asset_slug=asset.strip() or None,
+            terms=Terms(
+                title=title,
+                scope=scope,
+                deliverable=deliverable,
+                currency=currency.strip() or runtime.settings.billing.currency,
+                deadline=_deadline(deadline),
+                milestones=milestones,
+                revision_limit=limit,
+                review_days=days,
+            ),
         )
     return RedirectResponse(f"/engagements/{eng.id}?done=requested", status_code=303)
 
@@ -340,10 +368,7 @@ def _page(
 ) -> HTMLResponse:
     """The engagement with the steps the account may take; ``drafts`` are reports being
     written (by milestone id), kept across a draft request or a refused delivery."""
-    try:
-        eng = engagements.view(session, account=account, engagement_id=engagement_id)
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    eng = engagements.view(session, account=account, engagement_id=engagement_id)
     proposal = [{"title": m["title"], "amount": _cents(m["amount"])} for m in eng["milestones"]]
     return render(
         request,
@@ -360,17 +385,16 @@ def _page(
 
 
 @router.get("/engagements/{engagement_id}")
+@page_action(show_error)
 def engagement_page(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     engagement_id: str,
     done: str = "",
     checkout: str = "",
 ) -> Response:
-    if account is None:
-        return to_login(request)
     return _page(
         request,
         session,
@@ -427,42 +451,19 @@ async def _form(request: Request) -> FormData:
     return await request.form()
 
 
-def _taken(
+def _refused(
+    exc: VouchError,
     request: Request,
     session: Session,
     runtime: Runtime,
     account: Account,
     engagement_id: str,
-    step: engagements.Step,
-    inputs: Callable[[], dict[str, Any]],
     *,
-    milestone_id: str | None = None,
     drafts: dict[str, str] | None = None,
-    back: str = "",
 ) -> Response:
-    """Take a step, then back to the engagement (or Stripe, or the disputes page with
-    ``back=disputes``); a refused step shows the page again with the reason."""
+    """A refused action: the engagement again with the reason and the report being written
+    (the error page when the engagement itself cannot be shown)."""
     try:
-        url = engagements.take(
-            session,
-            runtime,
-            account=account,
-            step=step.name,
-            engagement_id=engagement_id,
-            milestone_id=milestone_id,
-            **inputs(),
-        )
-    except VouchError as exc:
-        if back == "disputes":
-            rows = engagements.disputes(session, account=account)
-            return render(
-                request,
-                "disputes.html",
-                exc.status_code,
-                account=account,
-                disputes=rows,
-                error=exc.message,
-            )
         return _page(
             request,
             session,
@@ -473,33 +474,79 @@ def _taken(
             drafts=drafts,
             error=exc.message,
         )
+    except VouchError:
+        return error_page(request, account, exc)
+
+
+def _take(
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    engagement_id: str,
+    step: engagements.Step,
+    inputs: dict[str, Any],
+    *,
+    milestone_id: str | None = None,
+    back: str = "",
+) -> Response:
+    """Take a step, then back to the engagement (or Stripe, or the disputes page with
+    ``back=disputes``)."""
+    url = engagements.take(
+        session,
+        runtime,
+        account=account,
+        step=step.name,
+        engagement_id=engagement_id,
+        milestone_id=milestone_id,
+        **inputs,
+    )
     if url is None and back == "disputes":
         url = "/admin/disputes?done=1"
     return RedirectResponse(url or f"/engagements/{engagement_id}?done={step.done}", 303)
+
+
+def _step_refused(
+    exc: VouchError,
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    engagement_id: str,
+    form: FormData,
+    **_: Any,
+) -> Response:
+    """A refused step: the page it was taken from again, with the reason."""
+    if _text(form, "back") != "disputes":
+        return _refused(exc, request, session, runtime, account, engagement_id)
+    try:
+        rows = engagements.disputes(session, account=account)
+    except VouchError:
+        return error_page(request, account, exc)
+    return render(
+        request, "disputes.html", exc.status_code, account=account, disputes=rows, error=exc.message
+    )
 
 
 def _page_action(step: engagements.Step) -> Callable[..., Response]:
     """The page action of one step in ``engagements.STEPS``; a milestone's id comes from the
     path."""
 
+    @page_action(_step_refused)
     def act(
         request: Request,
         session: SessionDep,
         runtime: RuntimeDep,
-        account: PageAccount,
+        account: OnEngagement,
         engagement_id: str,
         form: Annotated[FormData, Depends(_form)],
     ) -> Response:
-        if account is None:
-            return login_then(f"/engagements/{engagement_id}")
-        return _taken(
-            request,
+        return _take(
             session,
             runtime,
             account,
             engagement_id,
             step,
-            lambda: _inputs(step, form),
+            _inputs(step, form),
             milestone_id=request.path_params.get("milestone_id"),
             back=_text(form, "back"),
         )
@@ -527,62 +574,79 @@ def _report_limit(_settings: Settings) -> int:
     return engagements.MAX_REPORT_BYTES
 
 
+def _not_delivered(
+    exc: VouchError,
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    engagement_id: str,
+    milestone_id: str,
+    upload: PageFiles,
+    **_: Any,
+) -> Response:
+    """A refused delivery: the engagement again with the report as typed."""
+    report = upload.form.fields.get("report", "") if upload.form else ""
+    drafts = {milestone_id: report}
+    return _refused(exc, request, session, runtime, account, engagement_id, drafts=drafts)
+
+
 @router.post(
     "/engagements/{engagement_id}/milestones/{milestone_id}/deliver",
     dependencies=[OriginGuard],
     max_body_size=FILES,
 )
+@page_action(_not_delivered)
 def deliver(
-    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: OnEngagement,
     engagement_id: str,
     milestone_id: str,
     upload: Annotated[PageFiles, page_files(_may_deliver, _report_limit, max_files=1)],
 ) -> Response:
     """Deliver the report typed in Markdown, and/or a PDF."""
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    report = upload.form.fields.get("report", "") if upload.form else ""
-    try:
-        if upload.error is not None:
-            raise upload.error
-        assert upload.form is not None
-        report = upload.form.text("report", max_length=200_000)
-        files = upload.form.files.get("file", [])
-    except VouchError as exc:
-        return _page(
-            request,
-            session,
-            runtime,
-            account,
-            engagement_id,
-            exc.status_code,
-            drafts={milestone_id: report},
-            error=exc.message,
-        )
-    return _taken(
-        request,
+    if upload.error is not None:
+        raise upload.error
+    assert upload.form is not None
+    report = upload.form.text("report", max_length=200_000)
+    files = upload.form.files.get("file", [])
+    return _take(
         session,
         runtime,
         account,
         engagement_id,
         engagements.STEPS["deliver"],
-        lambda: {"report": report, "pdf": files[0][1] if files else None},
+        {"report": report, "pdf": files[0][1] if files else None},
         milestone_id=milestone_id,
-        drafts={milestone_id: report},
     )
+
+
+def _not_drafted(
+    exc: VouchError,
+    request: Request,
+    session: Session,
+    runtime: Runtime,
+    account: Account,
+    engagement_id: str,
+    milestone_id: str,
+    report: str,
+    **_: Any,
+) -> Response:
+    """No draft: the engagement again with the report as it was."""
+    drafts = {milestone_id: report}
+    return _refused(exc, request, session, runtime, account, engagement_id, drafts=drafts)
 
 
 @router.post(
     "/engagements/{engagement_id}/milestones/{milestone_id}/draft", dependencies=[PostGuard]
 )
+@page_action(_not_drafted)
 def draft(
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: OnEngagement,
     engagement_id: str,
     milestone_id: str,
     report: Annotated[str, Form()] = "",
@@ -590,28 +654,14 @@ def draft(
     asset: Annotated[str, Form()] = "",
 ) -> Response:
     """Ask the expert's own asset and insert the answer, with its sources, into the report."""
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    try:
-        drafted = engagements.draft(
-            session,
-            runtime,
-            account=account,
-            engagement_id=engagement_id,
-            question=question,
-            slug=asset.strip() or None,
-        )
-    except VouchError as exc:
-        return _page(
-            request,
-            session,
-            runtime,
-            account,
-            engagement_id,
-            exc.status_code,
-            drafts={milestone_id: report},
-            error=exc.message,
-        )
+    drafted = engagements.draft(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        question=question,
+        slug=asset.strip() or None,
+    )
     text = f"{report.rstrip()}\n\n{drafted['markdown']}" if report.strip() else drafted["markdown"]
     notice = f"Inserted {drafted['asset']}'s answer with {len(drafted['citations'])} source(s)."
     return _page(
@@ -625,48 +675,44 @@ def draft(
     )
 
 
+def _no_preview(exc: VouchError, **_: Any) -> Response:
+    """Why there is no preview, in its place on the page."""
+    return HTMLResponse(f'<p class="error">{escape(exc.message)}</p>', exc.status_code)
+
+
 @router.post(
     "/engagements/{engagement_id}/milestones/{milestone_id}/preview", dependencies=[PostGuard]
 )
+@page_action(_no_preview)
 def preview(
     session: SessionDep,
-    account: PageAccount,
+    account: OnEngagement,
     engagement_id: str,
     milestone_id: str,
     report: Annotated[str, Form(max_length=200_000)] = "",
 ) -> Response:
     """The report being written, as the client will see it (for htmx)."""
-    if account is None:
-        return login_then(f"/engagements/{engagement_id}")
-    try:
-        engagements.check_deliver(
-            session, account=account, engagement_id=engagement_id, milestone_id=milestone_id
-        )
-    except VouchError as exc:
-        return HTMLResponse(f'<p class="error">{escape(exc.message)}</p>', exc.status_code)
+    engagements.check_deliver(
+        session, account=account, engagement_id=engagement_id, milestone_id=milestone_id
+    )
     shown = render_markdown(report) if report.strip() else Markup('<p class="muted">Empty.</p>')
     return HTMLResponse(f'<div class="markdown report">{shown}</div>')
 
 
 @router.get("/engagements/{engagement_id}/milestones/{milestone_id}/report.pdf")
+@page_action(show_error)
 def report_pdf(
-    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
-    account: PageAccount,
+    account: SignedIn,
     engagement_id: str,
     milestone_id: str,
 ) -> Response:
-    if account is None:
-        return to_login(request)
-    try:
-        path = engagements.report_file(
-            session,
-            runtime,
-            account=account,
-            engagement_id=engagement_id,
-            milestone_id=milestone_id,
-        )
-    except VouchError as exc:
-        return error_page(request, account, exc)
+    path = engagements.report_file(
+        session,
+        runtime,
+        account=account,
+        engagement_id=engagement_id,
+        milestone_id=milestone_id,
+    )
     return FileResponse(path, media_type="application/pdf", filename=f"report-{milestone_id}.pdf")

@@ -2,16 +2,19 @@
 deliver (with a PDF, and a draft from the expert's asset), approve, dispute and an admin's
 settlement; escalation from an answer; refusals shown on the page."""
 
+import html
 import re
+from urllib.parse import quote
 
 import httpx
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.runtime import Runtime
 from billing import ledger
 from billing import service as billing
 from core.db import session_scope
+from marketplace.models import Engagement
 from tests.factories import (
     HANDBOOK,
     Actor,
@@ -55,14 +58,23 @@ async def post(client: httpx.AsyncClient, path: str, **data: str | list[str]) ->
     return await client.post(path, data=data)
 
 
+def form_action(page: str) -> str:
+    """Where the commission form posts (HTML-unescaped)."""
+    found = re.search(r'<form method="post" action="([^"]+)" id="commission">', page)
+    assert found is not None, page
+    return html.unescape(found.group(1))
+
+
 async def commissioned(client: httpx.AsyncClient, expert: Actor, slug: str = "") -> str:
     """The signed-in client commissions ``expert`` through the form; returns its page path."""
     form = await client.get(f"/engagements/new?expert={expert.account.id}&asset={slug}")
     assert form.status_code == 200
     assert f"Commission {expert.account.name}" in form.text
+    action = form_action(form.text)
+    assert action == f"/engagements/new?expert={expert.account.id}&asset={slug}"
     response = await post(
         client,
-        "/engagements/new",
+        action,
         expert=expert.account.id,
         asset=slug,
         title="Architecture review",
@@ -89,6 +101,24 @@ async def test_pages_need_sign_in(client: httpx.AsyncClient) -> None:
         response = await client.get(path)
         assert response.status_code == 303, path
         assert response.headers["location"].startswith("/login?next=")
+
+
+async def test_a_form_sent_signed_out_comes_back_to_itself_after_signing_in(
+    client: httpx.AsyncClient, runtime: Runtime, client_user: Actor, expert: Actor
+) -> None:
+    """The sign-in ran out while the form was filled in: nothing is requested, and signing in
+    again leads back to the form for the same expert and asset."""
+    await sign_in(client, client_user)
+    action = form_action((await client.get(f"/engagements/new?expert={expert.account.id}")).text)
+    client.cookies.clear()
+    response = await post(client, action, expert=expert.account.id, title="Review")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next={quote(action)}"
+    with Session(runtime.engine) as session:
+        assert session.exec(select(Engagement)).all() == []
+    await sign_in(client, client_user)
+    again = await client.get(action)
+    assert f"Commission {expert.account.name}" in again.text
 
 
 async def test_commission_agree_fund_deliver_and_approve_through_the_pages(
