@@ -234,32 +234,14 @@ def new_page(
 
 def _typed(
     asset: str,
-    title: str,
-    scope: str,
-    deliverable: str,
-    currency: str,
-    deadline: str,
-    revision_limit: str,
-    review_days: str,
-    milestone_title: list[str] | None,
-    milestone_amount: list[str] | None,
+    milestone_title: list[str] | None = None,
+    milestone_amount: list[str] | None = None,
+    **fields: str,
 ) -> dict[str, Any]:
-    """The commission form as typed, to show it again."""
-    return {
-        "title": title,
-        "scope": scope,
-        "deliverable": deliverable,
-        "currency": currency,
-        "deadline": deadline,
-        "revision_limit": revision_limit,
-        "review_days": review_days,
-        "asset": asset,
-        "milestones": [
-            {"title": t, "amount": a}
-            for t, a in zip(milestone_title or [], milestone_amount or [], strict=False)
-            if t.strip() or a.strip()
-        ],
-    }
+    """The commission form as typed (the route's text fields), to show it again."""
+    rows = zip(milestone_title or [], milestone_amount or [], strict=False)
+    milestones = [{"title": t, "amount": a} for t, a in rows if t.strip() or a.strip()]
+    return {**fields, "asset": asset, "milestones": milestones}
 
 
 def _not_commissioned(
